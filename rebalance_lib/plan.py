@@ -1,0 +1,318 @@
+"""Pure planning: class counts + a request -> a frozen Plan, with advice. No Spark here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rebalance_lib.errors import InputError, PlanError
+from rebalance_lib.targets import Label, TargetRequest, class_factors, resolve_minority
+
+Degree = Literal["balanced", "mild", "moderate", "extreme"]
+
+DEFAULT_BATCH_SIZE = 128
+# "Several" minority rows per batch: at 100:1 this asks for a batch of ~500, as the technique says.
+ADVISED_MINORITY_PER_BATCH = 5
+FEW_ROWS = 2_000
+LARGE_WEIGHT = 100.0
+
+
+def degree_of_imbalance(minority_share: float) -> Degree:
+    """Name the imbalance from the minority's share of rows.
+
+    Example:
+        >>> degree_of_imbalance(0.005), degree_of_imbalance(0.048)
+        ('extreme', 'moderate')
+    """
+    if minority_share >= 0.40:
+        return "balanced"
+    if minority_share >= 0.20:
+        return "mild"
+    if minority_share >= 0.01:
+        return "moderate"
+    return "extreme"
+
+
+def rows_per_batch(class_rows: float, total_rows: float, batch_size: int) -> float:
+    """Expected rows of one class in a uniformly drawn batch."""
+    return batch_size * class_rows / total_rows
+
+
+@dataclass(frozen=True)
+class ClassPlan:
+    """What happens to one class: divided by ``factor``, kept rows weigh x ``factor``."""
+
+    label: Label
+    rows_before: int
+    factor: float
+
+    @property
+    def keep_fraction(self) -> float:
+        return 1.0 / self.factor
+
+    @property
+    def weight_multiplier(self) -> float:
+        return self.factor
+
+    @property
+    def expected_rows_after(self) -> float:
+        return self.rows_before / self.factor
+
+    @property
+    def is_downsampled(self) -> bool:
+        return self.factor > 1.0
+
+    @property
+    def rows_after_sd(self) -> float:
+        """Standard deviation of the kept row count under Bernoulli sampling."""
+        p = self.keep_fraction
+        return math.sqrt(self.rows_before * p * (1.0 - p))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The full decision for one run; Spark code only executes it."""
+
+    request: TargetRequest
+    minority_label: Label
+    batch_size: int
+    classes: tuple[ClassPlan, ...]
+    input_size_bytes: int | None = None
+
+    def for_label(self, label: Label) -> ClassPlan:
+        return next(c for c in self.classes if c.label == label and type(c.label) is type(label))
+
+    @property
+    def minority(self) -> ClassPlan:
+        return self.for_label(self.minority_label)
+
+    @property
+    def largest(self) -> ClassPlan:
+        return max(self.classes, key=lambda c: c.rows_before)
+
+    @property
+    def rows_before(self) -> int:
+        return sum(c.rows_before for c in self.classes)
+
+    @property
+    def expected_rows_after(self) -> float:
+        return sum(c.expected_rows_after for c in self.classes)
+
+    @property
+    def factor(self) -> float:
+        """The largest per-class factor (the factor, for a binary table)."""
+        return max(c.factor for c in self.classes)
+
+    @property
+    def is_noop(self) -> bool:
+        return not any(c.is_downsampled for c in self.classes)
+
+    @property
+    def keep_fractions(self) -> dict[Label, float]:
+        return {c.label: c.keep_fraction for c in self.classes}
+
+    @property
+    def weight_multipliers(self) -> dict[Label, float]:
+        return {c.label: c.weight_multiplier for c in self.classes}
+
+    @property
+    def minority_share_before(self) -> float:
+        return self.minority.rows_before / self.rows_before
+
+    @property
+    def minority_share_after(self) -> float:
+        return self.minority.expected_rows_after / self.expected_rows_after
+
+    @property
+    def ratio_before(self) -> float:
+        return self.largest.rows_before / self.minority.rows_before
+
+    @property
+    def ratio_after(self) -> float:
+        largest_after = max(c.expected_rows_after for c in self.classes)
+        return largest_after / self.minority.expected_rows_after
+
+    @property
+    def minority_per_batch_before(self) -> float:
+        return rows_per_batch(self.minority.rows_before, self.rows_before, self.batch_size)
+
+    @property
+    def minority_per_batch_after(self) -> float:
+        return rows_per_batch(
+            self.minority.expected_rows_after, self.expected_rows_after, self.batch_size
+        )
+
+    @property
+    def expected_size_bytes(self) -> int | None:
+        if self.input_size_bytes is None:
+            return None
+        return round(self.input_size_bytes * self.expected_rows_after / self.rows_before)
+
+    @property
+    def advice(self) -> tuple[str, ...]:
+        return advise(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (labels kept as their own type)."""
+        return {
+            "request": self.request.describe(),
+            "request_form": self.request.form,
+            "minority_label": self.minority_label,
+            "batch_size": self.batch_size,
+            "factor": self.factor,
+            "is_noop": self.is_noop,
+            "rows_before": self.rows_before,
+            "expected_rows_after": self.expected_rows_after,
+            "ratio_before": self.ratio_before,
+            "ratio_after": self.ratio_after,
+            "minority_share_before": self.minority_share_before,
+            "minority_share_after": self.minority_share_after,
+            "degree_before": degree_of_imbalance(self.minority_share_before),
+            "degree_after": degree_of_imbalance(self.minority_share_after),
+            "minority_per_batch_before": self.minority_per_batch_before,
+            "minority_per_batch_after": self.minority_per_batch_after,
+            "input_size_bytes": self.input_size_bytes,
+            "expected_size_bytes": self.expected_size_bytes,
+            "classes": [
+                {
+                    "label": c.label,
+                    "rows_before": c.rows_before,
+                    "factor": c.factor,
+                    "keep_fraction": c.keep_fraction,
+                    "weight_multiplier": c.weight_multiplier,
+                    "expected_rows_after": c.expected_rows_after,
+                }
+                for c in self.classes
+            ],
+            "advice": list(self.advice),
+        }
+
+
+def plan_rebalance(
+    class_counts: Mapping[Label, int],
+    request: TargetRequest,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    minority: Label | None = None,
+    input_size_bytes: int | None = None,
+) -> Plan:
+    """Plan a rebalance from class counts.
+
+    Args:
+        class_counts: rows per label value (from one aggregation over the input).
+        request: how much to downsample, in one of the accepted forms.
+        batch_size: the training batch size the advice is given for.
+        minority: the label to protect; default the least frequent one.
+        input_size_bytes: the input's size on disk, to estimate the output's.
+
+    Example:
+        >>> plan = plan_rebalance({0: 1_000_000, 1: 10_000}, TargetRequest(factor=20))
+        >>> round(plan.expected_rows_after), round(plan.minority_per_batch_after, 1)
+        (60000, 21.3)
+    """
+    if batch_size < 1:
+        raise PlanError(f"--batch-size must be >= 1 (got {batch_size})")
+    present_counts = {label: rows for label, rows in class_counts.items() if rows > 0}
+    if not present_counts:
+        raise InputError("the input has no rows with a label: point --input at a non-empty table")
+    if len(present_counts) == 1:
+        only = next(iter(present_counts))
+        raise InputError(
+            f"the label column holds a single class ({only!r}): nothing to rebalance; check --label"
+        )
+    minority_label = resolve_minority(present_counts, minority)
+    factors = class_factors(present_counts, minority_label, request, batch_size)
+    classes = tuple(
+        ClassPlan(label=label, rows_before=present_counts[label], factor=factors[label])
+        for label in sorted(present_counts, key=lambda label: (str(type(label)), label))
+    )
+    return Plan(
+        request=request,
+        minority_label=minority_label,
+        batch_size=batch_size,
+        classes=classes,
+        input_size_bytes=input_size_bytes,
+    )
+
+
+def advise(plan: Plan) -> tuple[str, ...]:
+    """What an expert would say about this plan before a row is written."""
+    degree = degree_of_imbalance(plan.minority_share_before)
+    share = plan.minority_share_before
+    advice = [f"Before: {share:.2%} minority, {degree}; ratio {plan.ratio_before:,.4g}:1."]
+    if degree in ("balanced", "mild"):
+        advice.append(
+            "Mild or balanced: train on the original data first and keep it as a baseline."
+        )
+    elif degree == "moderate":
+        advice.append(
+            "Moderate: many such tables need no treatment; train on the original data "
+            "first and keep it as a baseline."
+        )
+    advice.extend(_batch_advice(plan))
+    advice.extend(_class_warnings(plan))
+    if plan.is_noop:
+        advice.append(
+            "No class is above the target: nothing is downsampled, every row keeps its weight."
+        )
+    after_degree = degree_of_imbalance(plan.minority_share_after)
+    advice.append(
+        f"After: {plan.minority_share_after:.2%} minority, {after_degree}; ratio "
+        f"{plan.ratio_after:,.4g}:1; about {plan.expected_rows_after:,.0f} rows."
+    )
+    if plan.expected_size_bytes is not None:
+        advice.append(f"Expected output size: about {_human_bytes(plan.expected_size_bytes)}.")
+    return tuple(advice)
+
+
+def _batch_advice(plan: Plan) -> list[str]:
+    wanted = plan.request.min_minority_per_batch or ADVISED_MINORITY_PER_BATCH
+    batch_needed = math.ceil(wanted * plan.rows_before / plan.minority.rows_before)
+    lines = [
+        f"A batch of {plan.batch_size} holds about {plan.minority_per_batch_before:.1f} minority "
+        f"rows unchanged and {plan.minority_per_batch_after:.1f} after."
+    ]
+    if plan.minority_per_batch_before < wanted:
+        lines.append(
+            f"Without downsampling, a batch of at least {batch_needed:,} would hold "
+            f"{wanted} minority rows."
+        )
+    return lines
+
+
+def _class_warnings(plan: Plan) -> list[str]:
+    warnings = []
+    if plan.minority.rows_before < FEW_ROWS:
+        warnings.append(
+            f"Warning: the minority class has only {plan.minority.rows_before:,} rows; "
+            "any model will see few examples of it."
+        )
+    request_factor = plan.request.factor
+    for c in plan.classes:
+        if (
+            request_factor is not None
+            and c.label != plan.minority_label
+            and c.factor < request_factor
+        ):
+            warnings.append(
+                f"Class {c.label!r} is divided by {c.factor:.4g}, not {request_factor:g}, so that "
+                "it does not fall below the minority class."
+            )
+        if c.is_downsampled and c.expected_rows_after < FEW_ROWS:
+            warnings.append(
+                f"Warning: class {c.label!r} keeps only about {c.expected_rows_after:,.0f} rows; "
+                "use a smaller factor."
+            )
+        if c.factor > LARGE_WEIGHT:
+            warnings.append(
+                f"Warning: kept rows of class {c.label!r} weigh {c.factor:,.4g} each, so a handful "
+                "of rows dominate the loss; prefer a smaller factor or a larger batch."
+            )
+    return warnings
+
+
+def _human_bytes(size_bytes: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    index = min(int(math.log(max(size_bytes, 1), 1024)), len(units) - 1)
+    return f"{size_bytes / 1024**index:,.1f} {units[index]}"

@@ -1,0 +1,215 @@
+"""The ways users say "how much", and the per-class factor each one asks for. Pure Python.
+
+Every form but ``factor`` is a *cap level*: classes above the level are cut down to it,
+classes at or under it keep all their rows. ``factor`` divides each class above the
+minority by F, never below the minority's size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from rebalance_lib.errors import InputError, PlanError
+
+Label = int | str | bool
+
+TARGET_FLAGS = {
+    "factor": "--factor",
+    "target_ratio": "--target-ratio",
+    "target_minority_share": "--target-minority-share",
+    "min_minority_per_batch": "--min-minority-per-batch",
+    "max_rows": "--max-rows",
+}
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """How much to downsample, stated in exactly one of the accepted forms.
+
+    Args:
+        factor: divide each downsampled class by F (F >= 1); kept rows weigh x F.
+        target_ratio: output majority:minority of about R:1 (R >= 1).
+        target_minority_share: the minority is about S of the output (0 < S < 0.5).
+        min_minority_per_batch: at least K minority rows in an average batch.
+        max_rows: at most N output rows, cutting the largest classes first.
+
+    Example:
+        >>> TargetRequest(factor=20).describe()
+        'factor 20 (divide the majority by 20)'
+    """
+
+    factor: float | None = None
+    target_ratio: float | None = None
+    target_minority_share: float | None = None
+    min_minority_per_batch: int | None = None
+    max_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        given = [f.name for f in fields(self) if getattr(self, f.name) is not None]
+        if len(given) != 1:
+            flags = ", ".join(TARGET_FLAGS.values())
+            stated = ", ".join(TARGET_FLAGS[name] for name in given) or "none"
+            raise PlanError(f"state exactly one target of {flags} (got {stated})")
+        _check_target_values(self)
+
+    @property
+    def form(self) -> str:
+        """The name of the form that was used, e.g. ``"target_ratio"``."""
+        return next(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+    def describe(self) -> str:
+        """The request as a user would say it."""
+        if self.factor is not None:
+            return f"factor {self.factor:g} (divide the majority by {self.factor:g})"
+        if self.target_ratio is not None:
+            return f"target ratio {self.target_ratio:g}:1 (majority:minority)"
+        if self.target_minority_share is not None:
+            return f"target minority share {self.target_minority_share:.2%}"
+        if self.min_minority_per_batch is not None:
+            return f"at least {self.min_minority_per_batch} minority rows per batch"
+        return f"at most {self.max_rows:,} rows"
+
+
+def _check_target_values(request: TargetRequest) -> None:
+    value = getattr(request, request.form)
+    if isinstance(value, bool) or not math.isfinite(value):
+        raise PlanError(f"{TARGET_FLAGS[request.form]} must be a finite number (got {value!r})")
+    if request.factor is not None and request.factor < 1:
+        raise PlanError(
+            f"--factor must be >= 1 (got {request.factor:g}): it divides the majority; "
+            "use --factor 1 to keep every row"
+        )
+    if request.target_ratio is not None and request.target_ratio < 1:
+        raise PlanError(
+            f"--target-ratio is majority:minority and must be >= 1 (got {request.target_ratio:g}); "
+            "1 means balanced"
+        )
+    share = request.target_minority_share
+    if share is not None and not 0 < share < 0.5:
+        raise PlanError(
+            f"--target-minority-share must be between 0 and 0.5 (got {share:g}); "
+            "for a balanced output use --target-ratio 1"
+        )
+    if request.min_minority_per_batch is not None and request.min_minority_per_batch < 1:
+        raise PlanError("--min-minority-per-batch must be a whole number >= 1")
+    if request.max_rows is not None and request.max_rows < 1:
+        raise PlanError("--max-rows must be a whole number >= 1")
+
+
+def resolve_minority(class_counts: Mapping[Label, int], minority: Label | None) -> Label:
+    """The minority label: the named one (matched by its text), else the least frequent."""
+    if minority is None:
+        return min(class_counts, key=lambda label: (class_counts[label], str(label)))
+    for label in class_counts:
+        if label == minority and type(label) is type(minority):
+            return label
+    wanted = str(minority).lower()
+    matches = [label for label in class_counts if str(label).lower() == wanted]
+    if len(matches) != 1:
+        present = ", ".join(sorted(str(label) for label in class_counts))
+        raise InputError(
+            f"--minority {minority!r} is not a label value of the input (present: {present})"
+        )
+    return matches[0]
+
+
+def class_factors(
+    class_counts: Mapping[Label, int], minority: Label, request: TargetRequest, batch_size: int
+) -> dict[Label, float]:
+    """Per-class downsampling factor (1.0 = keep every row) for a validated request."""
+    minority_rows = class_counts[minority]
+    if request.factor is not None:
+        return {
+            label: _capped_factor(rows, minority_rows, request.factor) if label != minority else 1.0
+            for label, rows in class_counts.items()
+        }
+    level = _cap_level(class_counts, minority, request, batch_size)
+    return {
+        label: rows / level if label != minority and rows > level else 1.0
+        for label, rows in class_counts.items()
+    }
+
+
+def _capped_factor(rows: int, minority_rows: int, factor: float) -> float:
+    # Never divide a class below the minority's size: that would swap the roles.
+    if rows <= minority_rows:
+        return 1.0
+    return min(factor, rows / minority_rows)
+
+
+def _cap_level(
+    class_counts: Mapping[Label, int], minority: Label, request: TargetRequest, batch_size: int
+) -> float:
+    minority_rows = class_counts[minority]
+    other_rows = [rows for label, rows in class_counts.items() if label != minority]
+    if request.target_ratio is not None:
+        return request.target_ratio * minority_rows
+    if request.max_rows is not None:
+        level = water_level(other_rows, request.max_rows - minority_rows)
+        if level < minority_rows:
+            floor = minority_rows + sum(min(rows, minority_rows) for rows in other_rows)
+            raise PlanError(
+                f"--max-rows {request.max_rows:,} would cut classes below the minority's "
+                f"{minority_rows:,} rows; raise --max-rows to at least {floor:,}"
+            )
+        return level
+    share = _requested_share(request, batch_size)
+    current_share = minority_rows / sum(class_counts.values())
+    if current_share >= share:
+        return math.inf
+    level = water_level(other_rows, minority_rows * (1 - share) / share)
+    if level < minority_rows:
+        best_share = minority_rows / (
+            minority_rows + sum(min(r, minority_rows) for r in other_rows)
+        )
+        raise PlanError(_unreachable_share_message(request, batch_size, best_share))
+    return level
+
+
+def _requested_share(request: TargetRequest, batch_size: int) -> float:
+    if request.target_minority_share is not None:
+        return request.target_minority_share
+    wanted = request.min_minority_per_batch
+    assert wanted is not None
+    if wanted > batch_size:
+        raise PlanError(
+            f"--min-minority-per-batch {wanted} exceeds the batch size {batch_size}; "
+            "raise --batch-size or ask for fewer minority rows"
+        )
+    return wanted / batch_size
+
+
+def _unreachable_share_message(request: TargetRequest, batch_size: int, best_share: float) -> str:
+    if request.target_minority_share is not None:
+        return (
+            f"a minority share of {request.target_minority_share:.2%} is out of reach without "
+            f"cutting classes below the minority; the most is {best_share:.2%}, ask for less"
+        )
+    wanted = request.min_minority_per_batch
+    assert wanted is not None
+    return (
+        f"{wanted} minority rows per batch of {batch_size} is out of reach without cutting "
+        f"classes below the minority (the most is {best_share * batch_size:.1f}); raise "
+        f"--batch-size to at least {math.ceil(wanted / best_share)} or lower the target"
+    )
+
+
+def water_level(class_rows: list[int], budget: float) -> float:
+    """The cap L with sum(min(rows, L)) == budget, or infinity when nothing must be cut.
+
+    Example:
+        >>> water_level([10, 100, 1000], 210)
+        100.0
+    """
+    if budget >= sum(class_rows):
+        return math.inf
+    remaining = float(budget)
+    ordered = sorted(class_rows)
+    for index, rows in enumerate(ordered):
+        level = remaining / (len(ordered) - index)
+        if level <= rows:
+            return level
+        remaining -= rows
+    return math.inf
