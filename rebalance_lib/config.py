@@ -1,0 +1,154 @@
+"""One typed configuration object, loaded from YAML (conf/) with command-line overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rebalance_lib.errors import ConfigError
+from rebalance_lib.targets import TargetRequest
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputConfig(_Section):
+    source: str | None = None
+    format: Literal["delta", "parquet", "table"] = "delta"
+    version: int | None = Field(default=None, ge=0)
+
+
+class LabelConfig(_Section):
+    column: str = "label"
+    minority: int | bool | str | None = None
+    null_labels: Literal["error", "drop"] = "error"
+
+
+class TargetConfig(_Section):
+    factor: float | None = None
+    target_ratio: float | None = None
+    target_minority_share: float | None = None
+    min_minority_per_batch: int | None = None
+    max_rows: int | None = None
+
+    def to_request(self) -> TargetRequest:
+        return TargetRequest(**self.model_dump())
+
+
+class SampleConfig(_Section):
+    method: Literal["sampleBy", "hash"] = "sampleBy"
+    seed: int = 42
+    key: list[str] = Field(default_factory=list)
+
+
+class WeightConfig(_Section):
+    column: str = "weight"
+    input_column: str | None = None
+
+
+class OutputConfig(_Section):
+    path: str | None = None
+    mode: Literal["error", "overwrite", "append"] = "error"
+    report_dir: str | None = None
+    run_id: str | None = None
+
+
+class SparkConfig(_Section):
+    master: str = "local[*]"
+    app_name: str = "rebalance"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _as_strings(cls, conf: Any) -> Any:
+        # Spark settings are strings; YAML reads `64` and `true` as a number and a boolean.
+        if not isinstance(conf, dict):
+            return conf
+        return {
+            key: str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in conf.items()
+        }
+
+
+class RebalanceConfig(_Section):
+    """Everything one run needs; every field has the default documented in conf/default.yaml."""
+
+    input: InputConfig = InputConfig()
+    label: LabelConfig = LabelConfig()
+    target: TargetConfig = TargetConfig()
+    batch_size: int = Field(default=128, ge=1)
+    sample: SampleConfig = SampleConfig()
+    weight: WeightConfig = WeightConfig()
+    output: OutputConfig = OutputConfig()
+    spark: SparkConfig = SparkConfig()
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> RebalanceConfig:
+    """Load a YAML config file (optional), apply dotted-key overrides, validate.
+
+    Example:
+        >>> load_config(overrides={"target.factor": 20}).target.factor
+        20.0
+    """
+    raw = _read_yaml(Path(path)) if path is not None else {}
+    for dotted_key, value in (overrides or {}).items():
+        _set_dotted(raw, dotted_key, value)
+    try:
+        return RebalanceConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_one_line(error, path)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: pass --config an existing YAML file")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        reason = str(error).replace("\n", " ")
+        raise ConfigError(f"config file {path} is not valid YAML: {reason}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of sections, not {type(loaded).__name__}"
+        )
+    return loaded
+
+
+def _set_dotted(raw: dict[str, Any], dotted_key: str, value: Any) -> None:
+    parts = dotted_key.split(".")
+    if parts[:2] == ["spark", "conf"] and len(parts) > 2:
+        parts = [*parts[:2], ".".join(parts[2:])]  # Spark's own keys are dotted
+    *sections, leaf = parts
+    node = raw
+    for section in sections:
+        child = node.setdefault(section, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted_key}: {section} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _one_line(error: ValidationError, path: str | Path | None) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    where = f"config file {path}" if path is not None else "configuration"
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key '{key}'; see conf/default.yaml for the accepted keys"
+    return f"{where}: '{key}' {first['msg'].lower()} (got {first.get('input')!r})"
+
+
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """Parse ``section.key=value`` from ``--set``; the value is read as YAML (numbers, lists)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set takes section.key=value (got {assignment!r})")
+    key, text = assignment.split("=", 1)
+    return key.strip(), yaml.safe_load(text)

@@ -1,0 +1,71 @@
+"""Typed configuration: defaults documented in conf/default.yaml, strict keys, CLI precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rebalance_lib.cli import build_parser, config_from_args
+from rebalance_lib.config import RebalanceConfig, load_config
+from rebalance_lib.errors import ConfigError
+
+DEFAULT_YAML = Path(__file__).parents[1] / "conf" / "default.yaml"
+
+
+def test_default_yaml_documents_exactly_the_model_defaults() -> None:
+    assert load_config(DEFAULT_YAML) == RebalanceConfig()
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    config_file = tmp_path / "bad.yaml"
+    config_file.write_text("target:\n  facter: 20\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'target.facter'"):
+        load_config(config_file)
+
+
+def test_wrong_type_is_named(tmp_path: Path) -> None:
+    config_file = tmp_path / "bad.yaml"
+    config_file.write_text("batch_size: lots\n")
+    with pytest.raises(ConfigError, match=r"'batch_size' .*got 'lots'"):
+        load_config(config_file)
+
+
+def test_missing_config_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_command_line_overrides_the_file_and_a_target_flag_replaces_the_files_target(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "job.yaml"
+    config_file.write_text("target:\n  factor: 20\nsample:\n  seed: 1\nbatch_size: 64\n")
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--config",
+            str(config_file),
+            "--target-ratio",
+            "5",
+            "--seed",
+            "9",
+            "--set",
+            "spark.conf.spark.sql.shuffle.partitions=8",
+        ]
+    )
+    config = config_from_args(args)
+    assert config.target.factor is None
+    assert config.target.target_ratio == 5
+    assert config.sample.seed == 9
+    assert config.batch_size == 64
+    assert config.spark.conf == {"spark.sql.shuffle.partitions": "8"}
+
+
+def test_two_targets_in_a_file_are_refused_when_planning(tmp_path: Path) -> None:
+    config_file = tmp_path / "job.yaml"
+    config_file.write_text("target:\n  factor: 20\n  target_ratio: 5\n")
+    from rebalance_lib.errors import PlanError
+
+    with pytest.raises(PlanError, match="exactly one target"):
+        load_config(config_file).target.to_request()
