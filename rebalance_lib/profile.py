@@ -1,0 +1,114 @@
+"""Class counts (and input-weight sums) from one column-pruned aggregation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from rebalance_lib.errors import InputError
+from rebalance_lib.targets import Label
+
+_LABEL_TYPES = (T.IntegralType, T.StringType, T.BooleanType)
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """One class of the input: rows, and the sums of its input weights (1.0 each by default)."""
+
+    rows: int
+    weight_sum: float
+    weight_sq_sum: float
+
+
+@dataclass(frozen=True)
+class TableProfile:
+    """The input's classes; null labels and unusable weights counted, not yet judged."""
+
+    classes: dict[Label, ClassStats]
+    null_label_rows: int
+    bad_weight_rows: int
+
+    @property
+    def class_counts(self) -> dict[Label, int]:
+        return {label: stats.rows for label, stats in self.classes.items()}
+
+    @property
+    def rows(self) -> int:
+        return sum(self.class_counts.values()) + self.null_label_rows
+
+
+def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -> None:
+    """Refuse a missing or float-typed label, or a missing or non-numeric weight column."""
+    fields = {field.name: field.dataType for field in df.schema.fields}
+    columns = ", ".join(fields)
+    if label_col not in fields:
+        raise InputError(f"label column '{label_col}' not found (columns: {columns}): pass --label")
+    if not isinstance(fields[label_col], _LABEL_TYPES):
+        raise InputError(
+            f"label column '{label_col}' is {fields[label_col].simpleString()}: labels must be "
+            "integers, strings or booleans; cast it (e.g. to int) before rebalancing"
+        )
+    if input_weight_col is None:
+        return
+    if input_weight_col not in fields:
+        raise InputError(
+            f"input weight column '{input_weight_col}' not found (columns: {columns}): "
+            "fix --input-weight-col or leave it out for weight 1"
+        )
+    if not isinstance(fields[input_weight_col], T.NumericType):
+        raise InputError(
+            f"input weight column '{input_weight_col}' is "
+            f"{fields[input_weight_col].simpleString()}, not numeric: cast it to double"
+        )
+
+
+def weight_expr(input_weight_col: str | None) -> F.Column:
+    """The input weight as a double column (1.0 when the table has none)."""
+    if input_weight_col is None:
+        return F.lit(1.0)
+    return F.col(input_weight_col).cast("double")
+
+
+def is_bad_weight(weight: F.Column) -> F.Column:
+    """Null, NaN, infinite, zero or negative: a weight no loss function can use."""
+    return F.coalesce(
+        weight.isNull() | F.isnan(weight) | (F.abs(weight) == float("inf")) | (weight <= 0),
+        F.lit(True),
+    )
+
+
+def profile_classes(
+    df: DataFrame, label_col: str, input_weight_col: str | None = None
+) -> TableProfile:
+    """Count rows per label value in one pass that reads only the label (and weight) column.
+
+    Example:
+        >>> profile_classes(events_df, "label").class_counts
+        {0: 995000, 1: 5000}
+    """
+    check_columns(df, label_col, input_weight_col)
+    weight = weight_expr(input_weight_col)
+    class_rows = (
+        df.select(F.col(label_col).alias("label"), weight.alias("weight"))
+        .groupBy("label")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum("weight").alias("weight_sum"),
+            F.sum(F.col("weight") * F.col("weight")).alias("weight_sq_sum"),
+            F.count_if(is_bad_weight(F.col("weight"))).alias("bad_weights"),
+        )
+        .collect()
+    )
+    classes = {
+        row["label"]: ClassStats(row["rows"], row["weight_sum"], row["weight_sq_sum"])
+        for row in class_rows
+        if row["label"] is not None
+    }
+    return TableProfile(
+        classes=classes,
+        null_label_rows=sum(row["rows"] for row in class_rows if row["label"] is None),
+        bad_weight_rows=sum(row["bad_weights"] for row in class_rows),
+    )

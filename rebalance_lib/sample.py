@@ -1,0 +1,101 @@
+"""Samplers and the weight column: DataFrame -> DataFrame transforms, Spark SQL only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+
+from rebalance_lib.errors import InputError
+from rebalance_lib.profile import weight_expr
+from rebalance_lib.targets import Label
+
+_HASH_BUCKETS = 1 << 53  # doubles hold every integer below 2**53 exactly
+
+
+def per_label(label_col: str, values: Mapping[Label, float], default: float = 1.0) -> Column:
+    """A CASE expression mapping each label value to a number (``default`` for the rest)."""
+    expression = None
+    for label, value in values.items():
+        condition = F.col(label_col) == F.lit(label)
+        expression = (
+            F.when(condition, F.lit(value))
+            if expression is None
+            else expression.when(condition, F.lit(value))
+        )
+    return F.lit(default) if expression is None else expression.otherwise(F.lit(default))
+
+
+def sample_by_label(
+    df: DataFrame, label_col: str, keep_fractions: Mapping[Label, float], seed: int
+) -> DataFrame:
+    """Stratified Bernoulli sample with ``DataFrame.sampleBy`` (seeded per partition)."""
+    return df.sampleBy(label_col, fractions=dict(keep_fractions), seed=seed)
+
+
+def key_hash_uniform(key_cols: Sequence[str], seed: int) -> Column:
+    """A number in [0, 1) from a seeded 64-bit hash of the key: the same for the same key."""
+    hashed = F.xxhash64(F.lit(seed), *[F.col(name) for name in key_cols])
+    return F.pmod(hashed, F.lit(_HASH_BUCKETS)) / F.lit(float(_HASH_BUCKETS))
+
+
+def sample_by_key_hash(
+    df: DataFrame,
+    label_col: str,
+    keep_fractions: Mapping[Label, float],
+    seed: int,
+    key_cols: Sequence[str],
+) -> DataFrame:
+    """Keep a row when its key's seeded hash falls below its class's keep fraction.
+
+    Unlike ``sampleBy`` the choice depends only on the row's key and the seed, never on
+    partitioning, executor count or task retries.
+    """
+    missing = [name for name in key_cols if name not in df.columns]
+    if not key_cols or missing:
+        raise InputError(
+            f"the hash sampler needs --sample-key columns present in the input (missing: "
+            f"{', '.join(missing) or 'no key given'})"
+        )
+    return df.filter(key_hash_uniform(key_cols, seed) < per_label(label_col, keep_fractions))
+
+
+def with_weight(
+    df: DataFrame,
+    label_col: str,
+    weight_multipliers: Mapping[Label, float],
+    weight_col: str = "weight",
+    input_weight_col: str | None = None,
+) -> DataFrame:
+    """Add ``weight_col`` = input weight (default 1.0) x the class's multiplier.
+
+    Example:
+        >>> kept_df.transform(with_weight, "label", {0: 20.0, 1: 1.0})
+    """
+    if weight_col in df.columns and weight_col != input_weight_col:
+        raise InputError(
+            f"the input already has a column '{weight_col}': pass --weight-col NAME for the "
+            f"output weight, or --input-weight-col {weight_col} to scale it"
+        )
+    weight = weight_expr(input_weight_col) * per_label(label_col, weight_multipliers)
+    return df.withColumn(weight_col, weight)
+
+
+def sample_classes(
+    df: DataFrame,
+    label_col: str,
+    keep_fractions: Mapping[Label, float],
+    method: str,
+    seed: int,
+    key_cols: Sequence[str] = (),
+) -> DataFrame:
+    """Dispatch to the sampler named in the config (``sampleBy`` or ``hash``)."""
+    if method == "hash":
+        return sample_by_key_hash(df, label_col, keep_fractions, seed, key_cols)
+    return sample_by_label(df, label_col, keep_fractions, seed)
+
+
+def drop_null_labels(df: DataFrame, label_col: str) -> DataFrame:
+    """Rows with a null label cannot be stratified; the caller counts them first."""
+    return df.filter(F.col(label_col).isNotNull())

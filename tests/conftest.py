@@ -1,0 +1,56 @@
+"""One local Spark + Delta session for the whole suite, and small tables to rebalance."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyspark.sql.functions as F
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+
+from rebalance_lib.session import build_session
+
+# Binomial tolerance used by every count assertion: a correct sampler fails this bound
+# about once in two million runs, a wrong fraction fails it at once.
+SIGMAS = 5.0
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    session = build_session(
+        "local[2]",
+        "rebalance-tests",
+        {
+            "spark.sql.shuffle.partitions": "4",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.sql.session.timeZone": "UTC",
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def labelled_df(
+    spark: SparkSession, rows: int, minority_rows: int, partitions: int = 4
+) -> DataFrame:
+    """``id``, ``label`` (exactly ``minority_rows`` ones) and one feature ``x``."""
+    return (
+        spark.range(0, rows, 1, partitions)
+        .withColumn("label", (F.col("id") % (rows // minority_rows) == 0).cast("int"))
+        .withColumn("x", (F.col("id") % 97).cast("double"))
+    )
+
+
+def write_delta(df: DataFrame, path: Path) -> str:
+    df.write.format("delta").save(str(path))
+    return str(path)
+
+
+def within_binomial_bound(kept: int, rows: int, keep_fraction: float) -> bool:
+    expected = rows * keep_fraction
+    sd = math.sqrt(rows * keep_fraction * (1 - keep_fraction))
+    return abs(kept - expected) <= SIGMAS * sd
