@@ -1,0 +1,45 @@
+"""The class-count bar chart of the report (PNG bytes, no display needed)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from rebalance_lib.report import Report
+
+# Above this spread between the largest and smallest bar a linear axis hides the minority.
+_LOG_SCALE_SPREAD = 20
+
+
+def class_counts_png(report: Report) -> bytes:
+    """Bars per class: rows before, rows after, weighted total after."""
+    labels = [str(c.label) for c in report.classes]
+    series = {
+        "rows before": [c.rows_before for c in report.classes],
+        "rows after": [c.rows_after for c in report.classes],
+        "weighted total after": [c.weighted_total_after for c in report.classes],
+    }
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=100)
+    width = 0.8 / len(series)
+    for index, (name, values) in enumerate(series.items()):
+        positions = [i + (index - 1) * width for i in range(len(labels))]
+        axes.bar(positions, values, width=width, label=name)
+    all_values = [v for values in series.values() for v in values if v > 0]
+    if all_values and max(all_values) / min(all_values) > _LOG_SCALE_SPREAD:
+        axes.set_yscale("log")
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_xlabel(f"class (minority: {report.batch.minority_label})")
+    axes.set_ylabel("rows")
+    axes.set_title(
+        f"Class counts, factor {report.factor:,.4g}: bias check {report.bias_check.verdict}"
+    )
+    axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()

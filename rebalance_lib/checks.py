@@ -1,0 +1,130 @@
+"""Pure statistics that prove a result: binomial deviations and the prediction-bias check."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rebalance_lib.targets import Label
+
+# Five standard deviations: a correct run fails by chance about once in two million checks.
+TOLERANCE_SIGMAS = 5.0
+_FLOAT_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class ClassOutcome:
+    """One class before and after: rows and sums of weights."""
+
+    rows_before: int
+    weight_before: float
+    weight_sq_before: float
+    factor: float
+    rows_after: int
+    weight_after: float
+
+    @property
+    def expected_rows_after(self) -> float:
+        return self.rows_before / self.factor
+
+    @property
+    def rows_after_sd(self) -> float:
+        keep = 1.0 / self.factor
+        return math.sqrt(self.rows_before * keep * (1.0 - keep))
+
+    @property
+    def weight_after_variance(self) -> float:
+        # Each kept row carries w*F with probability 1/F: variance w^2 * (F - 1) per row.
+        return self.weight_sq_before * (self.factor - 1.0)
+
+    @property
+    def deviation_sigmas(self) -> float | None:
+        """Signed distance of the kept count from its expectation, in standard deviations."""
+        if self.rows_after_sd == 0:
+            return None
+        return (self.rows_after - self.expected_rows_after) / self.rows_after_sd
+
+
+@dataclass(frozen=True)
+class BiasCheck:
+    """Weighted class shares (and label mean, for numeric labels) before vs after."""
+
+    share_before: dict[Label, float]
+    weighted_share_after: dict[Label, float]
+    share_tolerance: dict[Label, float]
+    label_mean_before: float | None
+    weighted_label_mean_after: float | None
+    label_mean_tolerance: float | None
+    sigmas: float
+    passed: bool
+
+
+def counts_within_bound(
+    outcomes: Mapping[Label, ClassOutcome], sigmas: float = TOLERANCE_SIGMAS
+) -> bool:
+    """True when every class's kept count is within ``sigmas`` binomial deviations."""
+    return all(
+        abs(o.rows_after - o.expected_rows_after) <= sigmas * o.rows_after_sd + _FLOAT_SLACK
+        for o in outcomes.values()
+    )
+
+
+def check_prediction_bias(
+    outcomes: Mapping[Label, ClassOutcome], sigmas: float = TOLERANCE_SIGMAS
+) -> BiasCheck:
+    """Compare the input's class shares with the output's weight-weighted class shares.
+
+    Upweighting by the sampling factor keeps each class's weighted total equal to its
+    original total in expectation; the tolerance is ``sigmas`` standard deviations of the
+    weighted share (delta method over the per-class weighted totals).
+    """
+    total_before = sum(o.weight_before for o in outcomes.values())
+    total_after = sum(o.weight_after for o in outcomes.values())
+    share_before = {label: o.weight_before / total_before for label, o in outcomes.items()}
+    share_after = {
+        label: (o.weight_after / total_after if total_after > 0 else 0.0)
+        for label, o in outcomes.items()
+    }
+    share_tolerance = {
+        label: sigmas * _share_sd(label, share_before, outcomes, total_before) + _FLOAT_SLACK
+        for label in outcomes
+    }
+    passed = all(
+        abs(share_after[label] - share_before[label]) <= share_tolerance[label]
+        for label in outcomes
+    )
+    mean_before = mean_after = mean_tolerance = None
+    if all(isinstance(label, int) for label in outcomes):
+        mean_before = sum(float(label) * share for label, share in share_before.items())
+        mean_after = sum(float(label) * share for label, share in share_after.items())
+        mean_variance = sum(
+            ((float(label) - mean_before) / total_before) ** 2 * o.weight_after_variance
+            for label, o in outcomes.items()
+        )
+        mean_tolerance = sigmas * math.sqrt(mean_variance) + _FLOAT_SLACK
+        passed = passed and abs(mean_after - mean_before) <= mean_tolerance
+    return BiasCheck(
+        share_before=share_before,
+        weighted_share_after=share_after,
+        share_tolerance=share_tolerance,
+        label_mean_before=mean_before,
+        weighted_label_mean_after=mean_after,
+        label_mean_tolerance=mean_tolerance,
+        sigmas=sigmas,
+        passed=passed,
+    )
+
+
+def _share_sd(
+    label: Label,
+    share_before: Mapping[Label, float],
+    outcomes: Mapping[Label, ClassOutcome],
+    total_before: float,
+) -> float:
+    variance = sum(
+        ((float(other == label) - share_before[label]) / total_before) ** 2
+        * o.weight_after_variance
+        for other, o in outcomes.items()
+    )
+    return math.sqrt(variance)

@@ -1,0 +1,206 @@
+"""Command line: arguments -> config -> pipeline; errors -> one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pyspark.errors import PySparkException
+from pyspark.sql import SparkSession
+
+from rebalance_lib import pipeline
+from rebalance_lib.config import RebalanceConfig, load_config, parse_override
+from rebalance_lib.demo import ensure_demo_input
+from rebalance_lib.errors import RebalanceError
+from rebalance_lib.session import build_session, warm_jar_cache
+from rebalance_lib.targets import TARGET_FLAGS
+
+log = logging.getLogger("rebalance")
+
+# Command-line flag (argparse dest) -> dotted config key.
+FLAG_KEYS = {
+    "input": "input.source",
+    "input_format": "input.format",
+    "input_version": "input.version",
+    "label": "label.column",
+    "minority": "label.minority",
+    "null_labels": "label.null_labels",
+    "batch_size": "batch_size",
+    "seed": "sample.seed",
+    "sampler": "sample.method",
+    "sample_key": "sample.key",
+    "weight_col": "weight.column",
+    "input_weight_col": "weight.input_column",
+    "output": "output.path",
+    "mode": "output.mode",
+    "report_dir": "output.report_dir",
+    "run_id": "output.run_id",
+    "master": "spark.master",
+    **{form: f"target.{form}" for form in TARGET_FLAGS},
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="YAML config file (see conf/default.yaml)")
+    common.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, e.g. --set spark.conf.spark.sql.shuffle.partitions=64",
+    )
+    common.add_argument("--master", help="Spark master for local runs (ignored under spark-submit)")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
+    )
+
+    planning = argparse.ArgumentParser(add_help=False, parents=[common])
+    planning.add_argument("--input", help="Delta path, Parquet path, or catalog table name")
+    planning.add_argument("--input-format", choices=["delta", "parquet", "table"])
+    planning.add_argument(
+        "--input-version", type=int, help="Delta version to read (default latest)"
+    )
+    planning.add_argument("--label", help="label column (default: label)")
+    planning.add_argument("--minority", help="label value to protect (default: least frequent)")
+    planning.add_argument("--null-labels", choices=["error", "drop"])
+    planning.add_argument("--input-weight-col", help="existing example-weight column to scale")
+    planning.add_argument(
+        "--batch-size", type=int, help="training batch size for the advice (default 128)"
+    )
+    target = planning.add_mutually_exclusive_group()
+    target.add_argument("--factor", type=float, help="divide the majority by F (weight x F)")
+    target.add_argument("--target-ratio", type=float, help="output majority:minority ratio R:1")
+    target.add_argument(
+        "--target-minority-share", type=float, help="output minority share S (0-0.5)"
+    )
+    target.add_argument(
+        "--min-minority-per-batch", type=int, help="at least K minority rows per batch"
+    )
+    target.add_argument("--max-rows", type=int, help="at most N output rows")
+
+    running = argparse.ArgumentParser(add_help=False, parents=[planning])
+    running.add_argument("--output", help="output Delta path")
+    running.add_argument("--mode", choices=["error", "overwrite", "append"])
+    running.add_argument(
+        "--report-dir", help=f"report folder (default OUTPUT/{pipeline.REPORT_DIR_NAME})"
+    )
+    running.add_argument("--run-id", help="idempotence key: a repeated run id appends nothing")
+    running.add_argument("--seed", type=int)
+    running.add_argument("--sampler", choices=["sampleBy", "hash"])
+    running.add_argument(
+        "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
+    )
+    running.add_argument("--weight-col", help="output weight column (default: weight)")
+
+    parser = argparse.ArgumentParser(prog="rebalance", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "plan", parents=[planning], help="count classes and print the plan; writes nothing"
+    )
+    commands.add_parser(
+        "run", parents=[running], help="rebalance into a Delta table and write the report"
+    )
+    demo = commands.add_parser(
+        "demo", parents=[running], help="generate a demo table and rebalance it"
+    )
+    demo.add_argument(
+        "--workdir", default=".rebalance-demo", help="where the demo input and output go"
+    )
+    demo.add_argument("--rows", type=int, default=2_000_000)
+    demo.add_argument("--positive-share", type=float, default=0.005)
+    warm = commands.add_parser(
+        "warm-jars", parents=[common], help="fetch Delta's JARs into the local Ivy cache"
+    )
+    warm.add_argument("--log", default=".venv/warm-jars.log", help="where Ivy's output goes")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RebalanceConfig:
+    """YAML file, then ``--set``, then named flags; a target flag replaces the file's target."""
+    overrides: dict[str, Any] = dict(parse_override(item) for item in args.set)
+    given = {
+        dest: getattr(args, dest) for dest in FLAG_KEYS if getattr(args, dest, None) is not None
+    }
+    if any(dest in TARGET_FLAGS for dest in given):
+        overrides.update({f"target.{form}": None for form in TARGET_FLAGS})
+    overrides.update({FLAG_KEYS[dest]: value for dest, value in given.items()})
+    return load_config(args.config, overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="rebalance: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        return _dispatch(args)
+    except RebalanceError as error:
+        print(f"rebalance: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except PySparkException as error:
+        if args.verbose:
+            raise
+        first_line = str(error).strip().splitlines()[0]
+        print(
+            f"rebalance: Spark failed: {first_line} (rerun with -v for the trace)", file=sys.stderr
+        )
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "warm-jars":
+        warm_jar_cache(Path(args.log))
+        print("rebalance: Delta JARs are in the local Ivy cache")
+        return 0
+    if args.command == "demo":
+        args = _demo_defaults(args)
+    config = config_from_args(args)
+    spark = _session(config)
+    if args.command == "plan":
+        planned = pipeline.profile_and_plan(spark, config, pipeline.PhaseTimer())
+        print(json.dumps(planned.plan.to_dict(), indent=2, default=str))
+        return 0
+    if args.command == "demo":
+        ensure_demo_input(spark, config.input.source or "", args.rows, args.positive_share)
+    result = pipeline.run(spark, config)
+    if result.report is None:
+        print(f"rebalance: run id already written to {result.write.path}; nothing to do")
+        return 0
+    print(pipeline.to_markdown(result.report))
+    print(
+        f"rebalance: output {result.write.path} (Delta version {result.write.delta_version}); "
+        f"report in {result.report_dir}"
+    )
+    return 0
+
+
+def _demo_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    workdir = Path(args.workdir).resolve()
+    if args.input is None:
+        args.input = str(workdir / "input")
+    if args.output is None:
+        args.output = str(workdir / "output")
+    args.mode = args.mode or "overwrite"
+    if not any(getattr(args, form) is not None for form in TARGET_FLAGS):
+        args.factor = 10.0  # the technique's virus example: 1:200 becomes about 1:20
+    return args
+
+
+def _session(config: RebalanceConfig) -> SparkSession:
+    spark = build_session(config.spark.master, config.spark.app_name, config.spark.conf)
+    spark.sparkContext.setLogLevel(os.environ.get("REBALANCE_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+if __name__ == "__main__":
+    sys.exit(main())

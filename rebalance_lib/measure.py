@@ -1,0 +1,56 @@
+"""Per-class rows and weight sums of the output, gathered while it is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyspark.sql.functions as F
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import DataFrame, Observation
+
+from rebalance_lib.targets import Label
+
+ClassTotals = dict[Label, tuple[int, float]]
+
+
+def observe_class_totals(
+    df: DataFrame, labels: Sequence[Label], label_col: str, weight_col: str
+) -> tuple[DataFrame, Observation]:
+    """Attach an Observation that counts rows and sums weights per class as ``df`` flows by."""
+    observation = Observation("rebalance_output")
+    metrics = []
+    for index, label in enumerate(labels):
+        in_class = F.col(label_col) == F.lit(label)
+        metrics.append(F.count_if(in_class).alias(f"rows_{index}"))
+        metrics.append(F.sum(F.when(in_class, F.col(weight_col))).alias(f"weight_{index}"))
+    return df.observe(observation, *metrics), observation
+
+
+def observed_class_totals(observation: Observation, labels: Sequence[Label]) -> ClassTotals | None:
+    """The observed totals, or None when the writer's plan did not report them.
+
+    Observation.get blocks until metrics arrive; a write that committed nothing never sends
+    them, and some writers (DataFrameWriterV2's CREATE) send an empty row, so look first.
+    """
+    if not observation._jo.future().isCompleted():  # type: ignore[union-attr]
+        return None
+    try:
+        metrics = observation.get
+    except Py4JJavaError:
+        return None
+    if not metrics:
+        return None
+    return {
+        label: (int(metrics[f"rows_{index}"]), float(metrics[f"weight_{index}"] or 0.0))
+        for index, label in enumerate(labels)
+    }
+
+
+def scanned_class_totals(output_df: DataFrame, label_col: str, weight_col: str) -> ClassTotals:
+    """Fallback: read back only the label and weight columns of the written output."""
+    rows = (
+        output_df.groupBy(label_col)
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(weight_col).alias("weight"))
+        .collect()
+    )
+    return {row[label_col]: (int(row["rows"]), float(row["weight"])) for row in rows}

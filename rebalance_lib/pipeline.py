@@ -1,0 +1,288 @@
+"""profile -> plan -> sample -> write -> report, nothing else."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+
+from pyspark.sql import DataFrame, SparkSession
+
+from rebalance_lib import fs
+from rebalance_lib.chart import class_counts_png
+from rebalance_lib.checks import ClassOutcome, check_prediction_bias, counts_within_bound
+from rebalance_lib.config import RebalanceConfig
+from rebalance_lib.errors import InputError
+from rebalance_lib.measure import (
+    ClassTotals,
+    observe_class_totals,
+    observed_class_totals,
+    scanned_class_totals,
+)
+from rebalance_lib.plan import Plan, plan_rebalance
+from rebalance_lib.profile import TableProfile, profile_classes
+from rebalance_lib.report import (
+    OutputSection,
+    Report,
+    RequestSection,
+    SourceSection,
+    batch_section,
+    bias_section,
+    class_sections,
+    to_markdown,
+)
+from rebalance_lib.sample import drop_null_labels, sample_classes, with_weight
+from rebalance_lib.sink import WriteResult, check_output_path, write_delta
+from rebalance_lib.source import SourceInfo, read_source
+
+log = logging.getLogger(__name__)
+
+REPORT_DIR_NAME = "_rebalance_report"  # Delta and VACUUM leave "_" folders alone
+CHART_NAME = "class_counts.png"
+
+
+@dataclass
+class PhaseTimer:
+    """Logs each phase as it starts and ends, and keeps its duration for the report."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str, what: str) -> Iterator[None]:
+        log.info("[%s] %s ...", name, what)
+        started = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+        log.info("[%s] done in %.1f s", name, self.seconds[name])
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The input opened, profiled and planned: everything `rebalance plan` shows."""
+
+    source_df: DataFrame
+    source: SourceInfo
+    profile: TableProfile
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run did; ``report`` is None when the run id had already been written."""
+
+    plan: Plan
+    write: WriteResult
+    report: Report | None
+    report_dir: str | None
+
+
+def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer) -> Planned:
+    """Open the input, count its classes in one pass, and plan (pure Python)."""
+    request = config.target.to_request()
+    source_df, source = read_source(spark, config.input)
+    with timer.phase("profile", f"counting classes of '{config.label.column}' in {source.name}"):
+        profile = profile_classes(source_df, config.label.column, config.weight.input_column)
+    _check_profile(profile, config)
+    plan = plan_rebalance(
+        profile.class_counts,
+        request,
+        batch_size=config.batch_size,
+        minority=config.label.minority,
+        input_size_bytes=source.size_bytes,
+    )
+    return Planned(source_df, source, profile, plan)
+
+
+def _check_profile(profile: TableProfile, config: RebalanceConfig) -> None:
+    if profile.null_label_rows and config.label.null_labels == "error":
+        raise InputError(
+            f"{profile.null_label_rows:,} rows have a null '{config.label.column}': clean them, "
+            "or pass --null-labels drop to leave them out (counted in the report)"
+        )
+    if profile.bad_weight_rows:
+        raise InputError(
+            f"{profile.bad_weight_rows:,} rows have a null, zero, negative, NaN or infinite weight "
+            f"in '{config.weight.input_column}': fix them or filter them out first"
+        )
+
+
+def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
+    """Rebalance the configured input into a Delta table and write its report."""
+    timer = PhaseTimer()
+    output_path = config.output.path
+    input_path = config.input.source if config.input.format != "table" else None
+    check_output_path(spark, output_path, input_path, config.output.mode)
+    assert output_path is not None
+    planned = profile_and_plan(spark, config, timer)
+    plan, run_id = planned.plan, config.output.run_id or uuid.uuid4().hex
+    labels = [c.label for c in plan.classes]
+    label_col, weight_col = config.label.column, config.weight.column
+    rebalanced_df = (
+        planned.source_df.transform(drop_null_labels, label_col)
+        .transform(
+            sample_classes,
+            label_col,
+            plan.keep_fractions,
+            config.sample.method,
+            config.sample.seed,
+            config.sample.key,
+        )
+        .transform(
+            with_weight, label_col, plan.weight_multipliers, weight_col, config.weight.input_column
+        )
+    )
+    observed_df, observation = observe_class_totals(rebalanced_df, labels, label_col, weight_col)
+    with timer.phase("sample_write", f"sampling and writing Delta to {output_path}"):
+        write = write_delta(
+            observed_df,
+            output_path,
+            config.output.mode,
+            run_id,
+            user_metadata=json.dumps(_lineage(config, planned, run_id), default=str),
+            table_properties=_table_properties(config, planned, run_id),
+        )
+    if write.skipped_as_repeat:
+        log.info("run id %s was already written to %s: nothing appended", run_id, output_path)
+        return RunResult(plan, write, None, None)
+    totals = observed_class_totals(observation, labels)
+    metrics_source = "observation"
+    if totals is None:
+        with timer.phase("measure", "reading back the output's label and weight columns"):
+            totals = _written_totals(spark, write, label_col, weight_col)
+        metrics_source = "output-scan"
+    report = _build_report(spark, config, planned, write, run_id, totals, metrics_source, timer)
+    report_dir = config.output.report_dir or f"{output_path.rstrip('/')}/{REPORT_DIR_NAME}"
+    write_report_files(spark, report, report_dir)
+    return RunResult(plan, write, report, report_dir)
+
+
+def _written_totals(
+    spark: SparkSession, write: WriteResult, label_col: str, weight_col: str
+) -> ClassTotals:
+    def totals_at(version: int) -> ClassTotals:
+        version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
+        return scanned_class_totals(version_df.select(label_col, weight_col), label_col, weight_col)
+
+    after = totals_at(write.delta_version)
+    if write.previous_version is None or not _was_append(spark, write):
+        return after
+    before = totals_at(write.previous_version)
+    return {
+        label: (rows - before.get(label, (0, 0.0))[0], weight - before.get(label, (0, 0.0))[1])
+        for label, (rows, weight) in after.items()
+    }
+
+
+def _was_append(spark: SparkSession, write: WriteResult) -> bool:
+    history_df = spark.sql(f"DESCRIBE HISTORY delta.`{fs.qualified(spark, write.path)}`")
+    commit = history_df.filter(f"version = {write.delta_version}").first()
+    return commit is not None and commit["operationParameters"].get("mode") == "Append"
+
+
+def _build_report(
+    spark: SparkSession,
+    config: RebalanceConfig,
+    planned: Planned,
+    write: WriteResult,
+    run_id: str,
+    totals: ClassTotals,
+    metrics_source: str,
+    timer: PhaseTimer,
+) -> Report:
+    plan, profile = planned.plan, planned.profile
+    outcomes = {
+        c.label: ClassOutcome(
+            rows_before=c.rows_before,
+            weight_before=profile.classes[c.label].weight_sum,
+            weight_sq_before=profile.classes[c.label].weight_sq_sum,
+            factor=c.factor,
+            rows_after=totals.get(c.label, (0, 0.0))[0],
+            weight_after=totals.get(c.label, (0, 0.0))[1],
+        )
+        for c in plan.classes
+    }
+    return Report(
+        run_id=run_id,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        rebalance_version=version("rebalance"),
+        spark_version=spark.version,
+        spark_app_id=spark.sparkContext.applicationId,
+        source=SourceSection(
+            name=planned.source.name,
+            format=planned.source.format,
+            delta_version=planned.source.delta_version,
+            size_bytes=planned.source.size_bytes,
+            rows=profile.rows,
+            null_label_rows_dropped=profile.null_label_rows,
+        ),
+        output=OutputSection(
+            path=write.path,
+            mode=config.output.mode,
+            delta_version=write.delta_version,
+            rows=sum(o.rows_after for o in outcomes.values()),
+            metrics_source=metrics_source,  # type: ignore[arg-type]
+        ),
+        request=RequestSection(
+            said=plan.request.describe(),
+            form=plan.request.form,
+            seed=config.sample.seed,
+            sampler=config.sample.method,
+            sample_key=config.sample.key,
+            batch_size=plan.batch_size,
+        ),
+        factor=plan.factor,
+        classes=class_sections(plan, outcomes),
+        counts_within_bound=counts_within_bound(outcomes),
+        bias_check=bias_section(check_prediction_bias(outcomes)),
+        batch=batch_section(plan, outcomes),
+        advice=list(plan.advice),
+        timings_s=dict(timer.seconds),
+    )
+
+
+def write_report_files(spark: SparkSession, report: Report, report_dir: str) -> None:
+    """report.json, report.md and the class-count chart, written through Hadoop."""
+    fs.write_bytes(spark, f"{report_dir}/report.json", report.model_dump_json(indent=2).encode())
+    fs.write_bytes(spark, f"{report_dir}/{CHART_NAME}", class_counts_png(report))
+    fs.write_bytes(spark, f"{report_dir}/report.md", to_markdown(report, CHART_NAME).encode())
+    log.info("report written to %s", report_dir)
+
+
+def _lineage(config: RebalanceConfig, planned: Planned, run_id: str) -> dict[str, object]:
+    plan = planned.plan
+    return {
+        "tool": "rebalance",
+        "run_id": run_id,
+        "request": plan.request.describe(),
+        "factor": plan.factor,
+        "class_factors": {str(c.label): c.factor for c in plan.classes},
+        "seed": config.sample.seed,
+        "sampler": config.sample.method,
+        "source": planned.source.name,
+        "source_version": planned.source.delta_version,
+        "label_column": config.label.column,
+        "weight_column": config.weight.column,
+    }
+
+
+def _table_properties(config: RebalanceConfig, planned: Planned, run_id: str) -> Mapping[str, str]:
+    lineage = _lineage(config, planned, run_id)
+    return {
+        "rebalance.runId": run_id,
+        "rebalance.request": str(lineage["request"]),
+        "rebalance.factor": f"{planned.plan.factor:.17g}",
+        "rebalance.classFactors": json.dumps(lineage["class_factors"]),
+        "rebalance.seed": str(config.sample.seed),
+        "rebalance.sampler": config.sample.method,
+        "rebalance.source": planned.source.name,
+        "rebalance.sourceVersion": str(planned.source.delta_version),
+        "rebalance.labelColumn": config.label.column,
+        "rebalance.weightColumn": config.weight.column,
+        "rebalance.minorityLabel": str(planned.plan.minority_label),
+    }
