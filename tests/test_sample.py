@@ -35,7 +35,10 @@ def test_weight_is_input_weight_times_the_class_multiplier(spark: SparkSession) 
 def test_default_weight_is_the_multiplier(spark: SparkSession) -> None:
     input_df = spark.createDataFrame([(1, "neg", None), (2, "pos", None)], SCHEMA)
     weighted_df = input_df.transform(with_weight, "label", {"neg": 7.5, "pos": 1.0})
-    assert {row["label"]: row["weight"] for row in weighted_df.collect()} == {"neg": 7.5, "pos": 1.0}
+    assert {row["label"]: row["weight"] for row in weighted_df.collect()} == {
+        "neg": 7.5,
+        "pos": 1.0,
+    }
 
 
 def test_existing_weight_column_is_not_silently_replaced(spark: SparkSession) -> None:

@@ -1,0 +1,73 @@
+"""The `rebalance` command as users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from conftest import labelled_df, write_delta
+from rebalance_lib.cli import main
+
+
+def test_plan_prints_counts_and_plan_and_writes_nothing(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_delta(labelled_df(spark, 10_100, 100), tmp_path / "in")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["plan", "--input", source, "--target-ratio", "20", "--batch-size", "128"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert sorted(tmp_path.rglob("*")) == before
+    assert plan["rows_before"] == 10_100
+    assert plan["factor"] == pytest.approx(5)
+    assert plan["expected_rows_after"] == pytest.approx(2_100)
+    assert plan["minority_per_batch_after"] == pytest.approx(128 / 21)
+    assert [c["rows_before"] for c in plan["classes"]] == [10_000, 100]
+
+
+def test_overwrite_keeps_the_old_version_and_append_is_idempotent_per_run_id(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    source = write_delta(labelled_df(spark, 10_000, 100), tmp_path / "in")
+    output = str(tmp_path / "out")
+    common = ["run", "--input", source, "--output", output, "--factor", "5"]
+    assert main([*common, "--run-id", "a"]) == 0
+    first_rows = spark.read.format("delta").load(output).count()
+    assert main([*common, "--mode", "overwrite", "--seed", "7", "--run-id", "b"]) == 0
+    assert spark.read.format("delta").option("versionAsOf", 0).load(output).count() == first_rows
+    assert main([*common, "--mode", "append", "--run-id", "c"]) == 0
+    rows_after_append = spark.read.format("delta").load(output).count()
+    assert main([*common, "--mode", "append", "--run-id", "c"]) == 0
+    assert spark.read.format("delta").load(output).count() == rows_after_append
+
+
+def test_console_script_runs_the_demo_end_to_end(tmp_path: Path) -> None:
+    rebalance = Path(sys.executable).with_name("rebalance")
+    finished = subprocess.run(
+        [
+            str(rebalance),
+            "demo",
+            "--rows",
+            "60000",
+            "--workdir",
+            str(tmp_path),
+            "--master",
+            "local[1]",
+            "--set",
+            "spark.conf.spark.ui.enabled=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "Prediction-bias check**: **PASS**" in finished.stdout
+    assert (tmp_path / "output" / "_delta_log").is_dir()
+    assert (tmp_path / "output" / "_rebalance_report" / "report.json").is_file()

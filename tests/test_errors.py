@@ -1,0 +1,137 @@
+"""Bad input: one clear line naming the fix, a non-zero exit, and nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyspark.sql.functions as F
+import pytest
+from pyspark.sql import SparkSession
+
+from conftest import labelled_df, write_delta
+from rebalance_lib.cli import main
+
+
+@pytest.fixture(scope="module")
+def tables(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("bad")
+    good_df = labelled_df(spark, 2_000, 100)
+    return {
+        "good": write_delta(good_df, root / "good"),
+        "float_label": write_delta(
+            good_df.withColumn("label", F.col("label").cast("double")), root / "fl"
+        ),
+        "null_label": write_delta(
+            good_df.withColumn(
+                "label", F.when(F.col("id") % 500 == 1, None).otherwise(F.col("label"))
+            ),
+            root / "nl",
+        ),
+        "one_class": write_delta(good_df.withColumn("label", F.lit(0)), root / "one"),
+        "empty": write_delta(good_df.limit(0), root / "empty"),
+        "bad_weights": write_delta(
+            good_df.withColumn(
+                "w",
+                F.when(F.col("id") == 3, None)
+                .when(F.col("id") == 4, float("nan"))
+                .when(F.col("id") == 5, -1.0)
+                .when(F.col("id") == 6, 0.0)
+                .when(F.col("id") == 7, float("inf"))
+                .otherwise(1.0),
+            ),
+            root / "bw",
+        ),
+        "parquet": str(root / "pq"),
+        "root": str(root),
+    }
+
+
+def rebalance(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    exit_code = main(list(args))
+    stderr_lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    return exit_code, stderr_lines[-1] if stderr_lines else ""
+
+
+CASES = [
+    ("missing input", {"--input": "{root}/nope"}, "does not exist"),
+    ("parquet given as delta", {"--input": "{parquet}"}, "--input-format parquet"),
+    ("missing label", {"--input": "{good}", "--label": "y"}, "label column 'y' not found"),
+    ("float label", {"--input": "{float_label}"}, "cast it"),
+    ("null labels", {"--input": "{null_label}"}, "--null-labels drop"),
+    ("single class", {"--input": "{one_class}"}, "single class"),
+    ("empty table", {"--input": "{empty}"}, "no rows"),
+    ("minority not present", {"--input": "{good}", "--minority": "7"}, "--minority '7'"),
+    ("factor below one", {"--input": "{good}", "--factor": "0.5"}, "--factor must be >= 1"),
+    ("weight column missing", {"--input": "{good}", "--input-weight-col": "w"}, "'w' not found"),
+    (
+        "bad weights",
+        {"--input": "{bad_weights}", "--input-weight-col": "w"},
+        "5 rows have a null, zero",
+    ),
+    ("output is the input", {"--input": "{good}", "--output": "{good}"}, "overlaps the input"),
+    (
+        "output inside the input",
+        {"--input": "{good}", "--output": "{good}/sub"},
+        "overlaps the input",
+    ),
+    ("output exists", {"--input": "{good}", "--output": "{one_class}"}, "--mode overwrite"),
+    ("input version missing", {"--input": "{good}", "--input-version": "9"}, "is at version 0"),
+]
+
+
+@pytest.mark.parametrize(("case", "flags", "fix"), CASES, ids=[case for case, _, _ in CASES])
+def test_bad_input_fails_cleanly_and_writes_nothing(
+    spark: SparkSession,
+    tables: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    flags: dict[str, str],
+    fix: str,
+) -> None:
+    if case == "parquet given as delta" and not Path(tables["parquet"]).exists():
+        labelled_df(spark, 100, 10).write.parquet(tables["parquet"])
+    arguments = {"--output": str(tmp_path / "out"), "--factor": "2"} | {
+        flag: value.format(**tables) for flag, value in flags.items()
+    }
+    before = {p: sorted(Path(p).rglob("*")) for p in tables.values() if Path(p).exists()}
+    exit_code, line = rebalance(
+        capsys, "run", *[item for pair in arguments.items() for item in pair]
+    )
+    assert exit_code == 2
+    assert line.startswith("rebalance: error: ") and fix in line, line
+    assert not (tmp_path / "out").exists()
+    after = {p: sorted(Path(p).rglob("*")) for p in tables.values() if Path(p).exists()}
+    assert after == before
+
+
+def test_unknown_config_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config_file = tmp_path / "job.yaml"
+    config_file.write_text("output:\n  modes: overwrite\n")
+    exit_code, line = rebalance(capsys, "run", "--config", str(config_file))
+    assert exit_code == 2
+    assert "unknown key 'output.modes'" in line
+
+
+def test_null_labels_can_be_dropped_and_are_counted(
+    spark: SparkSession, tables: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out"
+    exit_code = main(
+        [
+            "run",
+            "--input",
+            tables["null_label"],
+            "--output",
+            str(output),
+            "--factor",
+            "2",
+            "--null-labels",
+            "drop",
+        ]
+    )
+    assert exit_code == 0
+    output_df = spark.read.format("delta").load(str(output))
+    assert output_df.filter(F.col("label").isNull()).count() == 0
+    report_text = (output / "_rebalance_report" / "report.md").read_text()
+    assert "4 null-label rows dropped" in report_text
