@@ -14,10 +14,11 @@ from typing import Any
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib import lineage, pipeline
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
 from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.errors import RebalanceError
+from rebalance_lib.report import to_markdown
 from rebalance_lib.session import build_session, warm_jar_cache
 from rebalance_lib.targets import TARGET_FLAGS
 
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument("--output", help="output Delta path")
     running.add_argument("--mode", choices=["error", "overwrite", "append"])
     running.add_argument(
-        "--report-dir", help=f"report folder (default OUTPUT/{pipeline.REPORT_DIR_NAME})"
+        "--report-dir", help=f"report folder (default OUTPUT/{lineage.REPORT_DIR_NAME})"
     )
     running.add_argument("--run-id", help="idempotence key: a repeated run id appends nothing")
     running.add_argument("--seed", type=int)
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--rows", type=int, default=2_000_000)
     demo.add_argument("--positive-share", type=float, default=0.005)
+    report = commands.add_parser(
+        "report", parents=[common], help="re-print the report and lineage of an existing output"
+    )
+    report.add_argument("--output", required=True, help="the output Delta path of a run")
+    report.add_argument("--report-dir", help="where the report was written, if not the default")
     warm = commands.add_parser(
         "warm-jars", parents=[common], help="fetch Delta's JARs into the local Ivy cache"
     )
@@ -166,6 +172,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         args = _demo_defaults(args)
     config = config_from_args(args)
     spark = _session(config)
+    if args.command == "report":
+        print(_report_text(spark, args.output, args.report_dir))
+        return 0
     if args.command == "plan":
         planned = pipeline.profile_and_plan(spark, config, pipeline.PhaseTimer())
         print(json.dumps(planned.plan.to_dict(), indent=2, default=str))
@@ -176,12 +185,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     if result.report is None:
         print(f"rebalance: run id already written to {result.write.path}; nothing to do")
         return 0
-    print(pipeline.to_markdown(result.report))
+    print(to_markdown(result.report))
     print(
         f"rebalance: output {result.write.path} (Delta version {result.write.delta_version}); "
         f"report in {result.report_dir}"
     )
     return 0
+
+
+def _report_text(spark: SparkSession, output_path: str, report_dir: str | None) -> str:
+    history = lineage.rebalance_history(spark, output_path)
+    lines = [
+        to_markdown(lineage.read_report(spark, output_path, report_dir)),
+        "## Delta history",
+        "",
+    ]
+    lines += [
+        f"- version {commit['version']} ({commit['timestamp']}, {commit['operation']}): run "
+        f"`{commit['run_id']}`, {commit['request']}, source {commit['source']} "
+        f"@ {commit['source_version']}, seed {commit['seed']}"
+        for commit in history
+    ]
+    return "\n".join(lines)
 
 
 def _demo_defaults(args: argparse.Namespace) -> argparse.Namespace:

@@ -6,7 +6,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,7 +14,7 @@ from importlib.metadata import version
 
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib import fs
+from rebalance_lib import fs, lineage
 from rebalance_lib.chart import class_counts_png
 from rebalance_lib.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.config import RebalanceConfig
@@ -43,7 +43,6 @@ from rebalance_lib.source import SourceInfo, read_source
 
 log = logging.getLogger(__name__)
 
-REPORT_DIR_NAME = "_rebalance_report"  # Delta and VACUUM leave "_" folders alone
 CHART_NAME = "class_counts.png"
 
 
@@ -144,8 +143,10 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
             output_path,
             config.output.mode,
             run_id,
-            user_metadata=json.dumps(_lineage(config, planned, run_id), default=str),
-            table_properties=_table_properties(config, planned, run_id),
+            user_metadata=json.dumps(
+                lineage.run_lineage(config, planned.plan, planned.source, run_id)
+            ),
+            table_properties=lineage.table_properties(config, planned.plan, planned.source, run_id),
         )
     if write.skipped_as_repeat:
         log.info("run id %s was already written to %s: nothing appended", run_id, output_path)
@@ -157,7 +158,7 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
             totals = _written_totals(spark, write, label_col, weight_col)
         metrics_source = "output-scan"
     report = _build_report(spark, config, planned, write, run_id, totals, metrics_source, timer)
-    report_dir = config.output.report_dir or f"{output_path.rstrip('/')}/{REPORT_DIR_NAME}"
+    report_dir = config.output.report_dir or lineage.default_report_dir(output_path)
     write_report_files(spark, report, report_dir)
     return RunResult(plan, write, report, report_dir)
 
@@ -252,37 +253,3 @@ def write_report_files(spark: SparkSession, report: Report, report_dir: str) -> 
     fs.write_bytes(spark, f"{report_dir}/{CHART_NAME}", class_counts_png(report))
     fs.write_bytes(spark, f"{report_dir}/report.md", to_markdown(report, CHART_NAME).encode())
     log.info("report written to %s", report_dir)
-
-
-def _lineage(config: RebalanceConfig, planned: Planned, run_id: str) -> dict[str, object]:
-    plan = planned.plan
-    return {
-        "tool": "rebalance",
-        "run_id": run_id,
-        "request": plan.request.describe(),
-        "factor": plan.factor,
-        "class_factors": {str(c.label): c.factor for c in plan.classes},
-        "seed": config.sample.seed,
-        "sampler": config.sample.method,
-        "source": planned.source.name,
-        "source_version": planned.source.delta_version,
-        "label_column": config.label.column,
-        "weight_column": config.weight.column,
-    }
-
-
-def _table_properties(config: RebalanceConfig, planned: Planned, run_id: str) -> Mapping[str, str]:
-    lineage = _lineage(config, planned, run_id)
-    return {
-        "rebalance.runId": run_id,
-        "rebalance.request": str(lineage["request"]),
-        "rebalance.factor": f"{planned.plan.factor:.17g}",
-        "rebalance.classFactors": json.dumps(lineage["class_factors"]),
-        "rebalance.seed": str(config.sample.seed),
-        "rebalance.sampler": config.sample.method,
-        "rebalance.source": planned.source.name,
-        "rebalance.sourceVersion": str(planned.source.delta_version),
-        "rebalance.labelColumn": config.label.column,
-        "rebalance.weightColumn": config.weight.column,
-        "rebalance.minorityLabel": str(planned.plan.minority_label),
-    }

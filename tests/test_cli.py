@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import labelled_df, write_delta
 from pyspark.sql import SparkSession
 
-from conftest import labelled_df, write_delta
 from rebalance_lib.cli import main
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
+from conftest import labelled_df, write_delta
 from pyspark.sql import SparkSession
 
-from conftest import labelled_df, write_delta
 from rebalance_lib.cli import main
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pyspark.sql.functions as F
 import pytest
+from conftest import labelled_df, within_binomial_bound, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from conftest import labelled_df, within_binomial_bound, write_delta
 from rebalance_lib import pipeline
 from rebalance_lib.config import load_config
 from rebalance_lib.report import Report

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pyspark.sql.functions as F
 import pytest
 from chispa import assert_df_equality
+from conftest import labelled_df, within_binomial_bound
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from conftest import labelled_df, within_binomial_bound
 from rebalance_lib.errors import InputError
 from rebalance_lib.profile import profile_classes
 from rebalance_lib.sample import sample_by_key_hash, sample_by_label, with_weight
