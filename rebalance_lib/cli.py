@@ -18,6 +18,7 @@ from rebalance_lib import lineage, pipeline
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
 from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.errors import RebalanceError
+from rebalance_lib.plan import describe_plan
 from rebalance_lib.report import to_markdown
 from rebalance_lib.session import build_session, warm_jar_cache
 from rebalance_lib.targets import TARGET_FLAGS
@@ -102,9 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="rebalance", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    plan = commands.add_parser(
         "plan", parents=[planning], help="count classes and print the plan; writes nothing"
     )
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     commands.add_parser(
         "run", parents=[running], help="rebalance into a Delta table and write the report"
     )
@@ -177,7 +179,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "plan":
         planned = pipeline.profile_and_plan(spark, config, pipeline.PhaseTimer())
-        print(json.dumps(planned.plan.to_dict(), indent=2, default=str))
+        plan = planned.plan
+        print(json.dumps(plan.to_dict(), indent=2) if args.json else describe_plan(plan))
         return 0
     if args.command == "demo":
         ensure_demo_input(spark, config.input.source or "", args.rows, args.positive_share)

@@ -316,3 +316,23 @@ def _human_bytes(size_bytes: float) -> str:
     units = ("B", "KiB", "MiB", "GiB", "TiB")
     index = min(int(math.log(max(size_bytes, 1), 1024)), len(units) - 1)
     return f"{size_bytes / 1024**index:,.1f} {units[index]}"
+
+
+def describe_plan(plan: Plan) -> str:
+    """The plan as a short table and its advice, for people at a terminal."""
+    headings = ("class", "rows before", "factor", "keep", "weight", "rows after")
+    lines = [
+        f"Request: {plan.request.describe()}; factor {plan.factor:,.6g}; "
+        f"batch size {plan.batch_size}",
+        "",
+        "{:>12} {:>15} {:>10} {:>9} {:>10} {:>15}".format(*headings),
+    ]
+    for c in plan.classes:
+        marker = " (minority)" if c.label == plan.minority_label else ""
+        lines.append(
+            f"{c.label!s:>12} {c.rows_before:>15,} {c.factor:>10,.4g} {c.keep_fraction:>9.4%} "
+            f"{c.weight_multiplier:>10,.4g} {c.expected_rows_after:>15,.0f}{marker}"
+        )
+    total_line = f"{'total':>12} {plan.rows_before:>15,} {'':>10} {'':>9} {'':>10}"
+    lines += [f"{total_line} {plan.expected_rows_after:>15,.0f}", "", *plan.advice]
+    return "\n".join(lines)

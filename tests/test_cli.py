@@ -20,7 +20,11 @@ def test_plan_prints_counts_and_plan_and_writes_nothing(
 ) -> None:
     source = write_delta(labelled_df(spark, 10_100, 100), tmp_path / "in")
     before = sorted(tmp_path.rglob("*"))
-    assert main(["plan", "--input", source, "--target-ratio", "20", "--batch-size", "128"]) == 0
+    assert main(["plan", "--input", source, "--target-ratio", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "target ratio 20:1 (majority:minority); factor 5" in text
+    assert "A batch of 128 holds about 1.3 minority rows unchanged and 6.1 after." in text
+    assert main(["plan", "--input", source, "--target-ratio", "20", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert sorted(tmp_path.rglob("*")) == before
     assert plan["rows_before"] == 10_100

@@ -174,3 +174,24 @@ def test_three_classes_end_to_end(spark: SparkSession, tmp_path: Path) -> None:
         assert within_binomial_bound(counts[label], c.rows_before, c.keep_fraction), counts
         assert (label, c.factor) in weights
     assert result.report is not None and result.report.bias_check.verdict == "PASS"
+
+
+def test_boolean_labels_end_to_end(spark: SparkSession, tmp_path: Path) -> None:
+    source_df = labelled_df(spark, 20_000, 400).withColumn("label", F.col("label") == 1)
+    source = write_delta(source_df, tmp_path / "in")
+    result = run_with(
+        spark,
+        **{
+            "input.source": source,
+            "output.path": str(tmp_path / "out"),
+            "target.factor": 5,
+            "label.minority": "true",
+        },
+    )
+    assert result.plan.minority_label is True
+    output_df = spark.read.format("delta").load(str(tmp_path / "out"))
+    weights = {
+        (r["label"], r["weight"]) for r in output_df.select("label", "weight").distinct().collect()
+    }
+    assert weights == {(False, 5.0), (True, 1.0)}
+    assert output_df.filter("label").count() == 400

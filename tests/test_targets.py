@@ -41,7 +41,7 @@ def test_max_rows_below_the_minority_floor_is_refused_with_the_floor() -> None:
 
 
 def test_unreachable_share_on_three_classes_is_refused() -> None:
-    with pytest.raises(PlanError, match="the most is 33.33%"):
+    with pytest.raises(PlanError, match=r"the most is 33\.33%"):
         plan_rebalance(
             {"a": 100, "b": 1_000, "c": 10_000}, TargetRequest(target_minority_share=0.45)
         )
