@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib import fs
 from rebalance_lib.errors import OutputError
+
+log = logging.getLogger(__name__)
 
 _SAVE_MODES = {"error": "errorifexists", "overwrite": "overwrite", "append": "append"}
 
@@ -38,6 +41,13 @@ def check_output_path(
     if not fs.exists(spark, output_path) or fs.is_empty_dir(spark, output_path):
         return
     is_delta = DeltaTable.isDeltaTable(spark, output_path)
+    if not is_delta and fs.exists(spark, f"{output_path.rstrip('/')}/_delta_log"):
+        log.info(
+            "%s holds an uncommitted Delta write (a killed run): writing over it; Delta ignores "
+            "its orphan files and VACUUM removes them",
+            output_path,
+        )
+        return
     if mode == "error":
         kind = "a Delta table" if is_delta else "a non-empty path"
         raise OutputError(

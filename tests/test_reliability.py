@@ -1,0 +1,132 @@
+"""Faults lose nothing, and the hash sampler gives the same rows whatever the partitioning."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import labelled_df, write_delta
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+
+from rebalance_lib import pipeline
+from rebalance_lib.config import load_config
+
+
+@pytest.fixture(scope="module")
+def big_source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_delta(
+        labelled_df(spark, 3_000_000, 30_000, partitions=8), tmp_path_factory.mktemp("big") / "src"
+    )
+
+
+def kill_during_write(source: str, output: Path, *extra: str) -> int:
+    """Start `rebalance run`; kill its process group as soon as it has written a data file."""
+    command = [
+        str(Path(sys.executable).with_name("rebalance")),
+        "run",
+        "--input",
+        source,
+        "--output",
+        str(output),
+        "--factor",
+        "1.01",
+        "--master",
+        "local[1]",
+        "--set",
+        "spark.conf.spark.ui.enabled=false",
+        *extra,
+    ]
+    files_before = len(list(output.glob("part-*.parquet")))
+    process = subprocess.Popen(
+        command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while len(list(output.glob("part-*.parquet"))) <= files_before:
+        assert process.poll() is None, "the run ended before it wrote a data file"
+        assert time.monotonic() < deadline, "no data file appeared within 300 s"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    return process.wait(timeout=60)
+
+
+def test_killed_first_write_leaves_no_table_and_a_rerun_succeeds(
+    spark: SparkSession, big_source: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    assert kill_during_write(big_source, output) == -signal.SIGKILL
+    assert not DeltaTable.isDeltaTable(spark, str(output))
+    small_source = write_delta(labelled_df(spark, 1_000, 100), tmp_path / "small")
+    rerun = pipeline.run(
+        spark,
+        load_config(
+            overrides={"input.source": small_source, "output.path": str(output), "target.factor": 2}
+        ),
+    )
+    assert rerun.write.delta_version == 0
+    assert spark.read.format("delta").load(str(output)).count() == rerun.report.output.rows
+
+
+def test_killed_overwrite_leaves_the_previous_version_intact(
+    spark: SparkSession, big_source: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    small_source = write_delta(labelled_df(spark, 1_000, 100), tmp_path / "small")
+    pipeline.run(
+        spark,
+        load_config(
+            overrides={"input.source": small_source, "output.path": str(output), "target.factor": 2}
+        ),
+    )
+    rows_before = spark.read.format("delta").load(str(output)).count()
+    version_before = DeltaTable.forPath(spark, str(output)).history(1).first()["version"]
+    assert kill_during_write(big_source, output, "--mode", "overwrite") == -signal.SIGKILL
+    assert DeltaTable.forPath(spark, str(output)).history(1).first()["version"] == version_before
+    assert spark.read.format("delta").load(str(output)).count() == rows_before
+
+
+def kept_ids(
+    spark: SparkSession, source: str, output: Path, sampler: str, max_partition_bytes: str
+) -> set[int]:
+    spark.conf.set("spark.sql.files.maxPartitionBytes", max_partition_bytes)
+    try:
+        pipeline.run(
+            spark,
+            load_config(
+                overrides={
+                    "input.source": source,
+                    "output.path": str(output),
+                    "target.factor": 10,
+                    "sample.method": sampler,
+                    "sample.key": ["id"],
+                    "sample.seed": 3,
+                }
+            ),
+        )
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    return {
+        row["id"] for row in spark.read.format("delta").load(str(output)).select("id").collect()
+    }
+
+
+def test_hash_sampler_keeps_the_same_rows_whatever_the_partitioning(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    source = write_delta(labelled_df(spark, 200_000, 2_000, partitions=1), tmp_path / "src")
+    few_splits = kept_ids(spark, source, tmp_path / "a", "hash", "128m")
+    many_splits = kept_ids(spark, source, tmp_path / "b", "hash", "64k")
+    assert few_splits == many_splits
+
+
+def test_sample_by_changes_with_the_partitioning(spark: SparkSession, tmp_path: Path) -> None:
+    """The finding behind the hash sampler: sampleBy draws per partition."""
+    source = write_delta(labelled_df(spark, 200_000, 2_000, partitions=1), tmp_path / "src")
+    few_splits = kept_ids(spark, source, tmp_path / "a", "sampleBy", "128m")
+    many_splits = kept_ids(spark, source, tmp_path / "b", "sampleBy", "64k")
+    assert few_splits != many_splits
