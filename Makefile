@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-test demo test lint format wheel clean
+AIRFLOW_VENV := .venv-airflow
+
+.PHONY: setup setup-test airflow-env demo test lint format wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +24,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 setup: $(VENV)/.installed
 	$(BIN)/rebalance warm-jars --log $(VENV)/warm-jars.log
 
-setup-test: setup $(VENV)/.installed-test
+$(AIRFLOW_VENV)/.installed: dags/requirements-airflow.txt
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r dags/requirements-airflow.txt
+	touch $@
+
+airflow-env: $(AIRFLOW_VENV)/.installed
+
+setup-test: setup $(VENV)/.installed-test airflow-env
 
 demo: setup
 	$(BIN)/rebalance demo
@@ -42,4 +52,4 @@ wheel: setup
 	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
 
 clean:
-	rm -rf $(VENV) dist build .rebalance-demo *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) dist build .rebalance-demo *.egg-info
