@@ -3,10 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+ROWS ?= 10000000
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: setup setup-test airflow-env demo test lint format wheel clean
+.PHONY: setup setup-test airflow-env demo test bench lint format wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +40,10 @@ demo: setup
 
 test: setup-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmark (not part of CI but its 200k-row smoke run): make bench ROWS=100000000
+bench: setup
+	$(BIN)/python bench/run_bench.py --rows $(ROWS)
 
 lint: setup-test
 	$(BIN)/ruff check .

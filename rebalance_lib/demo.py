@@ -39,10 +39,15 @@ def demo_table(
 
 
 def ensure_demo_input(
-    spark: SparkSession, path: str, rows: int, positive_share: float, seed: int = 7
+    spark: SparkSession,
+    path: str,
+    rows: int,
+    positive_share: float,
+    seed: int = 7,
+    feature_count: int = 4,
 ) -> None:
     """Write the demo table as Delta at ``path`` unless one with the same spec is there."""
-    spec = f"rows={rows},positive_share={positive_share},seed={seed}"
+    spec = f"rows={rows},positive_share={positive_share},seed={seed},features={feature_count}"
     if DeltaTable.isDeltaTable(spark, path):
         properties = DeltaTable.forPath(spark, path).detail().select("properties").first()
         if properties is not None and properties[0].get(_SPEC_PROPERTY) == spec:
@@ -55,7 +60,7 @@ def ensure_demo_input(
         path,
     )
     (
-        demo_table(spark, rows, positive_share, seed)
+        demo_table(spark, rows, positive_share, seed, feature_count)
         .write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")

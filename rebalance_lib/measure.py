@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import pyspark.sql.functions as F
 from py4j.protocol import Py4JJavaError
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import DataFrame, Observation, SparkSession
 
+from rebalance_lib import fs
 from rebalance_lib.targets import Label
 
 ClassTotals = dict[Label, tuple[int, float]]
@@ -54,3 +55,26 @@ def scanned_class_totals(output_df: DataFrame, label_col: str, weight_col: str) 
         .collect()
     )
     return {row[label_col]: (int(row["rows"]), float(row["weight"])) for row in rows}
+
+
+def sql_execution_count(spark: SparkSession) -> int:
+    """How many SQL executions this application has recorded: a marker for ``source_scans``."""
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()  # type: ignore[union-attr]
+    return int(spark._jsparkSession.sharedState().statusStore().executionsCount())
+
+
+def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:
+    """SQL executions since the marker whose physical plan reads the files at ``path``."""
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()  # type: ignore[union-attr]
+    location = f"[{fs.qualified(spark, path)}]"
+    executions = spark._jsparkSession.sharedState().statusStore().executionsList()
+    scans = 0
+    for index in range(executions.size()):
+        execution = executions.apply(index)
+        if execution.executionId() < since_execution:
+            continue
+        plan_lines = str(execution.physicalPlanDescription()).splitlines()
+        scans += any(
+            line.startswith("Location:") and line.endswith(location) for line in plan_lines
+        )
+    return scans

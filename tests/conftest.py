@@ -54,28 +54,3 @@ def within_binomial_bound(kept: int, rows: int, keep_fraction: float) -> bool:
     expected = rows * keep_fraction
     sd = math.sqrt(rows * keep_fraction * (1 - keep_fraction))
     return abs(kept - expected) <= SIGMAS * sd
-
-
-def sql_execution_count(spark: SparkSession) -> int:
-    """How many SQL executions Spark has recorded so far (a marker for source_scans)."""
-    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
-    return int(spark._jsparkSession.sharedState().statusStore().executionsCount())
-
-
-def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:
-    """SQL executions since the marker whose physical plan scans the files at ``path``."""
-    from rebalance_lib import fs
-
-    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
-    location = f"[{fs.qualified(spark, path)}]"
-    executions = spark._jsparkSession.sharedState().statusStore().executionsList()
-    scans = 0
-    for index in range(executions.size()):
-        execution = executions.apply(index)
-        if execution.executionId() < since_execution:
-            continue
-        plan_lines = str(execution.physicalPlanDescription()).splitlines()
-        scans += any(
-            line.startswith("Location:") and line.endswith(location) for line in plan_lines
-        )
-    return scans

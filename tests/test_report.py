@@ -8,13 +8,14 @@ from pathlib import Path
 import matplotlib.image
 import pyspark.sql.functions as F
 import pytest
-from conftest import labelled_df, source_scans, sql_execution_count, write_delta
+from conftest import labelled_df, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib import measure, pipeline
 from rebalance_lib.checks import ClassOutcome, check_prediction_bias
 from rebalance_lib.cli import main
 from rebalance_lib.config import load_config
+from rebalance_lib.measure import source_scans, sql_execution_count
 from rebalance_lib.report import Report, report_json_schema
 
 SCHEMA_FILE = Path(__file__).parents[1] / "docs" / "report.schema.json"
