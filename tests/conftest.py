@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +56,24 @@ def within_binomial_bound(kept: int, rows: int, keep_fraction: float) -> bool:
     expected = rows * keep_fraction
     sd = math.sqrt(rows * keep_fraction * (1 - keep_fraction))
     return abs(kept - expected) <= SIGMAS * sd
+
+
+def build_wheel(dist: Path) -> str:
+    """Build the project's wheel into ``dist``, as `make wheel` does, and return its path."""
+    project = Path(__file__).parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--wheel-dir",
+            str(dist),
+            str(project),
+        ],
+        check=True,
+        timeout=300,
+    )
+    return str(next(dist.glob("rebalance-*.whl")))

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import labelled_df, within_binomial_bound, write_delta
+from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib.report import Report
@@ -25,29 +25,13 @@ LOGICAL_DATE = "2026-11-23"
 def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert (AIRFLOW_BIN / "airflow").exists(), "no .venv-airflow: run `make airflow-env`"
     home = tmp_path_factory.mktemp("airflow-home")
-    dist = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--wheel-dir",
-            str(dist),
-            str(PROJECT),
-        ],
-        check=True,
-        timeout=300,
-    )
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-        "REBALANCE_WHEEL": str(next(dist.glob("rebalance-*.whl"))),
+        "REBALANCE_WHEEL": build_wheel(tmp_path_factory.mktemp("dist")),
         "REBALANCE_PYSPARK_PYTHON": sys.executable,
         # The main env's spark-submit, found first on PATH by the Spark provider.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import labelled_df, within_binomial_bound, write_delta
+from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib.report import Report
@@ -41,23 +41,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> str:
-    dist = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--wheel-dir",
-            str(dist),
-            str(PROJECT),
-        ],
-        check=True,
-        timeout=300,
-    )
-    return str(next(dist.glob("rebalance-*.whl")))
+    return build_wheel(tmp_path_factory.mktemp("dist"))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +50,9 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
     return write_delta(source_df, tmp_path_factory.mktemp("cluster-src") / "src")
 
 
-def submit(master: str, wheel: str, *job_args: str) -> subprocess.Popen[str]:
+def submit(master: str, wheel: str, source: str, output: Path) -> subprocess.Popen[str]:
+    """spark-submit the job: rebalance ``source`` into ``output`` by FACTOR."""
+    job_args = ["--input", source, "--output", str(output), "--factor", str(FACTOR)]
     command = [
         str(Path(sys.executable).with_name("spark-submit")),
         "--master",
@@ -102,16 +88,7 @@ def undisturbed(
     cluster: dict[str, str], wheel: str, source: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     output = tmp_path_factory.mktemp("cluster-out") / "out"
-    job = submit(
-        cluster["master"],
-        wheel,
-        "--input",
-        source,
-        "--output",
-        str(output),
-        "--factor",
-        str(FACTOR),
-    )
+    job = submit(cluster["master"], wheel, source, output)
     _, stderr = job.communicate(timeout=900)
     assert job.returncode == 0, stderr[-3000:]
     return output
@@ -144,16 +121,7 @@ def test_killing_a_worker_mid_write_changes_nothing(
     tmp_path: Path,
 ) -> None:
     output = tmp_path / "out"
-    job = submit(
-        cluster["master"],
-        wheel,
-        "--input",
-        source,
-        "--output",
-        str(output),
-        "--factor",
-        str(FACTOR),
-    )
+    job = submit(cluster["master"], wheel, source, output)
     deadline = time.monotonic() + 600
     while not list(output.glob("part-*.parquet")):
         assert job.poll() is None, "the job ended before it wrote a data file"

@@ -1,0 +1,51 @@
+"""Spark + Delta start-up: when Delta's JARs cannot be had, one clear line says so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rebalance_lib.session import delta_package
+
+# An Ivy setup whose only repository is an empty folder: Delta's JAR cannot be resolved.
+NO_REPOSITORY = """<ivysettings>
+  <settings defaultResolver="nowhere"/>
+  <resolvers><filesystem name="nowhere">
+    <ivy pattern="{root}/[organisation]/[module]/[revision]/ivy.xml"/>
+    <artifact pattern="{root}/[organisation]/[module]/[revision]/[artifact].[ext]"/>
+  </filesystem></resolvers>
+</ivysettings>
+"""
+
+
+def test_delta_package_matches_the_installed_versions() -> None:
+    assert delta_package() == "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+
+def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    settings = tmp_path / "ivysettings.xml"
+    settings.write_text(NO_REPOSITORY.format(root=tmp_path / "repo"))
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    (conf_dir / "spark-defaults.conf").write_text(
+        f"spark.jars.ivySettings {settings}\nspark.jars.ivy {tmp_path / 'ivy-cache'}\n"
+    )
+    log = tmp_path / "warm.log"
+    finished = subprocess.run(
+        [str(Path(sys.executable).with_name("rebalance")), "warm-jars", "--log", str(log)],
+        env={**os.environ, "SPARK_CONF_DIR": str(conf_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert finished.returncode == 3
+    assert finished.stderr.strip().splitlines() == [
+        f"rebalance: error: cannot fetch Delta's JARs ({delta_package()}) from Maven Central: "
+        "check network and proxy access to Maven Central, then run `make setup` again "
+        f"(log: {log})"
+    ]
+    assert "UNRESOLVED DEPENDENCIES" in log.read_text()
