@@ -9,6 +9,8 @@ import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.sink import set_table_properties
+
 log = logging.getLogger(__name__)
 
 _SPEC_PROPERTY = "rebalance.demo.spec"
@@ -66,4 +68,4 @@ def ensure_demo_input(
         .option("overwriteSchema", "true")
         .save(path)
     )
-    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{_SPEC_PROPERTY}' = '{spec}')")
+    set_table_properties(spark, path, {_SPEC_PROPERTY: spec})

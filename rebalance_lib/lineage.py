@@ -36,26 +36,30 @@ def run_lineage(
         "source_version": source.delta_version,
         "label_column": config.label.column,
         "weight_column": config.weight.column,
+        "minority_label": plan.minority_label,
     }
 
 
-def table_properties(
-    config: RebalanceConfig, plan: Plan, source: SourceInfo, run_id: str
-) -> dict[str, str]:
-    """``rebalance.*`` table properties, so SHOW TBLPROPERTIES tells how the table was made."""
-    return {
-        "rebalance.runId": run_id,
-        "rebalance.request": plan.request.describe(),
-        "rebalance.factor": f"{plan.factor:.17g}",
-        "rebalance.classFactors": json.dumps({str(c.label): c.factor for c in plan.classes}),
-        "rebalance.seed": str(config.sample.seed),
-        "rebalance.sampler": config.sample.method,
-        "rebalance.source": source.name,
-        "rebalance.sourceVersion": str(source.delta_version),
-        "rebalance.labelColumn": config.label.column,
-        "rebalance.weightColumn": config.weight.column,
-        "rebalance.minorityLabel": str(plan.minority_label),
-    }
+# Table property (after "rebalance.") -> lineage key, for the values shown as they are.
+_PROPERTY_KEYS = {
+    "runId": "run_id",
+    "request": "request",
+    "seed": "seed",
+    "sampler": "sampler",
+    "source": "source",
+    "sourceVersion": "source_version",
+    "labelColumn": "label_column",
+    "weightColumn": "weight_column",
+    "minorityLabel": "minority_label",
+}
+
+
+def table_properties(lineage: dict[str, Any]) -> dict[str, str]:
+    """``rebalance.*`` table properties from a run's lineage, for SHOW TBLPROPERTIES."""
+    properties = {f"rebalance.{name}": str(lineage[key]) for name, key in _PROPERTY_KEYS.items()}
+    properties["rebalance.factor"] = f"{lineage['factor']:.17g}"
+    properties["rebalance.classFactors"] = json.dumps(lineage["class_factors"])
+    return properties
 
 
 def default_report_dir(output_path: str) -> str:

@@ -137,16 +137,15 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
         )
     )
     observed_df, observation = observe_class_totals(rebalanced_df, labels, label_col, weight_col)
+    run_lineage = lineage.run_lineage(config, plan, planned.source, run_id)
     with timer.phase("sample_write", f"sampling and writing Delta to {output_path}"):
         write = write_delta(
             observed_df,
             output_path,
             config.output.mode,
             run_id,
-            user_metadata=json.dumps(
-                lineage.run_lineage(config, planned.plan, planned.source, run_id)
-            ),
-            table_properties=lineage.table_properties(config, planned.plan, planned.source, run_id),
+            user_metadata=json.dumps(run_lineage),
+            table_properties=lineage.table_properties(run_lineage),
         )
     if write.skipped_as_repeat:
         log.info("run id %s was already written to %s: nothing appended", run_id, output_path)
@@ -155,7 +154,8 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     metrics_source = "observation"
     if totals is None:
         with timer.phase("measure", "reading back the output's label and weight columns"):
-            totals = _written_totals(spark, write, label_col, weight_col)
+            appended = config.output.mode == "append"
+            totals = _written_totals(spark, write, label_col, weight_col, appended)
         metrics_source = "output-scan"
     report = _build_report(spark, config, planned, write, run_id, totals, metrics_source, timer)
     report_dir = config.output.report_dir or lineage.default_report_dir(output_path)
@@ -164,26 +164,22 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
 
 
 def _written_totals(
-    spark: SparkSession, write: WriteResult, label_col: str, weight_col: str
+    spark: SparkSession, write: WriteResult, label_col: str, weight_col: str, appended: bool
 ) -> ClassTotals:
+    """This write's class totals read back; for an append, the table's growth."""
+
     def totals_at(version: int) -> ClassTotals:
         version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
         return scanned_class_totals(version_df.select(label_col, weight_col), label_col, weight_col)
 
     after = totals_at(write.delta_version)
-    if write.previous_version is None or not _was_append(spark, write):
+    if write.previous_version is None or not appended:
         return after
     before = totals_at(write.previous_version)
     return {
         label: (rows - before.get(label, (0, 0.0))[0], weight - before.get(label, (0, 0.0))[1])
         for label, (rows, weight) in after.items()
     }
-
-
-def _was_append(spark: SparkSession, write: WriteResult) -> bool:
-    history_df = spark.sql(f"DESCRIBE HISTORY delta.`{fs.qualified(spark, write.path)}`")
-    commit = history_df.filter(f"version = {write.delta_version}").first()
-    return commit is not None and commit["operationParameters"].get("mode") == "Append"
 
 
 def _build_report(

@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib import fs
 from rebalance_lib.errors import OutputError
+from rebalance_lib.source import latest_version
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,11 @@ def write_delta(
     the DataFrameWriterV2 path that could set them atomically loses observed metrics.
     """
     spark = df.sparkSession
-    version_before = _latest_version(spark, path) if DeltaTable.isDeltaTable(spark, path) else None
+    version_before = (
+        latest_version(DeltaTable.forPath(spark, path))
+        if DeltaTable.isDeltaTable(spark, path)
+        else None
+    )
     writer = (
         df.write.format("delta")
         .mode(_SAVE_MODES[mode])
@@ -93,19 +98,15 @@ def write_delta(
         raise OutputError(
             f"cannot write {path}: {reason}; --mode overwrite replaces the table"
         ) from None
-    version_after = _latest_version(spark, path)
+    version_after = latest_version(DeltaTable.forPath(spark, path))
     skipped = version_after == version_before
     if not skipped and table_properties:
-        _set_table_properties(spark, path, table_properties)
+        set_table_properties(spark, path, table_properties)
     return WriteResult(path, version_before, version_after, skipped_as_repeat=skipped)
 
 
-def _latest_version(spark: SparkSession, path: str) -> int:
-    history_df = DeltaTable.forPath(spark, path).history(1)
-    return int(history_df.select("version").first()[0])  # type: ignore[index]
-
-
-def _set_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> None:
+def set_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> None:
+    """Set table properties of the Delta table at ``path`` in one metadata-only commit."""
     table_name = "delta.`" + fs.qualified(spark, path).replace("`", "``") + "`"
     assignments = ", ".join(f"'{_quoted(k)}' = '{_quoted(v)}'" for k, v in properties.items())
     spark.sql(f"ALTER TABLE {table_name} SET TBLPROPERTIES ({assignments})")

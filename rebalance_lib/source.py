@@ -76,8 +76,13 @@ def _read_table(spark: SparkSession, input_config: InputConfig) -> tuple[DataFra
     return table_df, SourceInfo(name, "delta-table", version, size)
 
 
+def latest_version(delta_table: DeltaTable) -> int:
+    """The newest committed version of a Delta table."""
+    return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]
+
+
 def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> int:
-    latest = int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]
+    latest = latest_version(delta_table)
     if wanted is None:
         return latest
     if wanted > latest:
