@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
@@ -77,8 +78,16 @@ def _read_table(spark: SparkSession, input_config: InputConfig) -> tuple[DataFra
 
 
 def latest_version(delta_table: DeltaTable) -> int:
-    """The newest committed version of a Delta table."""
-    return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]
+    """The newest committed version of a Delta table.
+
+    Read from the snapshot ``DeltaTable.forPath``/``forName`` has just loaded, which costs
+    nothing; a ``history(1)`` query (the public route, kept for Delta builds whose internals
+    differ) runs a Spark job that took ~3 s at 100M rows.
+    """
+    try:
+        return int(delta_table._jdt.table().initialSnapshot().version())  # type: ignore[attr-defined]
+    except Py4JError:
+        return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]
 
 
 def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> int:
