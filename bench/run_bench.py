@@ -6,7 +6,8 @@
   write Delta: the unavoidable I/O.
 - naive: what a user writes by hand: count by label, sampleBy, withColumn, write, then read
   the output back to count it for a report.
-- rebalance: the product's job with its full report.
+- rebalance: the product's job with its full report, in one pass (--one-pass: the factor,
+  the minority and the classes are stated, so the counts are observed during the write).
 
 Each method runs in its own Spark process (so peak memory is its own), prints one JSON line,
 and the parent prints a Markdown table and appends it to bench/RESULTS.md.
@@ -30,7 +31,7 @@ from typing import Any
 
 METHODS = ("floor", "naive", "rebalance")
 POSITIVE_SHARE = 0.005
-FEATURES = 8
+DEFAULT_FEATURES = 8
 FACTOR = 10
 SEED = 42
 
@@ -46,6 +47,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--results", default="bench/RESULTS.md", help="Markdown file the table is appended to"
     )
+    parser.add_argument(
+        "--features", type=int, default=DEFAULT_FEATURES, help="float features per row"
+    )
+    parser.add_argument(
+        "--methods",
+        type=lambda text: text.split(","),
+        default=list(METHODS),
+        help="comma-separated subset of floor,naive,rebalance (floor is always measured)",
+    )
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--driver-memory", default="8g")
     parser.add_argument("--method", choices=("generate", *METHODS), help=argparse.SUPPRESS)
@@ -58,10 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_method(args)), flush=True)
         return 0
     run_child(args, "generate")
-    results = [run_child(args, method) for method in METHODS]
+    methods = [method for method in METHODS if method == "floor" or method in args.methods]
+    results = [run_child(args, method) for method in methods]
     table = markdown_table(results)
     print(table)
-    append_results(Path(args.results), args.rows, table)
+    append_results(Path(args.results), args, table)
     return 0
 
 
@@ -75,6 +86,8 @@ def run_child(args: argparse.Namespace, method: str) -> dict[str, Any]:
         str(args.rows),
         "--data-dir",
         args.data_dir,
+        "--features",
+        str(args.features),
         "--master",
         args.master,
         "--driver-memory",
@@ -86,7 +99,7 @@ def run_child(args: argparse.Namespace, method: str) -> dict[str, Any]:
 
 
 def table_paths(args: argparse.Namespace) -> tuple[str, str]:
-    root = Path(args.data_dir).resolve() / f"rows={args.rows}"
+    root = Path(args.data_dir).resolve() / f"rows={args.rows},features={args.features}"
     return str(root / "input"), str(root / f"output-{args.method}")
 
 
@@ -105,7 +118,9 @@ def run_method(args: argparse.Namespace) -> dict[str, Any]:
     spark.sparkContext.setLogLevel("ERROR")
     source, output = table_paths(args)
     if args.method == "generate":
-        ensure_demo_input(spark, source, args.rows, POSITIVE_SHARE, seed=7, feature_count=FEATURES)
+        ensure_demo_input(
+            spark, source, args.rows, POSITIVE_SHARE, seed=7, feature_count=args.features
+        )
         return {"method": "generate"}
     shutil.rmtree(output, ignore_errors=True)  # every method writes a fresh table
     marker = sql_execution_count(spark)
@@ -164,6 +179,9 @@ def rebalance(spark: Any, source: str, output: str) -> int:
             "output.path": output,
             "output.mode": "overwrite",
             "target.factor": FACTOR,
+            "label.minority": 1,
+            "label.classes": [0, 1],
+            "sample.one_pass": True,
             "sample.seed": SEED,
         }
     )
@@ -188,7 +206,7 @@ def peak_rss_bytes(spark: Any) -> int:
 
 def markdown_table(results: list[dict[str, Any]]) -> str:
     floor_seconds = next(r["seconds"] for r in results if r["method"] == "floor")
-    naive_seconds = next(r["seconds"] for r in results if r["method"] == "naive")
+    naive_seconds = next((r["seconds"] for r in results if r["method"] == "naive"), None)
     lines = [
         "| method | rows in | rows out | MiB out | seconds | input rows/s | x floor | x naive "
         "| peak driver RSS (MiB) | source scans |",
@@ -203,7 +221,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             f"{r['seconds']:.1f}",
             f"{r['rows_in'] / r['seconds']:,.0f}",
             f"{r['seconds'] / floor_seconds:.2f}",
-            f"{r['seconds'] / naive_seconds:.2f}",
+            f"{r['seconds'] / naive_seconds:.2f}" if naive_seconds else "-",
             f"{r['peak_rss_bytes'] / 2**20:,.0f}",
             str(r["source_scans"]),
         ]
@@ -211,7 +229,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def append_results(results_file: Path, rows: int, table: str) -> None:
+def append_results(results_file: Path, args: argparse.Namespace, table: str) -> None:
     memory_kib = next(
         int(line.split()[1])
         for line in Path("/proc/meminfo").read_text().splitlines()
@@ -219,8 +237,8 @@ def append_results(results_file: Path, rows: int, table: str) -> None:
     )
     java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
     heading = (
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {rows:,} rows (id, label at "
-        f"{POSITIVE_SHARE:.1%} positive, {FEATURES} float features), factor {FACTOR}\n\n"
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {args.rows:,} rows (id, label at "
+        f"{POSITIVE_SHARE:.1%} positive, {args.features} float features), factor {FACTOR}\n\n"
         f"{os.cpu_count()} cores, {memory_kib / 2**20:.0f} GiB; "
         f"Python {platform.python_version()}, "
         f"pyspark {version('pyspark')}, delta-spark {version('delta-spark')}, "

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
@@ -33,6 +34,8 @@ FLAG_KEYS = {
     "label": "label.column",
     "minority": "label.minority",
     "null_labels": "label.null_labels",
+    "classes": "label.classes",
+    "one_pass": "sample.one_pass",
     "batch_size": "batch_size",
     "seed": "sample.seed",
     "sampler": "sample.method",
@@ -72,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     planning.add_argument("--label", help="label column (default: label)")
     planning.add_argument("--minority", help="label value to protect (default: least frequent)")
     planning.add_argument("--null-labels", choices=["error", "drop"])
+    planning.add_argument(
+        "--classes",
+        type=_label_list,
+        help="every label value, comma-separated (needed by --one-pass), e.g. 0,1",
+    )
     planning.add_argument("--input-weight-col", help="existing example-weight column to scale")
     planning.add_argument(
         "--batch-size", type=int, help="training batch size for the advice (default 128)"
@@ -100,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
     )
     running.add_argument("--weight-col", help="output weight column (default: weight)")
+    running.add_argument(
+        "--one-pass",
+        action="store_true",
+        default=None,
+        help="read the input once (with --factor, --minority, --classes): counts are observed "
+        "during the write and bad rows fail it",
+    )
 
     parser = argparse.ArgumentParser(prog="rebalance", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warm.add_argument("--log", default=".venv/warm-jars.log", help="where Ivy's output goes")
     return parser
+
+
+def _label_list(text: str) -> list[Any]:
+    return [yaml.safe_load(item) for item in text.split(",") if item.strip()]
 
 
 def config_from_args(args: argparse.Namespace) -> RebalanceConfig:

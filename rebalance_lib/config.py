@@ -27,6 +27,7 @@ class LabelConfig(_Section):
     column: str = "label"
     minority: int | bool | str | None = None
     null_labels: Literal["error", "drop"] = "error"
+    classes: list[int | bool | str] | None = None
 
 
 class TargetConfig(_Section):
@@ -44,6 +45,7 @@ class SampleConfig(_Section):
     method: Literal["sampleBy", "hash"] = "sampleBy"
     seed: int = 42
     key: list[str] = Field(default_factory=list)
+    one_pass: bool = False
 
 
 class WeightConfig(_Section):

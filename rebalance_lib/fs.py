@@ -45,6 +45,12 @@ def overlaps(spark: SparkSession, first: str, second: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
+def delete(spark: SparkSession, path: str) -> None:
+    """Remove ``path`` and everything under it."""
+    file_system, hadoop_path = _hadoop_path(spark, path)
+    file_system.delete(hadoop_path, True)
+
+
 def write_bytes(spark: SparkSession, path: str, data: bytes) -> None:
     """Write a small file (a report) through Hadoop, replacing any file already there."""
     file_system, hadoop_path = _hadoop_path(spark, path)

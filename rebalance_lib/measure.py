@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pyspark.sql.functions as F
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from rebalance_lib import fs
+from rebalance_lib.profile import ClassStats, TableProfile, weight_expr
 from rebalance_lib.targets import Label
 
 ClassTotals = dict[Label, tuple[int, float]]
@@ -27,10 +29,39 @@ def observe_class_totals(
     return df.observe(observation, *metrics), observation
 
 
-def observed_class_totals(observation: Observation, labels: Sequence[Label]) -> ClassTotals | None:
-    """The observed totals, or None when the writer's plan did not report them.
+def observe_source_profile(
+    df: DataFrame, labels: Sequence[Label], label_col: str, input_weight_col: str | None
+) -> tuple[DataFrame, Observation]:
+    """Attach an Observation of the input's class counts and weight sums (for one-pass runs)."""
+    observation = Observation("rebalance_source")
+    weight = weight_expr(input_weight_col)
+    metrics = [F.count_if(F.col(label_col).isNull()).alias("null_labels")]
+    for index, label in enumerate(labels):
+        in_class = F.col(label_col) == F.lit(label)
+        metrics.append(F.count_if(in_class).alias(f"rows_{index}"))
+        metrics.append(F.sum(F.when(in_class, weight)).alias(f"weight_{index}"))
+        metrics.append(F.sum(F.when(in_class, weight * weight)).alias(f"weight_sq_{index}"))
+    return df.observe(observation, *metrics), observation
 
-    Observation.get blocks until metrics arrive; a write that committed nothing never sends
+
+def observed_profile(observation: Observation, labels: Sequence[Label]) -> TableProfile | None:
+    """The input's profile as observed during the write, or None when it was not reported."""
+    metrics = _observed_metrics(observation)
+    if metrics is None:
+        return None
+    classes = {
+        label: ClassStats(
+            rows=int(metrics[f"rows_{index}"]),
+            weight_sum=float(metrics[f"weight_{index}"] or 0.0),
+            weight_sq_sum=float(metrics[f"weight_sq_{index}"] or 0.0),
+        )
+        for index, label in enumerate(labels)
+    }
+    return TableProfile(classes, null_label_rows=int(metrics["null_labels"]), bad_weight_rows=0)
+
+
+def _observed_metrics(observation: Observation) -> dict[str, Any] | None:
+    """Observation.get blocks until metrics arrive; a write that committed nothing never sends
     them, and some writers (DataFrameWriterV2's CREATE) send an empty row, so look first.
     """
     if not observation._jo.future().isCompleted():  # type: ignore[union-attr]
@@ -39,7 +70,13 @@ def observed_class_totals(observation: Observation, labels: Sequence[Label]) -> 
         metrics = observation.get
     except Py4JJavaError:
         return None
-    if not metrics:
+    return metrics or None
+
+
+def observed_class_totals(observation: Observation, labels: Sequence[Label]) -> ClassTotals | None:
+    """The observed output totals, or None when the writer's plan did not report them."""
+    metrics = _observed_metrics(observation)
+    if metrics is None:
         return None
     return {
         label: (int(metrics[f"rows_{index}"]), float(metrics[f"weight_{index}"] or 0.0))

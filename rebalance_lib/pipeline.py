@@ -11,22 +11,35 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
+from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, Observation, SparkSession
 
 from rebalance_lib import fs, lineage
 from rebalance_lib.chart import class_counts_png
 from rebalance_lib.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.config import RebalanceConfig
-from rebalance_lib.errors import InputError
+from rebalance_lib.errors import ConfigError, InputError
 from rebalance_lib.measure import (
     ClassTotals,
     observe_class_totals,
+    observe_source_profile,
     observed_class_totals,
+    observed_profile,
     scanned_class_totals,
 )
-from rebalance_lib.plan import Plan, plan_rebalance
-from rebalance_lib.profile import TableProfile, profile_classes
+from rebalance_lib.plan import Plan, plan_rebalance, stated_factor_plan
+from rebalance_lib.profile import (
+    TableProfile,
+    as_label_type,
+    check_columns,
+    fail_on_invalid_rows,
+    profile_classes,
+    row_check_failure,
+)
 from rebalance_lib.report import (
     OutputSection,
     Report,
@@ -38,7 +51,7 @@ from rebalance_lib.report import (
     to_markdown,
 )
 from rebalance_lib.sample import drop_null_labels, sample_classes, with_weight
-from rebalance_lib.sink import WriteResult, check_output_path, write_delta
+from rebalance_lib.sink import WriteResult, check_output_path, undo_write, write_delta
 from rebalance_lib.source import SourceInfo, read_source
 
 log = logging.getLogger(__name__)
@@ -111,6 +124,71 @@ def _check_profile(profile: TableProfile, config: RebalanceConfig) -> None:
         )
 
 
+def open_one_pass(spark: SparkSession, config: RebalanceConfig) -> tuple[Planned, Observation]:
+    """Open the input for a one-pass run: the plan is stated, the counts come with the write.
+
+    Rows the run cannot take (a label not listed, a null label, a bad weight) fail the write
+    itself through SQL checks, so nothing is committed.
+    """
+    factor, minority, classes = config.target.factor, config.label.minority, config.label.classes
+    if factor is None or minority is None or not classes:
+        raise ConfigError(
+            "--one-pass needs --factor F, --minority LABEL and --classes (every label value, "
+            "e.g. 0,1); without them run in two passes"
+        )
+    config.target.to_request()  # refuses a second target form left in the config file
+    label_col, input_weight_col = config.label.column, config.weight.input_column
+    source_df, source = read_source(spark, config.input)
+    check_columns(source_df, label_col, input_weight_col)
+    labels = list(dict.fromkeys(as_label_type(value, source_df, label_col) for value in classes))
+    minority_label = as_label_type(minority, source_df, label_col)
+    if minority_label not in labels or len(labels) < 2:
+        raise ConfigError(
+            f"--classes must list at least two label values including the --minority "
+            f"{minority_label!r} (got {', '.join(map(str, labels))})"
+        )
+    checked_df = source_df.transform(
+        fail_on_invalid_rows, label_col, labels, config.label.null_labels, input_weight_col
+    )
+    observed_df, observation = observe_source_profile(
+        checked_df, labels, label_col, input_weight_col
+    )
+    stated_plan = stated_factor_plan(
+        dict.fromkeys(labels, 0), factor, minority_label, config.batch_size, source.size_bytes
+    )
+    return Planned(observed_df, source, TableProfile({}, 0, 0), stated_plan), observation
+
+
+def _planned_from_observation(
+    spark: SparkSession,
+    config: RebalanceConfig,
+    planned: Planned,
+    observation: Observation,
+    write: WriteResult,
+    timer: PhaseTimer,
+) -> Planned:
+    """The one-pass plan with the counts observed during the write; a write of an input
+    that turns out to have no minority rows is taken back."""
+    stated = planned.plan
+    profile = observed_profile(observation, [c.label for c in stated.classes])
+    if profile is None:
+        with timer.phase("profile", "counting classes (the write did not report them)"):
+            profile = profile_classes(
+                planned.source_df, config.label.column, config.weight.input_column
+            )
+    present = {label: rows for label, rows in profile.class_counts.items() if rows > 0}
+    if present.get(stated.minority_label, 0) == 0 or len(present) < 2:
+        undo_write(spark, write)
+        raise InputError(
+            f"the input has {profile.rows:,} rows and none or only one class of --classes "
+            f"(minority {stated.minority_label!r}): nothing was kept; check --input and --classes"
+        )
+    plan = stated_factor_plan(
+        present, stated.factor, stated.minority_label, stated.batch_size, stated.input_size_bytes
+    )
+    return Planned(planned.source_df, planned.source, profile, plan)
+
+
 def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     """Rebalance the configured input into a Delta table and write its report."""
     timer = PhaseTimer()
@@ -118,7 +196,11 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     input_path = config.input.source if config.input.format != "table" else None
     check_output_path(spark, output_path, input_path, config.output.mode)
     assert output_path is not None
-    planned = profile_and_plan(spark, config, timer)
+    source_observation = None
+    if config.sample.one_pass:
+        planned, source_observation = open_one_pass(spark, config)
+    else:
+        planned = profile_and_plan(spark, config, timer)
     plan, run_id = planned.plan, config.output.run_id or uuid.uuid4().hex
     labels = [c.label for c in plan.classes]
     label_col, weight_col = config.label.column, config.weight.column
@@ -139,17 +221,14 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     observed_df, observation = observe_class_totals(rebalanced_df, labels, label_col, weight_col)
     run_lineage = lineage.run_lineage(config, plan, planned.source, run_id)
     with timer.phase("sample_write", f"sampling and writing Delta to {output_path}"):
-        write = write_delta(
-            observed_df,
-            output_path,
-            config.output.mode,
-            run_id,
-            user_metadata=json.dumps(run_lineage),
-            table_properties=lineage.table_properties(run_lineage),
-        )
+        write = _write_checked(observed_df, config, run_id, run_lineage)
     if write.skipped_as_repeat:
         log.info("run id %s was already written to %s: nothing appended", run_id, output_path)
         return RunResult(plan, write, None, None)
+    if source_observation is not None:
+        planned = _planned_from_observation(
+            spark, config, planned, source_observation, write, timer
+        )
     totals = observed_class_totals(observation, labels)
     metrics_source = "observation"
     if totals is None:
@@ -160,7 +239,33 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     report = _build_report(spark, config, planned, write, run_id, totals, metrics_source, timer)
     report_dir = config.output.report_dir or lineage.default_report_dir(output_path)
     write_report_files(spark, report, report_dir)
-    return RunResult(plan, write, report, report_dir)
+    return RunResult(planned.plan, write, report, report_dir)
+
+
+def _write_checked(
+    df: DataFrame, config: RebalanceConfig, run_id: str, run_lineage: dict[str, Any]
+) -> WriteResult:
+    """Write the output; a failed row check inside the write becomes a one-line input error,
+    and the files the aborted write left in a path that held no table are removed."""
+    output_path = config.output.path
+    assert output_path is not None
+    table_existed = DeltaTable.isDeltaTable(df.sparkSession, output_path)
+    try:
+        return write_delta(
+            df,
+            output_path,
+            config.output.mode,
+            run_id,
+            user_metadata=json.dumps(run_lineage),
+            table_properties=lineage.table_properties(run_lineage),
+        )
+    except (PySparkException, Py4JJavaError) as error:
+        message = row_check_failure(error)
+        if message is None:
+            raise
+        if not table_existed:
+            fs.delete(df.sparkSession, output_path)
+        raise InputError(f"{message}; nothing was written") from None
 
 
 def _written_totals(
@@ -231,6 +336,7 @@ def _build_report(
             seed=config.sample.seed,
             sampler=config.sample.method,
             sample_key=config.sample.key,
+            source_passes=1 if config.sample.one_pass else 2,
             batch_size=plan.batch_size,
         ),
         factor=plan.factor,

@@ -225,7 +225,7 @@ def plan_rebalance(
     factors = class_factors(present_counts, minority_label, request, batch_size)
     classes = tuple(
         ClassPlan(label=label, rows_before=present_counts[label], factor=factors[label])
-        for label in sorted(present_counts, key=lambda label: (str(type(label)), label))
+        for label in sorted(present_counts, key=_label_order)
     )
     return Plan(
         request=request,
@@ -234,6 +234,35 @@ def plan_rebalance(
         classes=classes,
         input_size_bytes=input_size_bytes,
     )
+
+
+def stated_factor_plan(
+    class_counts: Mapping[Label, int],
+    factor: float,
+    minority: Label,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    input_size_bytes: int | None = None,
+) -> Plan:
+    """The plan a one-pass run executes: every class but ``minority`` divided by exactly F.
+
+    The counts are only known after the pass (observed while writing), so unlike
+    ``plan_rebalance`` no class is protected from falling below the minority; the advice
+    says when one did.
+
+    Example:
+        >>> stated_factor_plan({0: 1_000_000, 1: 10_000}, 20, 1).expected_rows_after
+        60000.0
+    """
+    request = TargetRequest(factor=factor)
+    classes = tuple(
+        ClassPlan(label=label, rows_before=rows, factor=1.0 if label == minority else factor)
+        for label, rows in sorted(class_counts.items(), key=lambda item: _label_order(item[0]))
+    )
+    return Plan(request, minority, batch_size, classes, input_size_bytes)
+
+
+def _label_order(label: Label) -> tuple[str, Label]:
+    return (str(type(label)), label)
 
 
 def advise(plan: Plan) -> tuple[str, ...]:
@@ -298,6 +327,11 @@ def _class_warnings(plan: Plan) -> list[str]:
             warnings.append(
                 f"Class {c.label!r} is divided by {c.factor:.4g}, not {request_factor:g}, so that "
                 "it does not fall below the minority class."
+            )
+        if c.is_downsampled and c.expected_rows_after < plan.minority.rows_before:
+            warnings.append(
+                f"Class {c.label!r} ends with fewer rows than the minority class: a one-pass "
+                "run divides every class by the same F; a two-pass run would not."
             )
         if c.is_downsampled and c.expected_rows_after < FEW_ROWS:
             warnings.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
@@ -112,3 +113,78 @@ def profile_classes(
         null_label_rows=sum(row["rows"] for row in class_rows if row["label"] is None),
         bad_weight_rows=sum(row["bad_weights"] for row in class_rows),
     )
+
+
+ROW_CHECK_MARKER = "rebalance row check: "
+
+
+def as_label_type(value: Label, df: DataFrame, label_col: str) -> Label:
+    """A label value typed like the label column (``--classes 1`` on a string column is "1")."""
+    data_type = df.schema[label_col].dataType
+    if isinstance(data_type, T.BooleanType):
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if isinstance(data_type, T.IntegralType) and not isinstance(value, bool):
+        try:
+            return int(value)
+        except ValueError:
+            raise InputError(
+                f"label value {value!r} is not an integer but '{label_col}' is "
+                f"{data_type.simpleString()}: fix --classes or --minority"
+            ) from None
+    return str(value)
+
+
+def fail_on_invalid_rows(
+    df: DataFrame,
+    label_col: str,
+    classes: Sequence[Label],
+    null_labels: str,
+    input_weight_col: str | None,
+) -> DataFrame:
+    """Fail the job at the first row a one-pass run cannot take, inside the same scan.
+
+    Each check is a ``raise_error`` SQL expression, so a bad row aborts the write before
+    Delta commits anything; ``row_check_failure`` turns the Spark error back into one line.
+    """
+    label = F.col(label_col)
+    listed = ", ".join(str(value) for value in classes)
+    checks = [
+        (
+            label.isNotNull() & ~label.isin(list(classes)),
+            f"a row of '{label_col}' holds a value not in --classes ({listed}): list every "
+            "class, or run without --one-pass",
+        )
+    ]
+    if null_labels == "error":
+        checks.append(
+            (
+                label.isNull(),
+                f"a row has a null '{label_col}': clean the input, or pass --null-labels drop",
+            )
+        )
+    if input_weight_col is not None:
+        checks.append(
+            (
+                is_bad_weight(weight_expr(input_weight_col)),
+                f"a row has a null, zero, negative, NaN or infinite weight in "
+                f"'{input_weight_col}': fix it or filter such rows out first",
+            )
+        )
+    verdict = None
+    for condition, message in checks:
+        failure = F.raise_error(F.lit(ROW_CHECK_MARKER + message))
+        verdict = (
+            F.when(condition, failure) if verdict is None else verdict.when(condition, failure)
+        )
+    assert verdict is not None
+    return df.filter(verdict.otherwise(F.lit(True)))
+
+
+def row_check_failure(error: Exception) -> str | None:
+    """The message of a failed row check inside a Spark error, or None for other errors."""
+    text = str(error)
+    start = text.find(ROW_CHECK_MARKER)
+    if start < 0:
+        return None
+    message = text[start + len(ROW_CHECK_MARKER) :].splitlines()[0]
+    return message.split(" SQLSTATE")[0].rstrip(". ")

@@ -41,6 +41,7 @@ class RequestSection(_Model):
     seed: int
     sampler: str
     sample_key: list[str]
+    source_passes: Literal[1, 2]
     batch_size: int
 
 
@@ -167,7 +168,8 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
         f"- **Output**: `{output.path}` (Delta version {output.delta_version}, "
         f"mode {output.mode}), {output.rows:,} rows",
         f"- **Request**: {report.request.said}; factor {report.factor:,.6g}; "
-        f"seed {report.request.seed}; sampler {report.request.sampler}",
+        f"seed {report.request.seed}; sampler {report.request.sampler}; "
+        f"source read {'once' if report.request.source_passes == 1 else 'twice'}",
         f"- **Minority rows per batch of {batch.batch_size}**: "
         f"{batch.minority_per_batch_before:.2f} before, {batch.minority_per_batch_after:.2f} after",
         f"- **Degree**: {batch.degree_before} before ({batch.ratio_before:,.4g}:1), "

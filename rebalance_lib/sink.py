@@ -105,6 +105,16 @@ def write_delta(
     return WriteResult(path, version_before, version_after, skipped_as_repeat=skipped)
 
 
+def undo_write(spark: SparkSession, write: WriteResult) -> None:
+    """Take back a committed write: restore the version before it, or remove a new table."""
+    if write.previous_version is None:
+        fs.delete(spark, write.path)
+        log.info("removed %s, which this run had created", write.path)
+        return
+    DeltaTable.forPath(spark, write.path).restoreToVersion(write.previous_version)
+    log.info("restored %s to version %d", write.path, write.previous_version)
+
+
 def set_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> None:
     """Set table properties of the Delta table at ``path`` in one metadata-only commit."""
     table_name = "delta.`" + fs.qualified(spark, path).replace("`", "``") + "`"

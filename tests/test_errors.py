@@ -52,6 +52,9 @@ def rebalance(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]
     return exit_code, stderr_lines[-1] if stderr_lines else ""
 
 
+# Flags of a one-pass run; the checks it cannot make before writing fail the write or undo it.
+ONE_PASS = {"--set": "sample.one_pass=true", "--minority": "1", "--classes": "0,1"}
+
 CASES = [
     ("missing input", {"--input": "{root}/nope"}, "does not exist"),
     ("parquet given as delta", {"--input": "{parquet}"}, "--input-format parquet"),
@@ -76,6 +79,24 @@ CASES = [
     ),
     ("output exists", {"--input": "{good}", "--output": "{one_class}"}, "--mode overwrite"),
     ("input version missing", {"--input": "{good}", "--input-version": "9"}, "is at version 0"),
+    (
+        "one pass without classes",
+        {"--input": "{good}", "--set": "sample.one_pass=true", "--minority": "1"},
+        "--one-pass needs",
+    ),
+    (
+        "one pass, label not listed",
+        {"--input": "{good}", **ONE_PASS, "--classes": "1,2"},
+        "not in --classes",
+    ),
+    ("one pass, null labels", {"--input": "{null_label}", **ONE_PASS}, "--null-labels drop"),
+    (
+        "one pass, bad weights",
+        {"--input": "{bad_weights}", "--input-weight-col": "w", **ONE_PASS},
+        "infinite weight in 'w'",
+    ),
+    ("one pass, empty table", {"--input": "{empty}", **ONE_PASS}, "none or only one class"),
+    ("one pass, single class", {"--input": "{one_class}", **ONE_PASS}, "none or only one class"),
 ]
 
 
