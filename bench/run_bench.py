@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     run_child(args, "generate")
     methods = [method for method in METHODS if method == "floor" or method in args.methods]
     results = [run_child(args, method) for method in methods]
-    table = markdown_table(results)
+    table = markdown_table(results) + phase_lines(results)
     print(table)
     append_results(Path(args.results), args, table)
     return 0
@@ -125,12 +125,13 @@ def run_method(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(output, ignore_errors=True)  # every method writes a fresh table
     marker = sql_execution_count(spark)
     started = time.perf_counter()
-    rows_out = METHOD_BODIES[args.method](spark, source, output)
+    rows_out, phases = METHOD_BODIES[args.method](spark, source, output)
     seconds = time.perf_counter() - started
     return {
         "method": args.method,
         "rows_in": args.rows,
         "rows_out": rows_out,
+        "phases_s": phases,
         "bytes_out": DeltaTable.forPath(spark, output).detail().first()["sizeInBytes"],
         "seconds": seconds,
         "peak_rss_bytes": peak_rss_bytes(spark),
@@ -138,7 +139,10 @@ def run_method(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def floor(spark: Any, source: str, output: str) -> int:
+Phases = dict[str, float]
+
+
+def floor(spark: Any, source: str, output: str) -> tuple[int, Phases]:
     import pyspark.sql.functions as F
 
     kept_df = (
@@ -148,10 +152,10 @@ def floor(spark: Any, source: str, output: str) -> int:
         .withColumn("weight", F.lit(1.0))
     )
     kept_df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(output)
-    return int(spark.read.format("delta").load(output).count())  # a metadata-only count
+    return int(spark.read.format("delta").load(output).count()), {}  # a metadata-only count
 
 
-def naive(spark: Any, source: str, output: str) -> int:
+def naive(spark: Any, source: str, output: str) -> tuple[int, Phases]:
     import pyspark.sql.functions as F
 
     source_df = spark.read.format("delta").load(source)
@@ -166,10 +170,10 @@ def naive(spark: Any, source: str, output: str) -> int:
     )
     written_df = spark.read.format("delta").load(output)
     report = written_df.groupBy("label").agg(F.count("*").alias("rows"), F.sum("weight")).collect()
-    return int(sum(row["rows"] for row in report))
+    return int(sum(row["rows"] for row in report)), {}
 
 
-def rebalance(spark: Any, source: str, output: str) -> int:
+def rebalance(spark: Any, source: str, output: str) -> tuple[int, Phases]:
     from rebalance_lib import pipeline
     from rebalance_lib.config import load_config
 
@@ -187,7 +191,7 @@ def rebalance(spark: Any, source: str, output: str) -> int:
     )
     result = pipeline.run(spark, config)
     assert result.report is not None
-    return result.report.output.rows
+    return result.report.output.rows, result.report.timings_s
 
 
 METHOD_BODIES = {"floor": floor, "naive": naive, "rebalance": rebalance}
@@ -227,6 +231,18 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def phase_lines(results: list[dict[str, Any]]) -> str:
+    """Where rebalance's time went, from its own report; "other" is lineage and the report."""
+    lines = []
+    for r in results:
+        if r["phases_s"]:
+            phases = dict(r["phases_s"])
+            phases["other"] = r["seconds"] - sum(phases.values())
+            shown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
+            lines.append(f"\n\n{r['method']} phases: {shown}")
+    return "".join(lines)
 
 
 def append_results(results_file: Path, args: argparse.Namespace, table: str) -> None:

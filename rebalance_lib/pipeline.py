@@ -97,7 +97,8 @@ class RunResult:
 def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer) -> Planned:
     """Open the input, count its classes in one pass, and plan (pure Python)."""
     request = config.target.to_request()
-    source_df, source = read_source(spark, config.input)
+    with timer.phase("open", "opening the input and pinning its version"):
+        source_df, source = read_source(spark, config.input)
     with timer.phase("profile", f"counting classes of '{config.label.column}' in {source.name}"):
         profile = profile_classes(source_df, config.label.column, config.weight.input_column)
     _check_profile(profile, config)
@@ -124,7 +125,9 @@ def _check_profile(profile: TableProfile, config: RebalanceConfig) -> None:
         )
 
 
-def open_one_pass(spark: SparkSession, config: RebalanceConfig) -> tuple[Planned, Observation]:
+def open_one_pass(
+    spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer
+) -> tuple[Planned, Observation]:
     """Open the input for a one-pass run: the plan is stated, the counts come with the write.
 
     Rows the run cannot take (a label not listed, a null label, a bad weight) fail the write
@@ -138,7 +141,8 @@ def open_one_pass(spark: SparkSession, config: RebalanceConfig) -> tuple[Planned
         )
     config.target.to_request()  # refuses a second target form left in the config file
     label_col, input_weight_col = config.label.column, config.weight.input_column
-    source_df, source = read_source(spark, config.input)
+    with timer.phase("open", "opening the input and pinning its version"):
+        source_df, source = read_source(spark, config.input)
     check_columns(source_df, label_col, input_weight_col)
     labels = list(dict.fromkeys(as_label_type(value, source_df, label_col) for value in classes))
     minority_label = as_label_type(minority, source_df, label_col)
@@ -198,7 +202,7 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     assert output_path is not None
     source_observation = None
     if config.sample.one_pass:
-        planned, source_observation = open_one_pass(spark, config)
+        planned, source_observation = open_one_pass(spark, config, timer)
     else:
         planned = profile_and_plan(spark, config, timer)
     plan, run_id = planned.plan, config.output.run_id or uuid.uuid4().hex
