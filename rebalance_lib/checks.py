@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rebalance_lib.targets import Label
@@ -23,6 +23,9 @@ class ClassOutcome:
     factor: float
     rows_after: int
     weight_after: float
+    # Set when the class was sampled with different factors in different strata.
+    rows_variance: float | None = None
+    weight_variance: float | None = None
 
     @property
     def expected_rows_after(self) -> float:
@@ -30,11 +33,15 @@ class ClassOutcome:
 
     @property
     def rows_after_sd(self) -> float:
+        if self.rows_variance is not None:
+            return math.sqrt(self.rows_variance)
         keep = 1.0 / self.factor
         return math.sqrt(self.rows_before * keep * (1.0 - keep))
 
     @property
     def weight_after_variance(self) -> float:
+        if self.weight_variance is not None:
+            return self.weight_variance
         # Each kept row carries w*F with probability 1/F: variance w^2 * (F - 1) per row.
         return self.weight_sq_before * (self.factor - 1.0)
 
@@ -44,6 +51,25 @@ class ClassOutcome:
         if self.rows_after_sd == 0:
             return None
         return (self.rows_after - self.expected_rows_after) / self.rows_after_sd
+
+
+def merge_outcomes(parts: Sequence[ClassOutcome]) -> ClassOutcome:
+    """One class over independently sampled strata: sums, and the summed variances.
+
+    The factor is the effective one, rows before / expected rows after.
+    """
+    rows_before = sum(p.rows_before for p in parts)
+    expected_after = sum(p.expected_rows_after for p in parts)
+    return ClassOutcome(
+        rows_before=rows_before,
+        weight_before=sum(p.weight_before for p in parts),
+        weight_sq_before=sum(p.weight_sq_before for p in parts),
+        factor=rows_before / expected_after,
+        rows_after=sum(p.rows_after for p in parts),
+        weight_after=sum(p.weight_after for p in parts),
+        rows_variance=sum(p.rows_after_sd**2 for p in parts),
+        weight_variance=sum(p.weight_after_variance for p in parts),
+    )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,9 @@ FLAG_KEYS = {
     "null_labels": "label.null_labels",
     "classes": "label.classes",
     "one_pass": "sample.one_pass",
+    "strata": "sample.strata",
+    "split_col": "split.column",
+    "train_value": "split.train_value",
     "batch_size": "batch_size",
     "seed": "sample.seed",
     "sampler": "sample.method",
@@ -81,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="every label value, comma-separated (needed by --one-pass), e.g. 0,1",
     )
     planning.add_argument("--input-weight-col", help="existing example-weight column to scale")
+    planning.add_argument(
+        "--strata",
+        type=lambda text: [name for name in text.split(",") if name.strip()],
+        help="plan within each combination of these columns, e.g. label,country",
+    )
+    planning.add_argument("--split-col", help="split column: only training rows are rebalanced")
+    planning.add_argument("--train-value", help="value of --split-col marking training rows")
     planning.add_argument(
         "--batch-size", type=int, help="training batch size for the advice (default 128)"
     )

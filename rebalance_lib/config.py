@@ -46,6 +46,12 @@ class SampleConfig(_Section):
     seed: int = 42
     key: list[str] = Field(default_factory=list)
     one_pass: bool = False
+    strata: list[str] = Field(default_factory=list)
+
+
+class SplitConfig(_Section):
+    column: str | None = None
+    train_value: int | bool | str = "train"
 
 
 class WeightConfig(_Section):
@@ -85,6 +91,7 @@ class RebalanceConfig(_Section):
     target: TargetConfig = TargetConfig()
     batch_size: int = Field(default=128, ge=1)
     sample: SampleConfig = SampleConfig()
+    split: SplitConfig = SplitConfig()
     weight: WeightConfig = WeightConfig()
     output: OutputConfig = OutputConfig()
     spark: SparkConfig = SparkConfig()

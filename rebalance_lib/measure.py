@@ -84,14 +84,19 @@ def observed_class_totals(observation: Observation, labels: Sequence[Label]) -> 
     }
 
 
-def scanned_class_totals(output_df: DataFrame, label_col: str, weight_col: str) -> ClassTotals:
-    """Fallback: read back only the label and weight columns of the written output."""
+def scanned_group_totals(
+    output_df: DataFrame, group_cols: Sequence[str], weight_col: str
+) -> dict[tuple[Any, ...], tuple[int, float]]:
+    """Rows and weight sums per group, reading only those columns of the written output."""
     rows = (
-        output_df.groupBy(label_col)
-        .agg(F.count(F.lit(1)).alias("rows"), F.sum(weight_col).alias("weight"))
+        output_df.groupBy(*group_cols)
+        .agg(F.count(F.lit(1)).alias("_rows"), F.sum(weight_col).alias("_weight"))
         .collect()
     )
-    return {row[label_col]: (int(row["rows"]), float(row["weight"])) for row in rows}
+    return {
+        tuple(row[name] for name in group_cols): (int(row["_rows"]), float(row["_weight"]))
+        for row in rows
+    }
 
 
 def sql_execution_count(spark: SparkSession) -> int:

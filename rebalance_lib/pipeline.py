@@ -23,13 +23,22 @@ from rebalance_lib.chart import class_counts_png
 from rebalance_lib.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.config import RebalanceConfig
 from rebalance_lib.errors import ConfigError, InputError
+from rebalance_lib.grouped import (
+    Grouping,
+    GroupTotals,
+    group_outcomes,
+    is_grouped,
+    plan_groups,
+    rebalance_groups,
+    split_section,
+    strata_section,
+)
 from rebalance_lib.measure import (
-    ClassTotals,
     observe_class_totals,
     observe_source_profile,
     observed_class_totals,
     observed_profile,
-    scanned_class_totals,
+    scanned_group_totals,
 )
 from rebalance_lib.plan import Plan, plan_rebalance, stated_factor_plan
 from rebalance_lib.profile import (
@@ -45,6 +54,8 @@ from rebalance_lib.report import (
     Report,
     RequestSection,
     SourceSection,
+    SplitSection,
+    StrataSection,
     batch_section,
     bias_section,
     class_sections,
@@ -53,6 +64,7 @@ from rebalance_lib.report import (
 from rebalance_lib.sample import drop_null_labels, sample_classes, with_weight
 from rebalance_lib.sink import WriteResult, check_output_path, undo_write, write_delta
 from rebalance_lib.source import SourceInfo, read_source
+from rebalance_lib.targets import Label
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +94,11 @@ class Planned:
     source: SourceInfo
     profile: TableProfile
     plan: Plan
+    grouping: Grouping | None = None  # set when planned within strata or the train split
+
+    @property
+    def advice(self) -> tuple[str, ...]:
+        return self.grouping.plan.advice() if self.grouping else self.plan.advice
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,12 @@ def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseT
     request = config.target.to_request()
     with timer.phase("open", "opening the input and pinning its version"):
         source_df, source = read_source(spark, config.input)
+    if is_grouped(config):
+        with timer.phase("profile", f"counting rows per group in {source.name}"):
+            grouping = plan_groups(source_df, config, source.size_bytes)
+        _check_profile(grouping.profile.table(), config)
+        profile = grouping.profile.table(include=grouping.is_train)
+        return Planned(source_df, source, profile, grouping.plan.combined(), grouping)
     with timer.phase("profile", f"counting classes of '{config.label.column}' in {source.name}"):
         profile = profile_classes(source_df, config.label.column, config.weight.input_column)
     _check_profile(profile, config)
@@ -140,6 +163,11 @@ def open_one_pass(
             "e.g. 0,1); without them run in two passes"
         )
     config.target.to_request()  # refuses a second target form left in the config file
+    if is_grouped(config):
+        raise ConfigError(
+            "--one-pass plans the whole table at once: leave out --strata/--split-col, "
+            "or run in two passes"
+        )
     label_col, input_weight_col = config.label.column, config.weight.input_column
     with timer.phase("open", "opening the input and pinning its version"):
         source_df, source = read_source(spark, config.input)
@@ -208,20 +236,20 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     plan, run_id = planned.plan, config.output.run_id or uuid.uuid4().hex
     labels = [c.label for c in plan.classes]
     label_col, weight_col = config.label.column, config.weight.column
-    rebalanced_df = (
-        planned.source_df.transform(drop_null_labels, label_col)
-        .transform(
+    kept_df = planned.source_df.transform(drop_null_labels, label_col)
+    if planned.grouping is not None:
+        rebalanced_df = kept_df.transform(rebalance_groups, planned.grouping, config)
+    else:
+        rebalanced_df = kept_df.transform(
             sample_classes,
             label_col,
             plan.keep_fractions,
             config.sample.method,
             config.sample.seed,
             config.sample.key,
-        )
-        .transform(
+        ).transform(
             with_weight, label_col, plan.weight_multipliers, weight_col, config.weight.input_column
         )
-    )
     observed_df, observation = observe_class_totals(rebalanced_df, labels, label_col, weight_col)
     run_lineage = lineage.run_lineage(config, plan, planned.source, run_id)
     with timer.phase("sample_write", f"sampling and writing Delta to {output_path}"):
@@ -233,17 +261,68 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
         planned = _planned_from_observation(
             spark, config, planned, source_observation, write, timer
         )
-    totals = observed_class_totals(observation, labels)
-    metrics_source = "observation"
-    if totals is None:
-        with timer.phase("measure", "reading back the output's label and weight columns"):
-            appended = config.output.mode == "append"
-            totals = _written_totals(spark, write, label_col, weight_col, appended)
-        metrics_source = "output-scan"
-    report = _build_report(spark, config, planned, write, run_id, totals, metrics_source, timer)
+    measured = _measure(spark, config, planned, write, observation, timer)
+    report = _build_report(spark, config, planned, write, run_id, measured, timer)
     report_dir = config.output.report_dir or lineage.default_report_dir(output_path)
     write_report_files(spark, report, report_dir)
     return RunResult(planned.plan, write, report, report_dir)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What this write holds: per-class outcomes, rows, and the per-stratum/split sections."""
+
+    outcomes: dict[Label, ClassOutcome]
+    output_rows: int
+    metrics_source: str  # observed during the write, or read back from the output
+    strata: StrataSection | None = None
+    splits: SplitSection | None = None
+
+
+def _measure(
+    spark: SparkSession,
+    config: RebalanceConfig,
+    planned: Planned,
+    write: WriteResult,
+    observation: Observation,
+    timer: PhaseTimer,
+) -> Measured:
+    plan, grouping = planned.plan, planned.grouping
+    labels = [c.label for c in plan.classes]
+    appended = config.output.mode == "append"
+    if grouping is not None:
+        with timer.phase("measure", "reading back the output's group columns and weights"):
+            totals = _written_totals(spark, write, grouping.columns, config.weight.column, appended)
+        per_group, per_label = group_outcomes(grouping, totals)
+        return Measured(
+            outcomes=per_label,
+            output_rows=sum(rows for rows, _ in totals.values()),
+            metrics_source="output-scan",
+            strata=strata_section(grouping, per_group),
+            splits=split_section(grouping, totals),
+        )
+    class_totals = observed_class_totals(observation, labels)
+    metrics_source = "observation"
+    if class_totals is None:
+        with timer.phase("measure", "reading back the output's label and weight columns"):
+            scanned = _written_totals(
+                spark, write, [config.label.column], config.weight.column, appended
+            )
+        class_totals = {key[0]: value for key, value in scanned.items()}
+        metrics_source = "output-scan"
+    profile = planned.profile
+    outcomes = {
+        c.label: ClassOutcome(
+            rows_before=c.rows_before,
+            weight_before=profile.classes[c.label].weight_sum,
+            weight_sq_before=profile.classes[c.label].weight_sq_sum,
+            factor=c.factor,
+            rows_after=class_totals.get(c.label, (0, 0.0))[0],
+            weight_after=class_totals.get(c.label, (0, 0.0))[1],
+        )
+        for c in plan.classes
+    }
+    return Measured(outcomes, sum(o.rows_after for o in outcomes.values()), metrics_source)
 
 
 def _write_checked(
@@ -273,21 +352,21 @@ def _write_checked(
 
 
 def _written_totals(
-    spark: SparkSession, write: WriteResult, label_col: str, weight_col: str, appended: bool
-) -> ClassTotals:
-    """This write's class totals read back; for an append, the table's growth."""
+    spark: SparkSession, write: WriteResult, group_cols: list[str], weight_col: str, appended: bool
+) -> GroupTotals:
+    """This write's totals per group, read back; for an append, the table's growth."""
 
-    def totals_at(version: int) -> ClassTotals:
+    def totals_at(version: int) -> GroupTotals:
         version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
-        return scanned_class_totals(version_df.select(label_col, weight_col), label_col, weight_col)
+        return scanned_group_totals(version_df, group_cols, weight_col)
 
     after = totals_at(write.delta_version)
     if write.previous_version is None or not appended:
         return after
     before = totals_at(write.previous_version)
     return {
-        label: (rows - before.get(label, (0, 0.0))[0], weight - before.get(label, (0, 0.0))[1])
-        for label, (rows, weight) in after.items()
+        key: (rows - before.get(key, (0, 0.0))[0], weight - before.get(key, (0, 0.0))[1])
+        for key, (rows, weight) in after.items()
     }
 
 
@@ -297,22 +376,11 @@ def _build_report(
     planned: Planned,
     write: WriteResult,
     run_id: str,
-    totals: ClassTotals,
-    metrics_source: str,
+    measured: Measured,
     timer: PhaseTimer,
 ) -> Report:
-    plan, profile = planned.plan, planned.profile
-    outcomes = {
-        c.label: ClassOutcome(
-            rows_before=c.rows_before,
-            weight_before=profile.classes[c.label].weight_sum,
-            weight_sq_before=profile.classes[c.label].weight_sq_sum,
-            factor=c.factor,
-            rows_after=totals.get(c.label, (0, 0.0))[0],
-            weight_after=totals.get(c.label, (0, 0.0))[1],
-        )
-        for c in plan.classes
-    }
+    plan, outcomes = planned.plan, measured.outcomes
+    all_rows = planned.grouping.profile.table() if planned.grouping else planned.profile
     return Report(
         run_id=run_id,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -324,15 +392,15 @@ def _build_report(
             format=planned.source.format,
             delta_version=planned.source.delta_version,
             size_bytes=planned.source.size_bytes,
-            rows=profile.rows,
-            null_label_rows_dropped=profile.null_label_rows,
+            rows=all_rows.rows,
+            null_label_rows_dropped=all_rows.null_label_rows,
         ),
         output=OutputSection(
             path=write.path,
             mode=config.output.mode,
             delta_version=write.delta_version,
-            rows=sum(o.rows_after for o in outcomes.values()),
-            metrics_source=metrics_source,  # type: ignore[arg-type]
+            rows=measured.output_rows,
+            metrics_source=measured.metrics_source,  # type: ignore[arg-type]
         ),
         request=RequestSection(
             said=plan.request.describe(),
@@ -348,8 +416,10 @@ def _build_report(
         counts_within_bound=counts_within_bound(outcomes),
         bias_check=bias_section(check_prediction_bias(outcomes)),
         batch=batch_section(plan, outcomes),
-        advice=list(plan.advice),
+        advice=list(planned.advice),
         timings_s=dict(timer.seconds),
+        strata=measured.strata,
+        splits=measured.splits,
     )
 
 

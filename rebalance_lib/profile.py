@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
@@ -81,6 +82,75 @@ def is_bad_weight(weight: F.Column) -> F.Column:
     )
 
 
+@dataclass(frozen=True)
+class GroupedProfile:
+    """Rows and weight sums per (group values..., label), from one aggregation."""
+
+    groups: dict[tuple[Any, ...], ClassStats]
+    null_label_rows: int
+    bad_weight_rows: int
+
+    def table(self, include: Callable[[tuple[Any, ...]], bool] = lambda _: True) -> TableProfile:
+        """The included groups merged per label (null labels and bad weights of all rows)."""
+        classes: dict[Label, ClassStats] = {}
+        for key, stats in self.groups.items():
+            if not include(key):
+                continue
+            seen = classes.get(key[-1], ClassStats(0, 0.0, 0.0))
+            classes[key[-1]] = ClassStats(
+                seen.rows + stats.rows,
+                seen.weight_sum + stats.weight_sum,
+                seen.weight_sq_sum + stats.weight_sq_sum,
+            )
+        return TableProfile(classes, self.null_label_rows, self.bad_weight_rows)
+
+
+def profile_groups(
+    df: DataFrame,
+    label_col: str,
+    group_cols: Sequence[str] = (),
+    input_weight_col: str | None = None,
+) -> GroupedProfile:
+    """Count rows per (group columns..., label) in one pass reading only those columns.
+
+    Example:
+        >>> profile_groups(events_df, "label", ["country"]).groups[("NZ", 1)].rows
+        900
+    """
+    check_columns(df, label_col, input_weight_col)
+    missing = [name for name in group_cols if name not in df.columns]
+    if missing:
+        raise InputError(
+            f"column(s) {', '.join(missing)} not found (columns: {', '.join(df.columns)}): "
+            "fix --strata or --split-col"
+        )
+    keys = [F.col(name).alias(f"_g{index}") for index, name in enumerate(group_cols)]
+    key_names = [f"_g{index}" for index in range(len(group_cols))]
+    weight = weight_expr(input_weight_col)
+    group_rows = (
+        df.select(*keys, F.col(label_col).alias("_label"), weight.alias("_weight"))
+        .groupBy(*key_names, "_label")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum("_weight").alias("weight_sum"),
+            F.sum(F.col("_weight") * F.col("_weight")).alias("weight_sq_sum"),
+            F.count_if(is_bad_weight(F.col("_weight"))).alias("bad_weights"),
+        )
+        .collect()
+    )
+    return GroupedProfile(
+        groups={
+            (*[row[name] for name in key_names], row["_label"]): ClassStats(
+                row["rows"], row["weight_sum"], row["weight_sq_sum"]
+            )
+            for row in group_rows
+            if row["_label"] is not None
+        },
+        null_label_rows=sum(row["rows"] for row in group_rows if row["_label"] is None),
+        bad_weight_rows=sum(row["bad_weights"] for row in group_rows),
+    )
+
+
 def profile_classes(
     df: DataFrame, label_col: str, input_weight_col: str | None = None
 ) -> TableProfile:
@@ -90,29 +160,7 @@ def profile_classes(
         >>> profile_classes(events_df, "label").class_counts
         {0: 995000, 1: 5000}
     """
-    check_columns(df, label_col, input_weight_col)
-    weight = weight_expr(input_weight_col)
-    class_rows = (
-        df.select(F.col(label_col).alias("label"), weight.alias("weight"))
-        .groupBy("label")
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum("weight").alias("weight_sum"),
-            F.sum(F.col("weight") * F.col("weight")).alias("weight_sq_sum"),
-            F.count_if(is_bad_weight(F.col("weight"))).alias("bad_weights"),
-        )
-        .collect()
-    )
-    classes = {
-        row["label"]: ClassStats(row["rows"], row["weight_sum"], row["weight_sq_sum"])
-        for row in class_rows
-        if row["label"] is not None
-    }
-    return TableProfile(
-        classes=classes,
-        null_label_rows=sum(row["rows"] for row in class_rows if row["label"] is None),
-        bad_weight_rows=sum(row["bad_weights"] for row in class_rows),
-    )
+    return profile_groups(df, label_col, (), input_weight_col).table()
 
 
 ROW_CHECK_MARKER = "rebalance row check: "

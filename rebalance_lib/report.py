@@ -80,6 +80,38 @@ class BatchSection(_Model):
     ratio_after: float
 
 
+class StratumSection(_Model):
+    stratum: dict[str, str]
+    label: int | bool | str
+    rows_before: int
+    factor: float
+    expected_rows_after: float
+    rows_after: int
+
+
+class StrataSection(_Model):
+    columns: list[str]
+    strata_planned: int
+    strata_kept_whole: int
+    top: list[StratumSection]
+    rest_groups: int
+    rest_rows_before: int
+    rest_rows_after: int
+
+
+class SplitRow(_Model):
+    value: str
+    rows_before: int
+    rows_after: int
+    rebalanced: bool
+
+
+class SplitSection(_Model):
+    column: str
+    train_value: str
+    splits: list[SplitRow]
+
+
 class Report(_Model):
     """Everything a user needs to trust a rebalanced table without opening it."""
 
@@ -99,6 +131,8 @@ class Report(_Model):
     batch: BatchSection
     advice: list[str]
     timings_s: dict[str, float]
+    strata: StrataSection | None = None
+    splits: SplitSection | None = None
 
 
 def class_sections(plan: Plan, outcomes: Mapping[Label, ClassOutcome]) -> list[ClassSection]:
@@ -190,6 +224,7 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
             f"{c.weighted_total_after:,.0f} | {bias.share_before[key]:.4%} -> "
             f"{bias.weighted_share_after[key]:.4%} |"
         )
+    lines += _strata_lines(report.strata) + _split_lines(report.splits)
     if chart_name is not None:
         lines += ["", f"![class counts before and after]({chart_name})"]
     lines += ["", "## Advice", "", *[f"- {line}" for line in report.advice]]
@@ -199,6 +234,49 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
         f"Timings: {timings}. Spark {report.spark_version}, application `{report.spark_app_id}`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _strata_lines(strata: StrataSection | None) -> list[str]:
+    if strata is None:
+        return []
+    lines = [
+        "",
+        f"## Strata ({', '.join(strata.columns)}): {strata.strata_planned:,} planned, "
+        f"{strata.strata_kept_whole:,} kept whole",
+        "",
+        "| stratum | class | rows before | factor | expected after | rows after |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in strata.top:
+        stratum = ", ".join(f"{name}={value}" for name, value in row.stratum.items())
+        lines.append(
+            f"| {stratum} | {row.label} | {row.rows_before:,} | {row.factor:,.6g} | "
+            f"{row.expected_rows_after:,.0f} | {row.rows_after:,} |"
+        )
+    if strata.rest_groups:
+        lines.append(
+            f"| {strata.rest_groups:,} more groups | | {strata.rest_rows_before:,} | | | "
+            f"{strata.rest_rows_after:,} |"
+        )
+    return lines
+
+
+def _split_lines(splits: SplitSection | None) -> list[str]:
+    if splits is None:
+        return []
+    lines = [
+        "",
+        f"## Splits ({splits.column}): only '{splits.train_value}' is rebalanced",
+        "",
+        "| split | rows before | rows after | rebalanced |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {row.value} | {row.rows_before:,} | {row.rows_after:,} | "
+        f"{'yes' if row.rebalanced else 'no, weight unchanged'} |"
+        for row in splits.splits
+    ]
+    return lines
 
 
 def _mean_text(bias: BiasSection) -> str:

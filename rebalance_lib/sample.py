@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
+from functools import reduce
+from typing import Any
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
@@ -14,17 +17,31 @@ from rebalance_lib.targets import Label
 _HASH_BUCKETS = 1 << 53  # doubles hold every integer below 2**53 exactly
 
 
-def per_label(label_col: str, values: Mapping[Label, float], default: float = 1.0) -> Column:
-    """A CASE expression mapping each label value to a number (``default`` for the rest)."""
+def per_group(
+    columns: Sequence[str], values: Mapping[tuple[Any, ...], float], default: float = 1.0
+) -> Column:
+    """A CASE expression mapping each combination of column values to a number.
+
+    Keys are tuples of values in the order of ``columns`` (null matches null); rows of any
+    other combination get ``default``.
+    """
     expression = None
-    for label, value in values.items():
-        condition = F.col(label_col) == F.lit(label)
+    for key, value in values.items():
+        condition = reduce(
+            operator.and_,
+            [F.col(name).eqNullSafe(F.lit(part)) for name, part in zip(columns, key, strict=True)],
+        )
         expression = (
             F.when(condition, F.lit(value))
             if expression is None
             else expression.when(condition, F.lit(value))
         )
     return F.lit(default) if expression is None else expression.otherwise(F.lit(default))
+
+
+def per_label(label_col: str, values: Mapping[Label, float], default: float = 1.0) -> Column:
+    """A CASE expression mapping each label value to a number (``default`` for the rest)."""
+    return per_group([label_col], {(label,): value for label, value in values.items()}, default)
 
 
 def sample_by_label(
@@ -52,13 +69,34 @@ def sample_by_key_hash(
     Unlike ``sampleBy`` the choice depends only on the row's key and the seed, never on
     partitioning, executor count or task retries.
     """
-    missing = [name for name in key_cols if name not in df.columns]
-    if not key_cols or missing:
-        raise InputError(
-            f"the hash sampler needs --sample-key columns present in the input (missing: "
-            f"{', '.join(missing) or 'no key given'})"
-        )
-    return df.filter(key_hash_uniform(key_cols, seed) < per_label(label_col, keep_fractions))
+    fractions = {(label,): fraction for label, fraction in keep_fractions.items()}
+    return sample_groups(df, [label_col], fractions, "hash", seed, key_cols)
+
+
+def sample_groups(
+    df: DataFrame,
+    group_cols: Sequence[str],
+    keep_fractions: Mapping[tuple[Any, ...], float],
+    method: str,
+    seed: int,
+    key_cols: Sequence[str] = (),
+) -> DataFrame:
+    """Keep each row with its group's fraction (groups missing from the map keep every row).
+
+    ``sampleBy`` draws ``rand(seed)`` per row as ``DataFrame.sampleBy`` does; ``hash`` draws
+    from the seeded hash of ``key_cols``, so all rows of one key in a group go together.
+    """
+    if method == "hash":
+        missing = [name for name in key_cols if name not in df.columns]
+        if not key_cols or missing:
+            raise InputError(
+                f"the hash sampler needs --sample-key columns present in the input (missing: "
+                f"{', '.join(missing) or 'no key given'})"
+            )
+        draw = key_hash_uniform(key_cols, seed)
+    else:
+        draw = F.rand(seed)
+    return df.filter(draw < per_group(group_cols, keep_fractions))
 
 
 def with_weight(
@@ -73,12 +111,24 @@ def with_weight(
     Example:
         >>> kept_df.transform(with_weight, "label", {0: 20.0, 1: 1.0})
     """
+    multipliers = {(label,): value for label, value in weight_multipliers.items()}
+    return with_group_weight(df, [label_col], multipliers, weight_col, input_weight_col)
+
+
+def with_group_weight(
+    df: DataFrame,
+    group_cols: Sequence[str],
+    weight_multipliers: Mapping[tuple[Any, ...], float],
+    weight_col: str = "weight",
+    input_weight_col: str | None = None,
+) -> DataFrame:
+    """Add ``weight_col`` = input weight x its group's multiplier (1 for unlisted groups)."""
     if weight_col in df.columns and weight_col != input_weight_col:
         raise InputError(
             f"the input already has a column '{weight_col}': pass --weight-col NAME for the "
             f"output weight, or --input-weight-col {weight_col} to scale it"
         )
-    weight = weight_expr(input_weight_col) * per_label(label_col, weight_multipliers)
+    weight = weight_expr(input_weight_col) * per_group(group_cols, weight_multipliers)
     return df.withColumn(weight_col, weight)
 
 

@@ -1,0 +1,143 @@
+"""Plans within strata (label x segment) and for the training split only. Pure Python.
+
+A stratum is one combination of values of the strata columns (e.g. one country). The
+request applies inside each stratum, so a rare segment's positives are not swamped by a
+common segment's negatives. Rows outside the training split are never sampled or
+reweighted; they are counted per split value for the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rebalance_lib.errors import InputError, PlanError
+from rebalance_lib.plan import ClassPlan, Plan, plan_rebalance
+from rebalance_lib.targets import Label, TargetRequest, resolve_minority
+
+StratumKey = tuple[Any, ...]  # values of the strata columns, in their order (no label)
+GroupKey = tuple[Any, ...]  # stratum values then the label
+
+
+@dataclass(frozen=True)
+class StratifiedPlan:
+    """One plan per stratum that has something to rebalance; other strata are kept whole."""
+
+    strata_columns: tuple[str, ...]
+    request: TargetRequest
+    minority_label: Label
+    plans: dict[StratumKey, Plan]
+    kept_whole: dict[StratumKey, dict[Label, int]]
+    batch_size: int
+    input_size_bytes: int | None = None
+
+    @property
+    def keep_fractions(self) -> dict[GroupKey, float]:
+        """(stratum..., label) -> keep fraction, for the downsampled groups only."""
+        return {
+            (*stratum, c.label): c.keep_fraction
+            for stratum, plan in self.plans.items()
+            for c in plan.classes
+            if c.is_downsampled
+        }
+
+    @property
+    def weight_multipliers(self) -> dict[GroupKey, float]:
+        return {
+            (*stratum, c.label): c.weight_multiplier
+            for stratum, plan in self.plans.items()
+            for c in plan.classes
+            if c.is_downsampled
+        }
+
+    def group_plans(self) -> dict[GroupKey, ClassPlan]:
+        """Every (stratum..., label) with its class plan (factor 1 where kept whole)."""
+        groups = {
+            (*stratum, c.label): c for stratum, plan in self.plans.items() for c in plan.classes
+        }
+        for stratum, counts in self.kept_whole.items():
+            for label, rows in counts.items():
+                groups[(*stratum, label)] = ClassPlan(label, rows, 1.0)
+        return groups
+
+    def combined(self) -> Plan:
+        """The whole table per label: effective factor = rows before / expected rows after."""
+        rows: dict[Label, int] = {}
+        expected: dict[Label, float] = {}
+        for group_key, c in self.group_plans().items():
+            label = group_key[-1]
+            rows[label] = rows.get(label, 0) + c.rows_before
+            expected[label] = expected.get(label, 0.0) + c.expected_rows_after
+        classes = tuple(
+            ClassPlan(label, rows[label], rows[label] / expected[label])
+            for label in sorted(rows, key=lambda label: (str(type(label)), label))
+        )
+        return Plan(
+            self.request, self.minority_label, self.batch_size, classes, self.input_size_bytes
+        )
+
+    def advice(self) -> tuple[str, ...]:
+        lines = list(self.combined().advice)
+        lines.insert(
+            1,
+            f"Stratified by {', '.join(self.strata_columns) or 'label'}: "
+            f"{len(self.plans):,} strata planned, {len(self.kept_whole):,} kept whole "
+            "(a single class, or no minority rows).",
+        )
+        return tuple(lines)
+
+
+def plan_strata(
+    group_counts: Mapping[GroupKey, int],
+    strata_columns: tuple[str, ...],
+    request: TargetRequest,
+    batch_size: int,
+    minority: Label | None = None,
+    input_size_bytes: int | None = None,
+) -> StratifiedPlan:
+    """Apply ``request`` within each stratum of ``group_counts`` ((stratum..., label) -> rows).
+
+    The minority label is chosen once for the whole table (the least frequent overall, or
+    the named one); a stratum without it, or with one class only, is kept whole.
+
+    Example:
+        >>> counts = {("US", 0): 900_000, ("US", 1): 9_000, ("NZ", 0): 9_000, ("NZ", 1): 900}
+        >>> plan = plan_strata(counts, ("country",), TargetRequest(target_ratio=10), 128)
+        >>> plan.keep_fractions  # NZ is already at 10:1
+        {('US', 0): 0.1}
+    """
+    if request.max_rows is not None:
+        raise PlanError(
+            "--max-rows caps the whole table and cannot be split across strata: "
+            "use --factor, --target-ratio or --target-minority-share with --strata"
+        )
+    label_totals: dict[Label, int] = {}
+    by_stratum: dict[StratumKey, dict[Label, int]] = {}
+    for (*stratum, label), rows in group_counts.items():
+        if rows <= 0:
+            continue
+        label_totals[label] = label_totals.get(label, 0) + rows
+        by_stratum.setdefault(tuple(stratum), {})[label] = rows
+    if len(label_totals) < 2:
+        raise InputError(
+            "the rows to rebalance hold fewer than two classes: nothing to rebalance; "
+            "check --label (and --split-col/--train-value)"
+        )
+    minority_label = resolve_minority(label_totals, minority)
+    plans: dict[StratumKey, Plan] = {}
+    kept_whole: dict[StratumKey, dict[Label, int]] = {}
+    for stratum, counts in by_stratum.items():
+        if len(counts) < 2 or minority_label not in counts:
+            kept_whole[stratum] = counts
+            continue
+        plans[stratum] = plan_rebalance(counts, request, batch_size, minority_label)
+    return StratifiedPlan(
+        strata_columns,
+        request,
+        minority_label,
+        plans,
+        kept_whole,
+        batch_size,
+        input_size_bytes,
+    )
