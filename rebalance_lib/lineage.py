@@ -9,6 +9,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from rebalance_lib import fs
+from rebalance_lib.calibration import calibration_table
 from rebalance_lib.config import RebalanceConfig
 from rebalance_lib.errors import OutputError
 from rebalance_lib.plan import Plan
@@ -59,6 +60,12 @@ def table_properties(lineage: dict[str, Any]) -> dict[str, str]:
     properties = {f"rebalance.{name}": str(lineage[key]) for name, key in _PROPERTY_KEYS.items()}
     properties["rebalance.factor"] = f"{lineage['factor']:.17g}"
     properties["rebalance.classFactors"] = json.dumps(lineage["class_factors"])
+    properties["rebalance.calibration"] = json.dumps(
+        {
+            "formula": "q = p / (p + F * (1 - p)); logit(q) = logit(p) - log(F)",
+            "classes": calibration_table(lineage["class_factors"]),
+        }
+    )
     return properties
 
 

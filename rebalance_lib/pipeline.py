@@ -19,6 +19,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from rebalance_lib import fs, lineage
+from rebalance_lib.calibration import calibration_table
 from rebalance_lib.chart import class_counts_png
 from rebalance_lib.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.config import RebalanceConfig
@@ -50,6 +51,7 @@ from rebalance_lib.profile import (
     row_check_failure,
 )
 from rebalance_lib.report import (
+    CalibrationSection,
     OutputSection,
     Report,
     RequestSection,
@@ -420,6 +422,9 @@ def _build_report(
         timings_s=dict(timer.seconds),
         strata=measured.strata,
         splits=measured.splits,
+        calibration=[
+            CalibrationSection(**entry) for entry in calibration_table(plan.weight_multipliers)
+        ],
     )
 
 

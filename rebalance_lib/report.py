@@ -112,6 +112,12 @@ class SplitSection(_Model):
     splits: list[SplitRow]
 
 
+class CalibrationSection(_Model):
+    label: int | bool | str
+    factor: float
+    logit_offset: float
+
+
 class Report(_Model):
     """Everything a user needs to trust a rebalanced table without opening it."""
 
@@ -133,6 +139,7 @@ class Report(_Model):
     timings_s: dict[str, float]
     strata: StrataSection | None = None
     splits: SplitSection | None = None
+    calibration: list[CalibrationSection] = []
 
 
 def class_sections(plan: Plan, outcomes: Mapping[Label, ClassOutcome]) -> list[ClassSection]:
@@ -225,6 +232,7 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
             f"{bias.weighted_share_after[key]:.4%} |"
         )
     lines += _strata_lines(report.strata) + _split_lines(report.splits)
+    lines += _calibration_lines(report)
     if chart_name is not None:
         lines += ["", f"![class counts before and after]({chart_name})"]
     lines += ["", "## Advice", "", *[f"- {line}" for line in report.advice]]
@@ -258,6 +266,31 @@ def _strata_lines(strata: StrataSection | None) -> list[str]:
             f"| {strata.rest_groups:,} more groups | | {strata.rest_rows_before:,} | | | "
             f"{strata.rest_rows_after:,} |"
         )
+    return lines
+
+
+def _calibration_lines(report: Report) -> list[str]:
+    if not report.calibration:
+        return []
+    minority = report.batch.minority_label
+    lines = [
+        "",
+        "## Calibration, for models trained on this table without the weight column",
+        "",
+        f"Predicted probability p of class {minority} -> p / (p + F * (1 - p)), i.e. add the "
+        "logit offset -log(F): `rebalance_lib.calibrate(p, F)` (floats, numpy arrays, Spark "
+        "Columns). With several downsampled classes, multiply each class's probability by its "
+        "F and renormalise.",
+        "",
+        "| class | F | logit offset |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {entry.label} | {entry.factor:,.6g} | {entry.logit_offset:+.6f} |"
+        for entry in report.calibration
+    ]
+    if report.strata is not None:
+        lines += ["", "F here is each class's overall factor; strata have their own (see above)."]
     return lines
 
 
