@@ -37,6 +37,8 @@ FLAG_KEYS = {
     "classes": "label.classes",
     "one_pass": "sample.one_pass",
     "strata": "sample.strata",
+    "exact": "sample.exact",
+    "weight_basis": "weight.basis",
     "split_col": "split.column",
     "train_value": "split.train_value",
     "batch_size": "batch_size",
@@ -118,6 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
     )
     running.add_argument("--weight-col", help="output weight column (default: weight)")
+    running.add_argument(
+        "--exact",
+        action="store_true",
+        default=None,
+        help="keep exactly the planned rows of each downsampled class or stratum",
+    )
+    running.add_argument(
+        "--weight-basis",
+        choices=["nominal", "realized"],
+        help="weight x F (nominal) or x rows before / rows kept (realized, needs --exact)",
+    )
     running.add_argument(
         "--one-pass",
         action="store_true",

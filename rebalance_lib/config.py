@@ -47,6 +47,7 @@ class SampleConfig(_Section):
     key: list[str] = Field(default_factory=list)
     one_pass: bool = False
     strata: list[str] = Field(default_factory=list)
+    exact: bool = False
 
 
 class SplitConfig(_Section):
@@ -57,6 +58,7 @@ class SplitConfig(_Section):
 class WeightConfig(_Section):
     column: str = "weight"
     input_column: str | None = None
+    basis: Literal["nominal", "realized"] = "nominal"
 
 
 class OutputConfig(_Section):

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyspark.sql import DataFrame
 
 from rebalance_lib.checks import ClassOutcome, merge_outcomes
 from rebalance_lib.config import RebalanceConfig
+from rebalance_lib.plan import with_realized_factors
 from rebalance_lib.profile import GroupedProfile, as_label_type, profile_groups
 from rebalance_lib.report import SplitRow, SplitSection, StrataSection, StratumSection
-from rebalance_lib.sample import sample_groups, with_group_weight
 from rebalance_lib.strata import GroupKey, StratifiedPlan, plan_strata
 from rebalance_lib.targets import Label
 
@@ -87,25 +87,10 @@ def plan_groups(
         config.label.minority,
         input_size_bytes,
     )
+    if config.weight.basis == "realized":
+        realized = {stratum: with_realized_factors(p) for stratum, p in plan.plans.items()}
+        plan = replace(plan, plans=realized)
     return Grouping(plan, profile, label_col, split_col, train_value)
-
-
-def rebalance_groups(df: DataFrame, grouping: Grouping, config: RebalanceConfig) -> DataFrame:
-    """Sample each group with its own fraction and weight it; other splits pass through."""
-    return df.transform(
-        sample_groups,
-        grouping.columns,
-        grouping.keep_fractions,
-        config.sample.method,
-        config.sample.seed,
-        config.sample.key,
-    ).transform(
-        with_group_weight,
-        grouping.columns,
-        grouping.weight_multipliers,
-        config.weight.column,
-        config.weight.input_column,
-    )
 
 
 def group_outcomes(

@@ -24,13 +24,13 @@ from rebalance_lib.chart import class_counts_png
 from rebalance_lib.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.config import RebalanceConfig
 from rebalance_lib.errors import ConfigError, InputError
+from rebalance_lib.exact import find_thresholds, keep_exact
 from rebalance_lib.grouped import (
     Grouping,
     GroupTotals,
     group_outcomes,
     is_grouped,
     plan_groups,
-    rebalance_groups,
     split_section,
     strata_section,
 )
@@ -41,7 +41,7 @@ from rebalance_lib.measure import (
     observed_profile,
     scanned_group_totals,
 )
-from rebalance_lib.plan import Plan, plan_rebalance, stated_factor_plan
+from rebalance_lib.plan import Plan, plan_rebalance, stated_factor_plan, with_realized_factors
 from rebalance_lib.profile import (
     TableProfile,
     as_label_type,
@@ -63,7 +63,7 @@ from rebalance_lib.report import (
     class_sections,
     to_markdown,
 )
-from rebalance_lib.sample import drop_null_labels, sample_classes, with_weight
+from rebalance_lib.sample import drop_null_labels, sample_classes, sample_groups, with_group_weight
 from rebalance_lib.sink import WriteResult, check_output_path, undo_write, write_delta
 from rebalance_lib.source import SourceInfo, read_source
 from rebalance_lib.targets import Label
@@ -115,6 +115,7 @@ class RunResult:
 
 def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer) -> Planned:
     """Open the input, count its classes in one pass, and plan (pure Python)."""
+    check_options(config)
     request = config.target.to_request()
     with timer.phase("open", "opening the input and pinning its version"):
         source_df, source = read_source(spark, config.input)
@@ -134,6 +135,8 @@ def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseT
         minority=config.label.minority,
         input_size_bytes=source.size_bytes,
     )
+    if config.weight.basis == "realized":
+        plan = with_realized_factors(plan)
     return Planned(source_df, source, profile, plan)
 
 
@@ -228,6 +231,7 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     timer = PhaseTimer()
     output_path = config.output.path
     input_path = config.input.source if config.input.format != "table" else None
+    check_options(config)
     check_output_path(spark, output_path, input_path, config.output.mode)
     assert output_path is not None
     source_observation = None
@@ -238,20 +242,7 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     plan, run_id = planned.plan, config.output.run_id or uuid.uuid4().hex
     labels = [c.label for c in plan.classes]
     label_col, weight_col = config.label.column, config.weight.column
-    kept_df = planned.source_df.transform(drop_null_labels, label_col)
-    if planned.grouping is not None:
-        rebalanced_df = kept_df.transform(rebalance_groups, planned.grouping, config)
-    else:
-        rebalanced_df = kept_df.transform(
-            sample_classes,
-            label_col,
-            plan.keep_fractions,
-            config.sample.method,
-            config.sample.seed,
-            config.sample.key,
-        ).transform(
-            with_weight, label_col, plan.weight_multipliers, weight_col, config.weight.input_column
-        )
+    rebalanced_df = _rebalanced(planned, config, timer)
     observed_df, observation = observe_class_totals(rebalanced_df, labels, label_col, weight_col)
     run_lineage = lineage.run_lineage(config, plan, planned.source, run_id)
     with timer.phase("sample_write", f"sampling and writing Delta to {output_path}"):
@@ -279,6 +270,50 @@ class Measured:
     metrics_source: str  # observed during the write, or read back from the output
     strata: StrataSection | None = None
     splits: SplitSection | None = None
+
+
+def _rebalanced(planned: Planned, config: RebalanceConfig, timer: PhaseTimer) -> DataFrame:
+    """The input sampled per class (or per group) and weighted: Spark SQL expressions only."""
+    plan, grouping, label_col = planned.plan, planned.grouping, config.label.column
+    seed, key = config.sample.seed, config.sample.key
+    kept_df = planned.source_df.transform(drop_null_labels, label_col)
+    if grouping is not None:
+        group_cols = grouping.columns
+        fractions, multipliers = grouping.keep_fractions, grouping.weight_multipliers
+        group_rows = {key: stats.rows for key, stats in grouping.profile.groups.items()}
+    else:
+        group_cols = [label_col]
+        fractions = {(c.label,): c.keep_fraction for c in plan.classes}
+        multipliers = {(c.label,): c.weight_multiplier for c in plan.classes}
+        group_rows = {(c.label,): c.rows_before for c in plan.classes}
+    if config.sample.exact:
+        with timer.phase("exact", "finding the exact cut of each downsampled group"):
+            thresholds = find_thresholds(kept_df, group_cols, fractions, group_rows, seed, key)
+        sampled_df = keep_exact(kept_df, group_cols, thresholds, seed, key)
+    elif grouping is None:
+        sampled_df = sample_classes(
+            kept_df, label_col, plan.keep_fractions, config.sample.method, seed, key
+        )
+    else:
+        sampled_df = sample_groups(kept_df, group_cols, fractions, config.sample.method, seed, key)
+    return sampled_df.transform(
+        with_group_weight,
+        group_cols,
+        multipliers,
+        config.weight.column,
+        config.weight.input_column,
+    )
+
+
+def check_options(config: RebalanceConfig) -> None:
+    """Refuse option combinations that cannot work together, before any data is read."""
+    if config.weight.basis == "realized" and not config.sample.exact:
+        raise ConfigError(
+            "--weight-basis realized needs --exact: only an exact run knows its rows kept "
+            "before writing"
+        )
+    if config.sample.one_pass and config.sample.exact:
+        raise ConfigError("--exact needs its own pass over the key: leave out --one-pass")
 
 
 def _measure(
@@ -410,7 +445,9 @@ def _build_report(
             seed=config.sample.seed,
             sampler=config.sample.method,
             sample_key=config.sample.key,
-            source_passes=1 if config.sample.one_pass else 2,
+            source_passes=1 if config.sample.one_pass else 3 if config.sample.exact else 2,
+            exact=config.sample.exact,
+            weight_basis=config.weight.basis,
             batch_size=plan.batch_size,
         ),
         factor=plan.factor,

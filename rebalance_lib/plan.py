@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rebalance_lib.errors import InputError, PlanError
@@ -234,6 +234,26 @@ def plan_rebalance(
         classes=classes,
         input_size_bytes=input_size_bytes,
     )
+
+
+def exact_rows(rows: int, factor: float) -> int:
+    """The row count an exact run keeps of ``rows`` divided by ``factor``: rounded, >= 1."""
+    return max(1, round(rows / factor))
+
+
+def with_realized_factors(plan: Plan) -> Plan:
+    """The plan of an exact run weighted by realized factors: rows before / rows kept.
+
+    Each kept row then weighs exactly what its class lost, so weighted class totals equal
+    the input's to the last row; the nominal factor F leaves a rounding difference below F.
+    """
+    classes = tuple(
+        replace(c, factor=c.rows_before / exact_rows(c.rows_before, c.factor))
+        if c.is_downsampled
+        else c
+        for c in plan.classes
+    )
+    return replace(plan, classes=classes)
 
 
 def stated_factor_plan(

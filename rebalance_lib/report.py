@@ -41,7 +41,9 @@ class RequestSection(_Model):
     seed: int
     sampler: str
     sample_key: list[str]
-    source_passes: Literal[1, 2]
+    source_passes: Literal[1, 2, 3]
+    exact: bool = False
+    weight_basis: Literal["nominal", "realized"] = "nominal"
     batch_size: int
 
 
@@ -210,7 +212,9 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
         f"mode {output.mode}), {output.rows:,} rows",
         f"- **Request**: {report.request.said}; factor {report.factor:,.6g}; "
         f"seed {report.request.seed}; sampler {report.request.sampler}; "
-        f"source read {'once' if report.request.source_passes == 1 else 'twice'}",
+        f"source read {_times(report.request.source_passes)}"
+        + ("; exact counts" if report.request.exact else "")
+        + (f"; weights {report.request.weight_basis}" if report.request.exact else ""),
         f"- **Minority rows per batch of {batch.batch_size}**: "
         f"{batch.minority_per_batch_before:.2f} before, {batch.minority_per_batch_after:.2f} after",
         f"- **Degree**: {batch.degree_before} before ({batch.ratio_before:,.4g}:1), "
@@ -310,6 +314,10 @@ def _split_lines(splits: SplitSection | None) -> list[str]:
         for row in splits.splits
     ]
     return lines
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
 def _mean_text(bias: BiasSection) -> str:

@@ -18,7 +18,9 @@ _HASH_BUCKETS = 1 << 53  # doubles hold every integer below 2**53 exactly
 
 
 def per_group(
-    columns: Sequence[str], values: Mapping[tuple[Any, ...], float], default: float = 1.0
+    columns: Sequence[str],
+    values: Mapping[tuple[Any, ...], float | int],
+    default: float | int = 1.0,
 ) -> Column:
     """A CASE expression mapping each combination of column values to a number.
 

@@ -1,0 +1,140 @@
+"""Exactly the planned number of rows per downsampled group, without a sort or a collect.
+
+Rows are ranked by a seeded hash of their key, ``u`` in [0, 1), with a second hash of the
+whole row to break ties. For a group of N rows keeping fraction f, about N*f rows have
+u < f; the exact cut lies within a few binomial deviations of f. One column-pruned pass
+counts, per group, the rows below that band and collects the (u, tie-break) pairs inside
+it (a few thousand values even at a billion rows); the driver picks the k-th pair as the
+group's threshold, and the write keeps rows at or below it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+
+from rebalance_lib.errors import InputError
+from rebalance_lib.plan import exact_rows
+from rebalance_lib.sample import key_hash_uniform, per_group
+
+log = logging.getLogger(__name__)
+
+GroupKey = tuple[Any, ...]
+_BAND_SIGMAS = 6.0
+_MAX_WIDENINGS = 6
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Keep a row of the group when (u, tie) <= (u_max, tie_max)."""
+
+    u_max: float
+    tie_max: int
+
+
+def exact_target(rows: int, keep_fraction: float) -> int:
+    """The planned row count of a group: see ``plan.exact_rows``."""
+    return exact_rows(rows, 1.0 / keep_fraction)
+
+
+def band(rows: int, keep_fraction: float, widening: int) -> tuple[float, float]:
+    """The interval of u around ``keep_fraction`` that holds the exact cut with near certainty."""
+    sd = math.sqrt(keep_fraction * (1.0 - keep_fraction) / rows) + 1.0 / rows
+    half_width = _BAND_SIGMAS * sd * 4.0**widening
+    return max(0.0, keep_fraction - half_width), min(1.0, keep_fraction + half_width)
+
+
+def pick_threshold(
+    below: int, band_pairs: Sequence[tuple[float, int]], wanted: int
+) -> Threshold | None:
+    """The ``wanted``-th smallest row overall, given ``below`` rows under the band; None when
+    the cut is not inside the band (the caller widens it)."""
+    k = wanted - below
+    if k < 1 or k > len(band_pairs):
+        return None
+    u_max, tie_max = sorted(band_pairs)[k - 1]
+    return Threshold(u_max, tie_max)
+
+
+def rank_columns(df: DataFrame, seed: int, key_cols: Sequence[str]) -> tuple[Column, Column]:
+    """u from the seeded hash of the key (the whole row when no key is given), and a
+    tie-break hash of the whole row."""
+    missing = [name for name in key_cols if name not in df.columns]
+    if missing:
+        raise InputError(f"--sample-key column(s) {', '.join(missing)} not found: fix --sample-key")
+    all_cols = list(df.columns)
+    u = key_hash_uniform(list(key_cols) or all_cols, seed)
+    tie = F.xxhash64(F.lit(seed + 1), *[F.col(name) for name in all_cols])
+    return u, tie
+
+
+def find_thresholds(
+    df: DataFrame,
+    group_cols: Sequence[str],
+    keep_fractions: Mapping[GroupKey, float],
+    group_rows: Mapping[GroupKey, int],
+    seed: int,
+    key_cols: Sequence[str],
+) -> dict[GroupKey, Threshold]:
+    """Per downsampled group, the (u, tie) cut that keeps exactly ``exact_target`` rows."""
+    u, tie = rank_columns(df, seed, key_cols)
+    pending = {key: 0 for key, fraction in keep_fractions.items() if fraction < 1.0}
+    thresholds: dict[GroupKey, Threshold] = {}
+    while pending:
+        bands = {key: band(group_rows[key], keep_fractions[key], w) for key, w in pending.items()}
+        lo = per_group(group_cols, {key: b[0] for key, b in bands.items()}, default=-1.0)
+        hi = per_group(group_cols, {key: b[1] for key, b in bands.items()}, default=-1.0)
+        ranked_df = df.select(
+            *[F.col(name) for name in group_cols],
+            u.alias("_u"),
+            tie.alias("_tie"),
+            lo.alias("_lo"),
+            hi.alias("_hi"),
+        ).filter(F.col("_hi") >= 0)
+        in_band = (F.col("_u") >= F.col("_lo")) & (F.col("_u") < F.col("_hi"))
+        rows = (
+            ranked_df.groupBy(*group_cols)
+            .agg(
+                F.count_if(F.col("_u") < F.col("_lo")).alias("below"),
+                F.collect_list(F.when(in_band, F.struct("_u", "_tie"))).alias("band"),
+            )
+            .collect()
+        )
+        found = {tuple(row[name] for name in group_cols): row for row in rows}
+        for key in list(pending):
+            row = found.get(key)
+            wanted = exact_target(group_rows[key], keep_fractions[key])
+            pairs = [(pair["_u"], pair["_tie"]) for pair in row["band"]] if row else []
+            threshold = pick_threshold(row["below"] if row else 0, pairs, wanted)
+            if threshold is not None:
+                thresholds[key] = threshold
+                del pending[key]
+            elif pending[key] + 1 >= _MAX_WIDENINGS:
+                raise InputError(
+                    f"cannot cut group {key} at exactly {wanted:,} rows: too many rows share "
+                    "one key; pass a more distinct --sample-key"
+                )
+            else:
+                pending[key] += 1
+                log.info("[exact] widening the search band of group %s", key)
+    return thresholds
+
+
+def keep_exact(
+    df: DataFrame,
+    group_cols: Sequence[str],
+    thresholds: Mapping[GroupKey, Threshold],
+    seed: int,
+    key_cols: Sequence[str],
+) -> DataFrame:
+    """Keep the rows at or below their group's threshold; groups without one keep all rows."""
+    u, tie = rank_columns(df, seed, key_cols)
+    u_max = per_group(group_cols, {k: t.u_max for k, t in thresholds.items()}, default=2.0)
+    tie_max = per_group(group_cols, {k: t.tie_max for k, t in thresholds.items()}, default=0)
+    return df.filter((u < u_max) | ((u == u_max) & (tie <= tie_max)))
