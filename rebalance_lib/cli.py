@@ -51,6 +51,7 @@ FLAG_KEYS = {
     "mode": "output.mode",
     "report_dir": "output.report_dir",
     "run_id": "output.run_id",
+    "incremental": "output.incremental",
     "master": "spark.master",
     **{form: f"target.{form}" for form in TARGET_FLAGS},
 }
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report-dir", help=f"report folder (default OUTPUT/{lineage.REPORT_DIR_NAME})"
     )
     running.add_argument("--run-id", help="idempotence key: a repeated run id appends nothing")
+    running.add_argument(
+        "--incremental",
+        action="store_true",
+        default=None,
+        help="append only the source rows added since the last run (hash sampler)",
+    )
     running.add_argument("--seed", type=int)
     running.add_argument("--sampler", choices=["sampleBy", "hash"])
     running.add_argument(
@@ -228,7 +235,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         ensure_demo_input(spark, config.input.source or "", args.rows, args.positive_share)
     result = pipeline.run(spark, config)
     if result.report is None:
-        print(f"rebalance: run id already written to {result.write.path}; nothing to do")
+        print(f"rebalance: {result.nothing_done}; nothing to do")
         return 0
     print(to_markdown(result.report))
     print(

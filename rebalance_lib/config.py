@@ -66,6 +66,7 @@ class OutputConfig(_Section):
     mode: Literal["error", "overwrite", "append"] = "error"
     report_dir: str | None = None
     run_id: str | None = None
+    incremental: bool = False
 
 
 class SparkConfig(_Section):

@@ -38,6 +38,9 @@ def run_lineage(
         "label_column": config.label.column,
         "weight_column": config.weight.column,
         "minority_label": plan.minority_label,
+        "grouped": bool(config.sample.strata) or config.split.column is not None,
+        "exact": config.sample.exact,
+        "incremental": config.output.incremental,
     }
 
 

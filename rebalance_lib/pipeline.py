@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
@@ -34,6 +34,7 @@ from rebalance_lib.grouped import (
     split_section,
     strata_section,
 )
+from rebalance_lib.incremental import appended_rows, increment_plan, previous_run
 from rebalance_lib.measure import (
     observe_class_totals,
     observe_source_profile,
@@ -65,7 +66,7 @@ from rebalance_lib.report import (
 )
 from rebalance_lib.sample import drop_null_labels, sample_classes, sample_groups, with_group_weight
 from rebalance_lib.sink import WriteResult, check_output_path, undo_write, write_delta
-from rebalance_lib.source import SourceInfo, read_source
+from rebalance_lib.source import SourceInfo, latest_version, read_source
 from rebalance_lib.targets import Label
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,11 @@ class Planned:
 class RunResult:
     """What a run did; ``report`` is None when the run id had already been written."""
 
-    plan: Plan
+    plan: Plan | None
     write: WriteResult
     report: Report | None
     report_dir: str | None
+    nothing_done: str | None = None  # why nothing was written, when nothing was
 
 
 def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer) -> Planned:
@@ -196,6 +198,46 @@ def open_one_pass(
     return Planned(observed_df, source, TableProfile({}, 0, 0), stated_plan), observation
 
 
+def open_increment(
+    spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer
+) -> Planned | RunResult:
+    """The rows appended to the source since the output's last run, planned with that run's
+    factors; a RunResult saying so when there are none."""
+    output_path = config.output.path
+    assert output_path is not None
+    previous = previous_run(spark, config)
+    with timer.phase("open", "opening the input and pinning its version"):
+        _, source = read_source(spark, config.input)
+    if source.delta_version is None or config.input.source is None:
+        raise ConfigError("--incremental needs a Delta input path: it reads the source's versions")
+    if source.delta_version <= previous.source_version:
+        current = latest_version(DeltaTable.forPath(spark, output_path))
+        write = WriteResult(output_path, current, current, skipped_as_repeat=True)
+        return RunResult(
+            None,
+            write,
+            None,
+            None,
+            f"{source.name} is still at version {source.delta_version}, already rebalanced",
+        )
+    appended_df = appended_rows(
+        spark, config.input.source, previous.source_version, source.delta_version
+    )
+    with timer.phase(
+        "profile", f"counting classes of the rows appended since version {previous.source_version}"
+    ):
+        profile = profile_classes(appended_df, config.label.column, config.weight.input_column)
+    _check_profile(profile, config)
+    if not profile.class_counts:
+        raise InputError(
+            f"{source.name} versions {previous.source_version + 1}-{source.delta_version} "
+            "added no labelled rows: nothing to append"
+        )
+    plan = increment_plan(previous, profile.class_counts, config.batch_size)
+    increment_source = replace(source, appended_after_version=previous.source_version)
+    return Planned(appended_df, increment_source, profile, plan)
+
+
 def _planned_from_observation(
     spark: SparkSession,
     config: RebalanceConfig,
@@ -232,10 +274,19 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     output_path = config.output.path
     input_path = config.input.source if config.input.format != "table" else None
     check_options(config)
+    if config.output.incremental:  # an increment always adds to the earlier runs' table
+        config = config.model_copy(
+            update={"output": config.output.model_copy(update={"mode": "append"})}
+        )
     check_output_path(spark, output_path, input_path, config.output.mode)
     assert output_path is not None
     source_observation = None
-    if config.sample.one_pass:
+    if config.output.incremental:
+        increment = open_increment(spark, config, timer)
+        if isinstance(increment, RunResult):
+            return increment
+        planned = increment
+    elif config.sample.one_pass:
         planned, source_observation = open_one_pass(spark, config, timer)
     else:
         planned = profile_and_plan(spark, config, timer)
@@ -249,7 +300,9 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
         write = _write_checked(observed_df, config, run_id, run_lineage)
     if write.skipped_as_repeat:
         log.info("run id %s was already written to %s: nothing appended", run_id, output_path)
-        return RunResult(plan, write, None, None)
+        return RunResult(
+            plan, write, None, None, f"run id {run_id} already written to {write.path}"
+        )
     if source_observation is not None:
         planned = _planned_from_observation(
             spark, config, planned, source_observation, write, timer
@@ -307,6 +360,13 @@ def _rebalanced(planned: Planned, config: RebalanceConfig, timer: PhaseTimer) ->
 
 def check_options(config: RebalanceConfig) -> None:
     """Refuse option combinations that cannot work together, before any data is read."""
+    if config.output.incremental and (
+        config.sample.method != "hash" or config.sample.one_pass or config.sample.exact
+    ):
+        raise ConfigError(
+            "--incremental needs --sampler hash (a row's decision must not depend on the "
+            "rows around it) and cannot be combined with --one-pass or --exact"
+        )
     if config.weight.basis == "realized" and not config.sample.exact:
         raise ConfigError(
             "--weight-basis realized needs --exact: only an exact run knows its rows kept "
@@ -431,6 +491,7 @@ def _build_report(
             size_bytes=planned.source.size_bytes,
             rows=all_rows.rows,
             null_label_rows_dropped=all_rows.null_label_rows,
+            appended_after_version=planned.source.appended_after_version,
         ),
         output=OutputSection(
             path=write.path,

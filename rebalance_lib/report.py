@@ -25,6 +25,7 @@ class SourceSection(_Model):
     size_bytes: int | None
     rows: int
     null_label_rows_dropped: int
+    appended_after_version: int | None = None
 
 
 class OutputSection(_Model):
@@ -207,6 +208,11 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
         f"# Rebalance report `{report.run_id}`",
         "",
         f"- **Source**: `{source.name}` ({source.format}{version}), {source.rows:,} rows"
+        + (
+            f" appended after version {source.appended_after_version} (incremental run)"
+            if source.appended_after_version is not None
+            else ""
+        )
         + (f", {dropped:,} null-label rows dropped" if dropped else ""),
         f"- **Output**: `{output.path}` (Delta version {output.delta_version}, "
         f"mode {output.mode}), {output.rows:,} rows",

@@ -22,6 +22,7 @@ class SourceInfo:
     format: str
     delta_version: int | None
     size_bytes: int | None
+    appended_after_version: int | None = None  # set for an incremental run's appended rows
 
 
 def read_source(spark: SparkSession, input_config: InputConfig) -> tuple[DataFrame, SourceInfo]:
