@@ -32,15 +32,20 @@ def observe_class_totals(
 def observe_source_profile(
     df: DataFrame, labels: Sequence[Label], label_col: str, input_weight_col: str | None
 ) -> tuple[DataFrame, Observation]:
-    """Attach an Observation of the input's class counts and weight sums (for one-pass runs)."""
+    """Attach an Observation of the input's class counts and weight sums (for one-pass runs).
+
+    Without an input weight column every weight is 1, so the sums equal the counts and are
+    not computed per row.
+    """
     observation = Observation("rebalance_source")
     weight = weight_expr(input_weight_col)
     metrics = [F.count_if(F.col(label_col).isNull()).alias("null_labels")]
     for index, label in enumerate(labels):
         in_class = F.col(label_col) == F.lit(label)
         metrics.append(F.count_if(in_class).alias(f"rows_{index}"))
-        metrics.append(F.sum(F.when(in_class, weight)).alias(f"weight_{index}"))
-        metrics.append(F.sum(F.when(in_class, weight * weight)).alias(f"weight_sq_{index}"))
+        if input_weight_col is not None:
+            metrics.append(F.sum(F.when(in_class, weight)).alias(f"weight_{index}"))
+            metrics.append(F.sum(F.when(in_class, weight * weight)).alias(f"weight_sq_{index}"))
     return df.observe(observation, *metrics), observation
 
 
@@ -49,14 +54,14 @@ def observed_profile(observation: Observation, labels: Sequence[Label]) -> Table
     metrics = _observed_metrics(observation)
     if metrics is None:
         return None
-    classes = {
-        label: ClassStats(
-            rows=int(metrics[f"rows_{index}"]),
-            weight_sum=float(metrics[f"weight_{index}"] or 0.0),
-            weight_sq_sum=float(metrics[f"weight_sq_{index}"] or 0.0),
+    classes = {}
+    for index, label in enumerate(labels):
+        rows = int(metrics[f"rows_{index}"])
+        classes[label] = ClassStats(
+            rows=rows,
+            weight_sum=float(metrics.get(f"weight_{index}", rows) or 0.0),
+            weight_sq_sum=float(metrics.get(f"weight_sq_{index}", rows) or 0.0),
         )
-        for index, label in enumerate(labels)
-    }
     return TableProfile(classes, null_label_rows=int(metrics["null_labels"]), bad_weight_rows=0)
 
 
