@@ -8,7 +8,7 @@ before stay chosen, and each new row gets the decision a full rerun would give i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyspark.sql.functions as F
@@ -19,6 +19,9 @@ from rebalance_lib import lineage
 from rebalance_lib.config import RebalanceConfig
 from rebalance_lib.errors import ConfigError, InputError
 from rebalance_lib.plan import ClassPlan, Plan
+from rebalance_lib.profile import profile_classes
+from rebalance_lib.source import read_source
+from rebalance_lib.stages import PhaseTimer, Planned, check_profile
 from rebalance_lib.targets import Label, TargetRequest
 
 log = logging.getLogger(__name__)
@@ -157,3 +160,33 @@ def increment_plan(previous: PreviousRun, class_counts: dict[Label, int], batch_
     if minority not in class_counts:
         minority = min(class_counts, key=lambda label: factors[str(label)])
     return Plan(TargetRequest(factor=max(c.factor for c in classes)), minority, batch_size, classes)
+
+
+def open_increment(
+    spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer
+) -> Planned | str:
+    """The rows appended to the source since the output's last run, planned with that run's
+    factors; when there are none, the reason to write nothing."""
+    previous = previous_run(spark, config)
+    with timer.phase("open", "opening the input and pinning its version"):
+        _, source = read_source(spark, config.input)
+    if source.delta_version is None or config.input.source is None:
+        raise ConfigError("--incremental needs a Delta input path: it reads the source's versions")
+    if source.delta_version <= previous.source_version:
+        return f"{source.name} is still at version {source.delta_version}, already rebalanced"
+    appended_df = appended_rows(
+        spark, config.input.source, previous.source_version, source.delta_version
+    )
+    with timer.phase(
+        "profile", f"counting classes of the rows appended since version {previous.source_version}"
+    ):
+        profile = profile_classes(appended_df, config.label.column, config.weight.input_column)
+    check_profile(profile, config)
+    if not profile.class_counts:
+        raise InputError(
+            f"{source.name} versions {previous.source_version + 1}-{source.delta_version} "
+            "added no labelled rows: nothing to append"
+        )
+    plan = increment_plan(previous, profile.class_counts, config.batch_size)
+    increment_source = replace(source, appended_after_version=previous.source_version)
+    return Planned(appended_df, increment_source, profile, plan)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
@@ -26,7 +23,6 @@ from rebalance_lib.config import RebalanceConfig
 from rebalance_lib.errors import ConfigError, InputError
 from rebalance_lib.exact import find_thresholds, keep_exact
 from rebalance_lib.grouped import (
-    Grouping,
     GroupTotals,
     group_outcomes,
     is_grouped,
@@ -34,20 +30,16 @@ from rebalance_lib.grouped import (
     split_section,
     strata_section,
 )
-from rebalance_lib.incremental import appended_rows, increment_plan, previous_run
+from rebalance_lib.incremental import open_increment
 from rebalance_lib.measure import (
+    ClassTotals,
     observe_class_totals,
-    observe_source_profile,
     observed_class_totals,
-    observed_profile,
     scanned_group_totals,
 )
-from rebalance_lib.plan import Plan, plan_rebalance, stated_factor_plan, with_realized_factors
+from rebalance_lib.one_pass import input_profile, open_one_pass, plan_after_write
+from rebalance_lib.plan import Plan, plan_rebalance, with_realized_factors
 from rebalance_lib.profile import (
-    TableProfile,
-    as_label_type,
-    check_columns,
-    fail_on_invalid_rows,
     profile_classes,
     row_check_failure,
 )
@@ -65,43 +57,14 @@ from rebalance_lib.report import (
     to_markdown,
 )
 from rebalance_lib.sample import drop_null_labels, sample_classes, sample_groups, with_group_weight
-from rebalance_lib.sink import WriteResult, check_output_path, undo_write, write_delta
-from rebalance_lib.source import SourceInfo, latest_version, read_source
+from rebalance_lib.sink import WriteResult, check_output_path, write_delta
+from rebalance_lib.source import latest_version, read_source
+from rebalance_lib.stages import PhaseTimer, Planned, check_profile
 from rebalance_lib.targets import Label
 
 log = logging.getLogger(__name__)
 
 CHART_NAME = "class_counts.png"
-
-
-@dataclass
-class PhaseTimer:
-    """Logs each phase as it starts and ends, and keeps its duration for the report."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def phase(self, name: str, what: str) -> Iterator[None]:
-        log.info("[%s] %s ...", name, what)
-        started = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - started, 3)
-        log.info("[%s] done in %.1f s", name, self.seconds[name])
-
-
-@dataclass(frozen=True)
-class Planned:
-    """The input opened, profiled and planned: everything `rebalance plan` shows."""
-
-    source_df: DataFrame
-    source: SourceInfo
-    profile: TableProfile
-    plan: Plan
-    grouping: Grouping | None = None  # set when planned within strata or the train split
-
-    @property
-    def advice(self) -> tuple[str, ...]:
-        return self.grouping.plan.advice() if self.grouping else self.plan.advice
 
 
 @dataclass(frozen=True)
@@ -124,12 +87,12 @@ def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseT
     if is_grouped(config):
         with timer.phase("profile", f"counting rows per group in {source.name}"):
             grouping = plan_groups(source_df, config, source.size_bytes)
-        _check_profile(grouping.profile.table(), config)
+        check_profile(grouping.profile.table(), config)
         profile = grouping.profile.table(include=grouping.is_train)
         return Planned(source_df, source, profile, grouping.plan.combined(), grouping)
     with timer.phase("profile", f"counting classes of '{config.label.column}' in {source.name}"):
         profile = profile_classes(source_df, config.label.column, config.weight.input_column)
-    _check_profile(profile, config)
+    check_profile(profile, config)
     plan = plan_rebalance(
         profile.class_counts,
         request,
@@ -140,132 +103,6 @@ def profile_and_plan(spark: SparkSession, config: RebalanceConfig, timer: PhaseT
     if config.weight.basis == "realized":
         plan = with_realized_factors(plan)
     return Planned(source_df, source, profile, plan)
-
-
-def _check_profile(profile: TableProfile, config: RebalanceConfig) -> None:
-    if profile.null_label_rows and config.label.null_labels == "error":
-        raise InputError(
-            f"{profile.null_label_rows:,} rows have a null '{config.label.column}': clean them, "
-            "or pass --null-labels drop to leave them out (counted in the report)"
-        )
-    if profile.bad_weight_rows:
-        raise InputError(
-            f"{profile.bad_weight_rows:,} rows have a null, zero, negative, NaN or infinite weight "
-            f"in '{config.weight.input_column}': fix them or filter them out first"
-        )
-
-
-def open_one_pass(
-    spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer
-) -> tuple[Planned, Observation]:
-    """Open the input for a one-pass run: the plan is stated, the counts come with the write.
-
-    Rows the run cannot take (a label not listed, a null label, a bad weight) fail the write
-    itself through SQL checks, so nothing is committed.
-    """
-    factor, minority, classes = config.target.factor, config.label.minority, config.label.classes
-    if factor is None or minority is None or not classes:
-        raise ConfigError(
-            "--one-pass needs --factor F, --minority LABEL and --classes (every label value, "
-            "e.g. 0,1); without them run in two passes"
-        )
-    config.target.to_request()  # refuses a second target form left in the config file
-    if is_grouped(config):
-        raise ConfigError(
-            "--one-pass plans the whole table at once: leave out --strata/--split-col, "
-            "or run in two passes"
-        )
-    label_col, input_weight_col = config.label.column, config.weight.input_column
-    with timer.phase("open", "opening the input and pinning its version"):
-        source_df, source = read_source(spark, config.input)
-    check_columns(source_df, label_col, input_weight_col)
-    labels = list(dict.fromkeys(as_label_type(value, source_df, label_col) for value in classes))
-    minority_label = as_label_type(minority, source_df, label_col)
-    if minority_label not in labels or len(labels) < 2:
-        raise ConfigError(
-            f"--classes must list at least two label values including the --minority "
-            f"{minority_label!r} (got {', '.join(map(str, labels))})"
-        )
-    checked_df = source_df.transform(
-        fail_on_invalid_rows, label_col, labels, config.label.null_labels, input_weight_col
-    )
-    observed_df, observation = observe_source_profile(
-        checked_df, labels, label_col, input_weight_col
-    )
-    stated_plan = stated_factor_plan(
-        dict.fromkeys(labels, 0), factor, minority_label, config.batch_size, source.size_bytes
-    )
-    return Planned(observed_df, source, TableProfile({}, 0, 0), stated_plan), observation
-
-
-def open_increment(
-    spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer
-) -> Planned | RunResult:
-    """The rows appended to the source since the output's last run, planned with that run's
-    factors; a RunResult saying so when there are none."""
-    output_path = config.output.path
-    assert output_path is not None
-    previous = previous_run(spark, config)
-    with timer.phase("open", "opening the input and pinning its version"):
-        _, source = read_source(spark, config.input)
-    if source.delta_version is None or config.input.source is None:
-        raise ConfigError("--incremental needs a Delta input path: it reads the source's versions")
-    if source.delta_version <= previous.source_version:
-        current = latest_version(DeltaTable.forPath(spark, output_path))
-        write = WriteResult(output_path, current, current, skipped_as_repeat=True)
-        return RunResult(
-            None,
-            write,
-            None,
-            None,
-            f"{source.name} is still at version {source.delta_version}, already rebalanced",
-        )
-    appended_df = appended_rows(
-        spark, config.input.source, previous.source_version, source.delta_version
-    )
-    with timer.phase(
-        "profile", f"counting classes of the rows appended since version {previous.source_version}"
-    ):
-        profile = profile_classes(appended_df, config.label.column, config.weight.input_column)
-    _check_profile(profile, config)
-    if not profile.class_counts:
-        raise InputError(
-            f"{source.name} versions {previous.source_version + 1}-{source.delta_version} "
-            "added no labelled rows: nothing to append"
-        )
-    plan = increment_plan(previous, profile.class_counts, config.batch_size)
-    increment_source = replace(source, appended_after_version=previous.source_version)
-    return Planned(appended_df, increment_source, profile, plan)
-
-
-def _planned_from_observation(
-    spark: SparkSession,
-    config: RebalanceConfig,
-    planned: Planned,
-    observation: Observation,
-    write: WriteResult,
-    timer: PhaseTimer,
-) -> Planned:
-    """The one-pass plan with the counts observed during the write; a write of an input
-    that turns out to have no minority rows is taken back."""
-    stated = planned.plan
-    profile = observed_profile(observation, [c.label for c in stated.classes])
-    if profile is None:
-        with timer.phase("profile", "counting classes (the write did not report them)"):
-            profile = profile_classes(
-                planned.source_df, config.label.column, config.weight.input_column
-            )
-    present = {label: rows for label, rows in profile.class_counts.items() if rows > 0}
-    if present.get(stated.minority_label, 0) == 0 or len(present) < 2:
-        undo_write(spark, write)
-        raise InputError(
-            f"the input has {profile.rows:,} rows and none or only one class of --classes "
-            f"(minority {stated.minority_label!r}): nothing was kept; check --input and --classes"
-        )
-    plan = stated_factor_plan(
-        present, stated.factor, stated.minority_label, stated.batch_size, stated.input_size_bytes
-    )
-    return Planned(planned.source_df, planned.source, profile, plan)
 
 
 def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
@@ -280,14 +117,16 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
         )
     check_output_path(spark, output_path, input_path, config.output.mode)
     assert output_path is not None
-    source_observation = None
+    input_counting = None
     if config.output.incremental:
         increment = open_increment(spark, config, timer)
-        if isinstance(increment, RunResult):
-            return increment
+        if isinstance(increment, str):
+            current = latest_version(DeltaTable.forPath(spark, output_path))
+            unchanged = WriteResult(output_path, current, current, skipped_as_repeat=True)
+            return RunResult(None, unchanged, None, None, increment)
         planned = increment
     elif config.sample.one_pass:
-        planned, source_observation = open_one_pass(spark, config, timer)
+        planned, input_counting = open_one_pass(spark, config, timer)
     else:
         planned = profile_and_plan(spark, config, timer)
     plan, run_id = planned.plan, config.output.run_id or uuid.uuid4().hex
@@ -303,10 +142,12 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
         return RunResult(
             plan, write, None, None, f"run id {run_id} already written to {write.path}"
         )
-    if source_observation is not None:
-        planned = _planned_from_observation(
-            spark, config, planned, source_observation, write, timer
+    if input_counting is not None:
+        output_totals = observed_class_totals(observation, labels) or _class_totals_read_back(
+            spark, config, write
         )
+        profile = input_profile(input_counting, plan, output_totals, config, timer)
+        planned = plan_after_write(spark, planned, profile, write)
     measured = _measure(spark, config, planned, write, observation, timer)
     report = _build_report(spark, config, planned, write, run_id, measured, timer)
     report_dir = config.output.report_dir or lineage.default_report_dir(output_path)
@@ -402,10 +243,7 @@ def _measure(
     metrics_source = "observation"
     if class_totals is None:
         with timer.phase("measure", "reading back the output's label and weight columns"):
-            scanned = _written_totals(
-                spark, write, [config.label.column], config.weight.column, appended
-            )
-        class_totals = {key[0]: value for key, value in scanned.items()}
+            class_totals = _class_totals_read_back(spark, config, write)
         metrics_source = "output-scan"
     profile = planned.profile
     outcomes = {
@@ -446,6 +284,16 @@ def _write_checked(
         if not table_existed:
             fs.delete(df.sparkSession, output_path)
         raise InputError(f"{message}; nothing was written") from None
+
+
+def _class_totals_read_back(
+    spark: SparkSession, config: RebalanceConfig, write: WriteResult
+) -> ClassTotals:
+    appended = config.output.mode == "append"
+    group_totals = _written_totals(
+        spark, write, [config.label.column], config.weight.column, appended
+    )
+    return {key[0]: value for key, value in group_totals.items()}
 
 
 def _written_totals(

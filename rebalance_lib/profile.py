@@ -193,6 +193,8 @@ def fail_on_invalid_rows(
 
     Each check is a ``raise_error`` SQL expression, so a bad row aborts the write before
     Delta commits anything; ``row_check_failure`` turns the Spark error back into one line.
+    The checks are part of the label column itself, not a filter: a later filter (dropping
+    null labels) cannot be reordered before them and skip the rows they must see.
     """
     label = F.col(label_col)
     listed = ", ".join(str(value) for value in classes)
@@ -218,14 +220,16 @@ def fail_on_invalid_rows(
                 f"'{input_weight_col}': fix it or filter such rows out first",
             )
         )
-    verdict = None
+    checked_label = None
     for condition, message in checks:
         failure = F.raise_error(F.lit(ROW_CHECK_MARKER + message))
-        verdict = (
-            F.when(condition, failure) if verdict is None else verdict.when(condition, failure)
+        checked_label = (
+            F.when(condition, failure)
+            if checked_label is None
+            else checked_label.when(condition, failure)
         )
-    assert verdict is not None
-    return df.filter(verdict.otherwise(F.lit(True)))
+    assert checked_label is not None
+    return df.withColumn(label_col, checked_label.otherwise(label))
 
 
 def row_check_failure(error: Exception) -> str | None:

@@ -8,7 +8,7 @@ reweighted; they are counted per split value for the report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,17 +35,15 @@ class StratifiedPlan:
     @property
     def keep_fractions(self) -> dict[GroupKey, float]:
         """(stratum..., label) -> keep fraction, for the downsampled groups only."""
-        return {
-            (*stratum, c.label): c.keep_fraction
-            for stratum, plan in self.plans.items()
-            for c in plan.classes
-            if c.is_downsampled
-        }
+        return self._downsampled(lambda c: c.keep_fraction)
 
     @property
     def weight_multipliers(self) -> dict[GroupKey, float]:
+        return self._downsampled(lambda c: c.weight_multiplier)
+
+    def _downsampled(self, value: Callable[[ClassPlan], float]) -> dict[GroupKey, float]:
         return {
-            (*stratum, c.label): c.weight_multiplier
+            (*stratum, c.label): value(c)
             for stratum, plan in self.plans.items()
             for c in plan.classes
             if c.is_downsampled

@@ -12,6 +12,8 @@ import pyspark.sql.functions as F
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib import pipeline
+from rebalance_lib.config import load_config
 from rebalance_lib.session import build_session
 
 # Binomial tolerance used by every count assertion: a correct sampler fails this bound
@@ -50,6 +52,14 @@ def labelled_df(
 def write_delta(df: DataFrame, path: Path) -> str:
     df.write.format("delta").save(str(path))
     return str(path)
+
+
+def run_rebalance(
+    spark: SparkSession, source: str, output: Path, **settings: object
+) -> pipeline.RunResult:
+    """``pipeline.run`` from ``source`` into ``output``; ``settings`` are dotted config keys."""
+    overrides = {"input.source": source, "output.path": str(output), **settings}
+    return pipeline.run(spark, load_config(overrides=overrides))
 
 
 def within_binomial_bound(kept: int, rows: int, keep_fraction: float) -> bool:

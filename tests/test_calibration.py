@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 import pyspark.sql.functions as F
 import pytest
-from conftest import write_delta
+from conftest import run_rebalance, write_delta
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import SparkSession
 
-from rebalance_lib import calibrate, pipeline
-from rebalance_lib.config import load_config
+from rebalance_lib import calibrate
 
 FACTOR = 10
 
@@ -53,16 +52,8 @@ def test_an_unweighted_model_recovers_the_base_rate_once_calibrated(
         .withColumn("label", (F.rand(12) < F.col("p_true")).cast("int"))
     )
     source = write_delta(events_df, tmp_path / "events")
-    result = pipeline.run(
-        spark,
-        load_config(
-            overrides={
-                "input.source": source,
-                "output.path": str(tmp_path / "out"),
-                "target.factor": FACTOR,
-                "label.minority": 1,
-            }
-        ),
+    result = run_rebalance(
+        spark, source, tmp_path / "out", **{"target.factor": FACTOR, "label.minority": 1}
     )
     assert result.report is not None
     assert [(e.label, e.factor) for e in result.report.calibration] == [(0, FACTOR)]

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
-from conftest import labelled_df, write_delta
+from conftest import labelled_df, run_rebalance, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.config import load_config
 from rebalance_lib.errors import ConfigError
 from rebalance_lib.exact import pick_threshold
 from rebalance_lib.plan import exact_rows
@@ -27,15 +26,8 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
 
 
 def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> pipeline.RunResult:
-    settings = {
-        "input.source": source,
-        "output.path": str(output),
-        "target.factor": FACTOR,
-        "sample.exact": True,
-        "sample.key": ["id"],
-        **overrides,
-    }
-    return pipeline.run(spark, load_config(overrides=settings))
+    exact = {"target.factor": FACTOR, "sample.exact": True, "sample.key": ["id"]}
+    return run_rebalance(spark, source, output, **{**exact, **overrides})
 
 
 def test_pick_threshold_counts_the_rows_below_the_band() -> None:

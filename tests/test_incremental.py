@@ -7,27 +7,19 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
-from conftest import labelled_df
+from conftest import labelled_df, run_rebalance
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.config import load_config
 from rebalance_lib.errors import ConfigError, InputError
 
 ROWS, MINORITY_ROWS, FACTOR = 60_000, 600, 5
 
 
 def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> pipeline.RunResult:
-    settings = {
-        "input.source": source,
-        "output.path": str(output),
-        "target.factor": FACTOR,
-        "sample.method": "hash",
-        "sample.key": ["id"],
-        **overrides,
-    }
-    return pipeline.run(spark, load_config(overrides=settings))
+    hashed = {"target.factor": FACTOR, "sample.method": "hash", "sample.key": ["id"]}
+    return run_rebalance(spark, source, output, **{**hashed, **overrides})
 
 
 def ids(spark: SparkSession, path: Path) -> set[int]:

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
-from conftest import labelled_df, within_binomial_bound, write_delta
+from conftest import labelled_df, run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.config import load_config
 from rebalance_lib.errors import InputError
 from rebalance_lib.measure import source_scans, sql_execution_count
 
@@ -27,16 +26,8 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
 def one_pass(
     spark: SparkSession, source: str, output: Path, **overrides: object
 ) -> pipeline.RunResult:
-    settings = {
-        "input.source": source,
-        "output.path": str(output),
-        "target.factor": FACTOR,
-        "label.minority": 1,
-        "label.classes": [0, 1],
-        "sample.one_pass": True,
-        **overrides,
-    }
-    return pipeline.run(spark, load_config(overrides=settings))
+    stated = {"label.minority": 1, "label.classes": [0, 1], "sample.one_pass": True}
+    return run_rebalance(spark, source, output, **{"target.factor": FACTOR, **stated, **overrides})
 
 
 def test_one_pass_reads_the_source_once_and_reports_observed_counts(
@@ -67,16 +58,7 @@ def test_one_pass_gives_the_same_rows_as_two_passes(
     spark: SparkSession, source: str, tmp_path: Path
 ) -> None:
     one_pass(spark, source, tmp_path / "one")
-    pipeline.run(
-        spark,
-        load_config(
-            overrides={
-                "input.source": source,
-                "output.path": str(tmp_path / "two"),
-                "target.factor": FACTOR,
-            }
-        ),
-    )
+    run_rebalance(spark, source, tmp_path / "two", **{"target.factor": FACTOR})
     one_df = spark.read.format("delta").load(str(tmp_path / "one"))
     two_df = spark.read.format("delta").load(str(tmp_path / "two"))
     assert one_df.count() == two_df.count()

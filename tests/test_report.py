@@ -8,13 +8,12 @@ from pathlib import Path
 import matplotlib.image
 import pyspark.sql.functions as F
 import pytest
-from conftest import labelled_df, write_delta
+from conftest import labelled_df, run_rebalance, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib import measure, pipeline
 from rebalance_lib.checks import ClassOutcome, check_prediction_bias
 from rebalance_lib.cli import main
-from rebalance_lib.config import load_config
 from rebalance_lib.measure import source_scans, sql_execution_count
 from rebalance_lib.report import Report, report_json_schema
 
@@ -29,8 +28,7 @@ def versioned_source(spark: SparkSession, tmp_path_factory: pytest.TempPathFacto
 
 
 def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> pipeline.RunResult:
-    settings = {"input.source": source, "output.path": str(output), "target.factor": 8, **overrides}
-    return pipeline.run(spark, load_config(overrides=settings))
+    return run_rebalance(spark, source, output, **{"target.factor": 8, **overrides})
 
 
 def test_source_is_scanned_once_to_plan_and_once_to_write(

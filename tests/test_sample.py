@@ -62,6 +62,15 @@ def test_sampled_counts_are_within_the_binomial_bound_and_minority_is_whole(
     assert within_binomial_bound(counts[0], 198_000, 0.05), counts
 
 
+def test_sample_by_label_keeps_exactly_the_rows_sampleby_keeps(spark: SparkSession) -> None:
+    source_df = labelled_df(spark, rows=100_000, minority_rows=1_000)
+    fractions = {0: 0.1, 1: 1.0}
+    ours_df = sample_by_label(source_df, "label", fractions, seed=42)
+    spark_df = source_df.sampleBy("label", fractions, seed=42)
+    assert ours_df.count() == spark_df.count()
+    assert ours_df.exceptAll(spark_df).count() == 0
+
+
 def test_same_seed_same_sample_and_other_seed_other_sample(spark: SparkSession) -> None:
     source_df = labelled_df(spark, rows=20_000, minority_rows=200)
 

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
-from conftest import within_binomial_bound, write_delta
+from conftest import run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.config import load_config
 from rebalance_lib.errors import PlanError
 from rebalance_lib.strata import plan_strata
 from rebalance_lib.targets import TargetRequest
@@ -51,8 +50,7 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
 
 
 def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> pipeline.RunResult:
-    settings = {"input.source": source, "output.path": str(output), **overrides}
-    return pipeline.run(spark, load_config(overrides=settings))
+    return run_rebalance(spark, source, output, **overrides)
 
 
 def test_the_target_applies_within_each_stratum() -> None:
