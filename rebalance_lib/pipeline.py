@@ -37,7 +37,7 @@ from rebalance_lib.measure import (
     observed_class_totals,
     scanned_group_totals,
 )
-from rebalance_lib.one_pass import input_profile, open_one_pass, plan_after_write
+from rebalance_lib.one_pass import InputCounting, input_profile, open_one_pass, plan_after_write
 from rebalance_lib.plan import Plan, plan_rebalance, with_realized_factors
 from rebalance_lib.profile import (
     profile_classes,
@@ -117,18 +117,11 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
         )
     check_output_path(spark, output_path, input_path, config.output.mode)
     assert output_path is not None
-    input_counting = None
-    if config.output.incremental:
-        increment = open_increment(spark, config, timer)
-        if isinstance(increment, str):
-            current = latest_version(DeltaTable.forPath(spark, output_path))
-            unchanged = WriteResult(output_path, current, current, skipped_as_repeat=True)
-            return RunResult(None, unchanged, None, None, increment)
-        planned = increment
-    elif config.sample.one_pass:
-        planned, input_counting = open_one_pass(spark, config, timer)
-    else:
-        planned = profile_and_plan(spark, config, timer)
+    planned, input_counting = _open(spark, config, timer)
+    if isinstance(planned, str):  # an increment with nothing new
+        current = latest_version(DeltaTable.forPath(spark, output_path))
+        unchanged = WriteResult(output_path, current, current, skipped_as_repeat=True)
+        return RunResult(None, unchanged, None, None, planned)
     plan, run_id = planned.plan, config.output.run_id or uuid.uuid4().hex
     labels = [c.label for c in plan.classes]
     label_col, weight_col = config.label.column, config.weight.column
@@ -153,6 +146,17 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
     report_dir = config.output.report_dir or lineage.default_report_dir(output_path)
     write_report_files(spark, report, report_dir)
     return RunResult(planned.plan, write, report, report_dir)
+
+
+def _open(
+    spark: SparkSession, config: RebalanceConfig, timer: PhaseTimer
+) -> tuple[Planned | str, InputCounting | None]:
+    """Open and plan the input as the config asks: an increment, one pass, or two passes."""
+    if config.output.incremental:
+        return open_increment(spark, config, timer), None
+    if config.sample.one_pass:
+        return open_one_pass(spark, config, timer)
+    return profile_and_plan(spark, config, timer), None
 
 
 @dataclass(frozen=True)
