@@ -47,7 +47,7 @@ class Grouping:
     def is_train(self, key: tuple[Any, ...]) -> bool:
         return self.split_column is None or key[0] == self.train_value
 
-    def _stratum_key(self, key: tuple[Any, ...]) -> GroupKey:
+    def stratum_key(self, key: tuple[Any, ...]) -> GroupKey:
         return key[1:] if self.split_column else key
 
     def _keyed(self, values: Mapping[GroupKey, float]) -> dict[tuple[Any, ...], float]:
@@ -107,7 +107,7 @@ def group_outcomes(
             rows_before=stats.rows,
             weight_before=stats.weight_sum,
             weight_sq_before=stats.weight_sq_sum,
-            factor=class_plans[grouping._stratum_key(key)].factor,
+            factor=class_plans[grouping.stratum_key(key)].factor,
             rows_after=rows_after,
             weight_after=weight_after,
         )
@@ -136,7 +136,7 @@ def strata_section(
             StratumSection(
                 stratum={
                     name: str(value)
-                    for name, value in zip(columns, grouping._stratum_key(key)[:-1], strict=True)
+                    for name, value in zip(columns, grouping.stratum_key(key)[:-1], strict=True)
                 },
                 label=key[-1],
                 rows_before=o.rows_before,

@@ -12,6 +12,7 @@ from rebalance_lib import fs
 from rebalance_lib.calibration import calibration_table
 from rebalance_lib.config import RebalanceConfig
 from rebalance_lib.errors import OutputError
+from rebalance_lib.grouped import is_grouped
 from rebalance_lib.plan import Plan
 from rebalance_lib.report import Report
 from rebalance_lib.source import SourceInfo
@@ -38,7 +39,7 @@ def run_lineage(
         "label_column": config.label.column,
         "weight_column": config.weight.column,
         "minority_label": plan.minority_label,
-        "grouped": bool(config.sample.strata) or config.split.column is not None,
+        "grouped": is_grouped(config),
         "exact": config.sample.exact,
         "incremental": config.output.incremental,
     }
