@@ -56,7 +56,7 @@ from rebalance_lib.report import (
     class_sections,
     to_markdown,
 )
-from rebalance_lib.sample import drop_null_labels, sample_classes, sample_groups, with_group_weight
+from rebalance_lib.sample import drop_null_labels, sample_groups, with_group_weight
 from rebalance_lib.sink import WriteResult, check_output_path, write_delta
 from rebalance_lib.source import latest_version, read_source
 from rebalance_lib.stages import PhaseTimer, Planned, check_profile
@@ -135,13 +135,14 @@ def run(spark: SparkSession, config: RebalanceConfig) -> RunResult:
         return RunResult(
             plan, write, None, None, f"run id {run_id} already written to {write.path}"
         )
-    if input_counting is not None:
-        output_totals = observed_class_totals(observation, labels) or _class_totals_read_back(
-            spark, config, write
-        )
-        profile = input_profile(input_counting, plan, output_totals, config, timer)
+    class_totals = None
+    if planned.grouping is None:
+        class_totals = _class_totals(spark, config, write, observation, labels, timer)
+    if input_counting is not None:  # a one-pass run is never grouped: class totals exist
+        assert class_totals is not None
+        profile = input_profile(input_counting, plan, class_totals[0], config, timer)
         planned = plan_after_write(spark, planned, profile, write)
-    measured = _measure(spark, config, planned, write, observation, timer)
+    measured = _measure(spark, config, planned, write, class_totals, timer)
     report = _build_report(spark, config, planned, write, run_id, measured, timer)
     report_dir = config.output.report_dir or lineage.default_report_dir(output_path)
     write_report_files(spark, report, report_dir)
@@ -188,10 +189,6 @@ def _rebalanced(planned: Planned, config: RebalanceConfig, timer: PhaseTimer) ->
         with timer.phase("exact", "finding the exact cut of each downsampled group"):
             thresholds = find_thresholds(kept_df, group_cols, fractions, group_rows, seed, key)
         sampled_df = keep_exact(kept_df, group_cols, thresholds, seed, key)
-    elif grouping is None:
-        sampled_df = sample_classes(
-            kept_df, label_col, plan.keep_fractions, config.sample.method, seed, key
-        )
     else:
         sampled_df = sample_groups(kept_df, group_cols, fractions, config.sample.method, seed, key)
     return sampled_df.transform(
@@ -221,18 +218,34 @@ def check_options(config: RebalanceConfig) -> None:
         raise ConfigError("--exact needs its own pass over the key: leave out --one-pass")
 
 
+def _class_totals(
+    spark: SparkSession,
+    config: RebalanceConfig,
+    write: WriteResult,
+    observation: Observation,
+    labels: list[Label],
+    timer: PhaseTimer,
+) -> tuple[ClassTotals, str]:
+    """This write's rows and weight per class, and where they came from: observed during the
+    write, or (when the writer did not report them) read back from the output."""
+    observed = observed_class_totals(observation, labels)
+    if observed is not None:
+        return observed, "observation"
+    with timer.phase("measure", "reading back the output's label and weight columns"):
+        return _class_totals_read_back(spark, config, write), "output-scan"
+
+
 def _measure(
     spark: SparkSession,
     config: RebalanceConfig,
     planned: Planned,
     write: WriteResult,
-    observation: Observation,
+    class_totals: tuple[ClassTotals, str] | None,
     timer: PhaseTimer,
 ) -> Measured:
     plan, grouping = planned.plan, planned.grouping
-    labels = [c.label for c in plan.classes]
-    appended = config.output.mode == "append"
     if grouping is not None:
+        appended = config.output.mode == "append"
         with timer.phase("measure", "reading back the output's group columns and weights"):
             totals = _written_totals(spark, write, grouping.columns, config.weight.column, appended)
         per_group, per_label = group_outcomes(grouping, totals)
@@ -243,12 +256,8 @@ def _measure(
             strata=strata_section(grouping, per_group),
             splits=split_section(grouping, totals),
         )
-    class_totals = observed_class_totals(observation, labels)
-    metrics_source = "observation"
-    if class_totals is None:
-        with timer.phase("measure", "reading back the output's label and weight columns"):
-            class_totals = _class_totals_read_back(spark, config, write)
-        metrics_source = "output-scan"
+    assert class_totals is not None
+    totals_by_class, metrics_source = class_totals
     profile = planned.profile
     outcomes = {
         c.label: ClassOutcome(
@@ -256,8 +265,8 @@ def _measure(
             weight_before=profile.classes[c.label].weight_sum,
             weight_sq_before=profile.classes[c.label].weight_sq_sum,
             factor=c.factor,
-            rows_after=class_totals.get(c.label, (0, 0.0))[0],
-            weight_after=class_totals.get(c.label, (0, 0.0))[1],
+            rows_after=totals_by_class.get(c.label, (0, 0.0))[0],
+            weight_after=totals_by_class.get(c.label, (0, 0.0))[1],
         )
         for c in plan.classes
     }

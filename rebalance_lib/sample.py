@@ -139,20 +139,6 @@ def with_group_weight(
     return df.withColumn(weight_col, weight)
 
 
-def sample_classes(
-    df: DataFrame,
-    label_col: str,
-    keep_fractions: Mapping[Label, float],
-    method: str,
-    seed: int,
-    key_cols: Sequence[str] = (),
-) -> DataFrame:
-    """Dispatch to the sampler named in the config (``sampleBy`` or ``hash``)."""
-    if method == "hash":
-        return sample_by_key_hash(df, label_col, keep_fractions, seed, key_cols)
-    return sample_by_label(df, label_col, keep_fractions, seed)
-
-
 def drop_null_labels(df: DataFrame, label_col: str) -> DataFrame:
     """Rows with a null label cannot be stratified; the caller counts them first."""
     return df.filter(F.col(label_col).isNotNull())
