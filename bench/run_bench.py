@@ -126,8 +126,8 @@ def run_method(args: argparse.Namespace) -> dict[str, Any]:
     from delta.tables import DeltaTable
 
     from rebalance_lib.demo import ensure_demo_input
-    from rebalance_lib.measure import source_scans, sql_execution_count
-    from rebalance_lib.session import build_session
+    from rebalance_lib.storage.session import build_session
+    from rebalance_lib.transforms.measure import source_scans, sql_execution_count
 
     spark = build_session(
         args.master,

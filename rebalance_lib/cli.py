@@ -15,14 +15,15 @@ import yaml
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
-from rebalance_lib import lineage, pipeline
+from rebalance_lib import pipeline
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
+from rebalance_lib.core.errors import RebalanceError
+from rebalance_lib.core.plan import describe_plan
+from rebalance_lib.core.targets import TARGET_FLAGS
 from rebalance_lib.demo import ensure_demo_input
-from rebalance_lib.errors import RebalanceError
-from rebalance_lib.plan import describe_plan
-from rebalance_lib.report import to_markdown
-from rebalance_lib.session import build_session, warm_jar_cache
-from rebalance_lib.targets import TARGET_FLAGS
+from rebalance_lib.report.model import to_markdown
+from rebalance_lib.storage import lineage
+from rebalance_lib.storage.session import build_session, warm_jar_cache
 
 log = logging.getLogger("rebalance")
 

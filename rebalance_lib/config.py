@@ -9,8 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from rebalance_lib.errors import ConfigError
-from rebalance_lib.targets import TargetRequest
+from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.targets import TargetRequest
 
 
 class _Section(BaseModel):

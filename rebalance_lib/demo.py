@@ -9,7 +9,7 @@ import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib.sink import set_table_properties
+from rebalance_lib.storage.sink import set_table_properties
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from rebalance_lib.checks import ClassOutcome, merge_outcomes
 from rebalance_lib.config import RebalanceConfig
-from rebalance_lib.plan import with_realized_factors
-from rebalance_lib.profile import GroupedProfile, as_label_type, profile_groups
-from rebalance_lib.report import SplitRow, SplitSection, StrataSection, StratumSection
-from rebalance_lib.strata import GroupKey, StratifiedPlan, plan_strata
-from rebalance_lib.targets import Label
+from rebalance_lib.core.checks import ClassOutcome, merge_outcomes
+from rebalance_lib.core.plan import with_realized_factors
+from rebalance_lib.core.strata import GroupKey, StratifiedPlan, plan_strata
+from rebalance_lib.core.targets import Label
+from rebalance_lib.report.model import SplitRow, SplitSection, StrataSection, StratumSection
+from rebalance_lib.transforms.profile import GroupedProfile, as_label_type, profile_groups
 
 GroupTotals = dict[tuple[Any, ...], tuple[int, float]]
 TOP_STRATA = 20

@@ -15,14 +15,14 @@ import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib import lineage
 from rebalance_lib.config import RebalanceConfig
-from rebalance_lib.errors import ConfigError, InputError
-from rebalance_lib.plan import ClassPlan, Plan
-from rebalance_lib.profile import profile_classes
-from rebalance_lib.source import read_source
+from rebalance_lib.core.errors import ConfigError, InputError
+from rebalance_lib.core.plan import ClassPlan, Plan
+from rebalance_lib.core.targets import Label, TargetRequest
 from rebalance_lib.stages import PhaseTimer, Planned, check_profile
-from rebalance_lib.targets import Label, TargetRequest
+from rebalance_lib.storage import lineage
+from rebalance_lib.storage.source import read_source
+from rebalance_lib.transforms.profile import profile_classes
 
 log = logging.getLogger(__name__)
 

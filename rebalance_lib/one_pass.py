@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from rebalance_lib.config import RebalanceConfig
-from rebalance_lib.errors import ConfigError, InputError
+from rebalance_lib.core.errors import ConfigError, InputError
+from rebalance_lib.core.plan import Plan, stated_factor_plan
 from rebalance_lib.grouped import is_grouped
-from rebalance_lib.measure import ClassTotals, observe_source_profile, observed_profile
-from rebalance_lib.plan import Plan, stated_factor_plan
-from rebalance_lib.profile import (
+from rebalance_lib.stages import PhaseTimer, Planned
+from rebalance_lib.storage.sink import WriteResult, undo_write
+from rebalance_lib.storage.source import read_source
+from rebalance_lib.transforms.measure import ClassTotals, observe_source_profile, observed_profile
+from rebalance_lib.transforms.profile import (
     ClassStats,
     TableProfile,
     as_label_type,
@@ -26,9 +29,6 @@ from rebalance_lib.profile import (
     fail_on_invalid_rows,
     profile_classes,
 )
-from rebalance_lib.sink import WriteResult, undo_write
-from rebalance_lib.source import read_source
-from rebalance_lib.stages import PhaseTimer, Planned
 
 
 @dataclass(frozen=True)

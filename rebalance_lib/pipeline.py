@@ -15,13 +15,12 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, Observation, SparkSession
 
-from rebalance_lib import fs, lineage
-from rebalance_lib.calibration import calibration_table
-from rebalance_lib.chart import class_counts_png
-from rebalance_lib.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.config import RebalanceConfig
-from rebalance_lib.errors import ConfigError, InputError
-from rebalance_lib.exact import find_thresholds, keep_exact
+from rebalance_lib.core.calibration import calibration_table
+from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias, counts_within_bound
+from rebalance_lib.core.errors import ConfigError, InputError
+from rebalance_lib.core.plan import Plan, plan_rebalance, with_realized_factors
+from rebalance_lib.core.targets import Label
 from rebalance_lib.grouped import (
     GroupTotals,
     group_outcomes,
@@ -31,19 +30,9 @@ from rebalance_lib.grouped import (
     strata_section,
 )
 from rebalance_lib.incremental import open_increment
-from rebalance_lib.measure import (
-    ClassTotals,
-    observe_class_totals,
-    observed_class_totals,
-    scanned_group_totals,
-)
 from rebalance_lib.one_pass import InputCounting, input_profile, open_one_pass, plan_after_write
-from rebalance_lib.plan import Plan, plan_rebalance, with_realized_factors
-from rebalance_lib.profile import (
-    profile_classes,
-    row_check_failure,
-)
-from rebalance_lib.report import (
+from rebalance_lib.report.chart import class_counts_png
+from rebalance_lib.report.model import (
     CalibrationSection,
     OutputSection,
     Report,
@@ -56,11 +45,22 @@ from rebalance_lib.report import (
     class_sections,
     to_markdown,
 )
-from rebalance_lib.sample import drop_null_labels, sample_groups, with_group_weight
-from rebalance_lib.sink import WriteResult, check_output_path, write_delta
-from rebalance_lib.source import latest_version, read_source
 from rebalance_lib.stages import PhaseTimer, Planned, check_profile
-from rebalance_lib.targets import Label
+from rebalance_lib.storage import fs, lineage
+from rebalance_lib.storage.sink import WriteResult, check_output_path, write_delta
+from rebalance_lib.storage.source import latest_version, read_source
+from rebalance_lib.transforms.exact import find_thresholds, keep_exact
+from rebalance_lib.transforms.measure import (
+    ClassTotals,
+    observe_class_totals,
+    observed_class_totals,
+    scanned_group_totals,
+)
+from rebalance_lib.transforms.profile import (
+    profile_classes,
+    row_check_failure,
+)
+from rebalance_lib.transforms.sample import drop_null_labels, sample_groups, with_group_weight
 
 log = logging.getLogger(__name__)
 

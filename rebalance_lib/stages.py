@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 
 from rebalance_lib.config import RebalanceConfig
-from rebalance_lib.errors import InputError
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.plan import Plan
 from rebalance_lib.grouped import Grouping
-from rebalance_lib.plan import Plan
-from rebalance_lib.profile import TableProfile
-from rebalance_lib.source import SourceInfo
+from rebalance_lib.storage.source import SourceInfo
+from rebalance_lib.transforms.profile import TableProfile
 
 log = logging.getLogger("rebalance_lib.pipeline")
 

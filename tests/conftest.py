@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib import pipeline
 from rebalance_lib.config import load_config
-from rebalance_lib.session import build_session
+from rebalance_lib.storage.session import build_session
 
 # Binomial tolerance used by every count assertion: a correct sampler fails this bound
 # about once in two million runs, a wrong fraction fails it at once.

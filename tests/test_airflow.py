@@ -12,7 +12,7 @@ import pytest
 from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib.report import Report
+from rebalance_lib.report.model import Report
 
 pytestmark = pytest.mark.airflow
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib.report import Report
-from rebalance_lib.session import delta_package
+from rebalance_lib.report.model import Report
+from rebalance_lib.storage.session import delta_package
 
 pytestmark = pytest.mark.cluster
 

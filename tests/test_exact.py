@@ -10,9 +10,9 @@ from conftest import labelled_df, run_rebalance, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.errors import ConfigError
-from rebalance_lib.exact import pick_threshold
-from rebalance_lib.plan import exact_rows
+from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.plan import exact_rows
+from rebalance_lib.transforms.exact import pick_threshold
 
 ROWS, MINORITY_ROWS, FACTOR = 300_000, 3_000, 7  # 297,000 / 7 = 42,428.57: not a whole number
 

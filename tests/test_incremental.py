@@ -12,7 +12,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.errors import ConfigError, InputError
+from rebalance_lib.core.errors import ConfigError, InputError
 
 ROWS, MINORITY_ROWS, FACTOR = 60_000, 600, 5
 

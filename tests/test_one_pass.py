@@ -10,8 +10,8 @@ from conftest import labelled_df, run_rebalance, within_binomial_bound, write_de
 from pyspark.sql import SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.errors import InputError
-from rebalance_lib.measure import source_scans, sql_execution_count
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.transforms.measure import source_scans, sql_execution_count
 
 ROWS, MINORITY_ROWS, FACTOR = 200_000, 2_000, 8
 

@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib import pipeline
 from rebalance_lib.config import load_config
-from rebalance_lib.report import Report
+from rebalance_lib.report.model import Report
 
 ROWS, MINORITY_ROWS, FACTOR = 200_000, 2_000, 10.0
 

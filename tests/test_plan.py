@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rebalance_lib.errors import InputError, PlanError
-from rebalance_lib.plan import degree_of_imbalance, plan_rebalance
-from rebalance_lib.targets import TargetRequest, water_level
+from rebalance_lib.core.errors import InputError, PlanError
+from rebalance_lib.core.plan import degree_of_imbalance, plan_rebalance
+from rebalance_lib.core.targets import TargetRequest, water_level
 
 BILLION_TABLE = {0: 1_000_000_000, 1: 10_000_000}
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from rebalance_lib.errors import PlanError
-from rebalance_lib.plan import plan_rebalance
-from rebalance_lib.targets import TargetRequest
+from rebalance_lib.core.errors import PlanError
+from rebalance_lib.core.plan import plan_rebalance
+from rebalance_lib.core.targets import TargetRequest
 
 class_counts = st.dictionaries(
     keys=st.integers(min_value=0, max_value=9),

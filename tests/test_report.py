@@ -11,11 +11,12 @@ import pytest
 from conftest import labelled_df, run_rebalance, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib import measure, pipeline
-from rebalance_lib.checks import ClassOutcome, check_prediction_bias
+from rebalance_lib import pipeline
 from rebalance_lib.cli import main
-from rebalance_lib.measure import source_scans, sql_execution_count
-from rebalance_lib.report import Report, report_json_schema
+from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias
+from rebalance_lib.report.model import Report, report_json_schema
+from rebalance_lib.transforms import measure
+from rebalance_lib.transforms.measure import source_scans, sql_execution_count
 
 SCHEMA_FILE = Path(__file__).parents[1] / "docs" / "report.schema.json"
 

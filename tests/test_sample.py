@@ -9,9 +9,9 @@ from conftest import labelled_df, within_binomial_bound
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from rebalance_lib.errors import InputError
-from rebalance_lib.profile import profile_classes
-from rebalance_lib.sample import sample_by_key_hash, sample_by_label, with_weight
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.transforms.profile import profile_classes
+from rebalance_lib.transforms.sample import sample_by_key_hash, sample_by_label, with_weight
 
 SCHEMA = T.StructType(
     [

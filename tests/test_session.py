@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rebalance_lib.session import delta_package
+from rebalance_lib.storage.session import delta_package
 
 # An Ivy setup whose only repository is an empty folder: Delta's JAR cannot be resolved.
 NO_REPOSITORY = """<ivysettings>

@@ -10,9 +10,9 @@ from conftest import run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib import pipeline
-from rebalance_lib.errors import PlanError
-from rebalance_lib.strata import plan_strata
-from rebalance_lib.targets import TargetRequest
+from rebalance_lib.core.errors import PlanError
+from rebalance_lib.core.strata import plan_strata
+from rebalance_lib.core.targets import TargetRequest
 
 # (country, label) -> rows. Positives are 1% in US and 10% in NZ; FJ has none. A global 5:1
 # target cuts negatives to 17,500 per class-wide level and leaves NZ at 8.75:1; within
@@ -135,7 +135,7 @@ def test_only_the_training_split_is_rebalanced(
 
 
 def test_a_missing_train_value_is_refused(spark: SparkSession, source: str, tmp_path: Path) -> None:
-    from rebalance_lib.errors import InputError
+    from rebalance_lib.core.errors import InputError
 
     with pytest.raises(InputError, match="--train-value"):
         run(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rebalance_lib.errors import PlanError
-from rebalance_lib.plan import plan_rebalance
-from rebalance_lib.targets import TargetRequest
+from rebalance_lib.core.errors import PlanError
+from rebalance_lib.core.plan import plan_rebalance
+from rebalance_lib.core.targets import TargetRequest
 
 TABLE = {0: 1_000_000, 1: 10_000}
 

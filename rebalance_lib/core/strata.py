@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rebalance_lib.errors import InputError, PlanError
-from rebalance_lib.plan import ClassPlan, Plan, plan_rebalance
-from rebalance_lib.targets import Label, TargetRequest, resolve_minority
+from rebalance_lib.core.errors import InputError, PlanError
+from rebalance_lib.core.plan import ClassPlan, Plan, plan_rebalance
+from rebalance_lib.core.targets import Label, TargetRequest, resolve_minority
 
 StratumKey = tuple[Any, ...]  # values of the strata columns, in their order (no label)
 GroupKey = tuple[Any, ...]  # stratum values then the label

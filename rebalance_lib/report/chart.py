@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from rebalance_lib.report import Report
+from rebalance_lib.report.model import Report
 
 # Above this spread between the largest and smallest bar a linear axis hides the minority.
 _LOG_SCALE_SPREAD = 20

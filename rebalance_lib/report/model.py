@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rebalance_lib.checks import BiasCheck, ClassOutcome
-from rebalance_lib.plan import Plan, degree_of_imbalance, rows_per_batch
-from rebalance_lib.targets import Label
+from rebalance_lib.core.checks import BiasCheck, ClassOutcome
+from rebalance_lib.core.plan import Plan, degree_of_imbalance, rows_per_batch
+from rebalance_lib.core.targets import Label
 
 REPORT_SCHEMA_VERSION = 1
 

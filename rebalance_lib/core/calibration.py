@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from rebalance_lib.targets import Label
+from rebalance_lib.core.targets import Label
 
 Probability = TypeVar("Probability")
 

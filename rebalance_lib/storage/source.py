@@ -9,9 +9,9 @@ from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib import fs
 from rebalance_lib.config import InputConfig
-from rebalance_lib.errors import InputError
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.storage import fs
 
 
 @dataclass(frozen=True)

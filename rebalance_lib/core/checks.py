@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rebalance_lib.targets import Label
+from rebalance_lib.core.targets import Label
 
 # Five standard deviations: a correct run fails by chance about once in two million checks.
 TOLERANCE_SIGMAS = 5.0

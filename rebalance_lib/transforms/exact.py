@@ -19,9 +19,9 @@ from typing import Any
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
-from rebalance_lib.errors import InputError
-from rebalance_lib.plan import exact_rows
-from rebalance_lib.sample import key_hash_uniform, per_group
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.plan import exact_rows
+from rebalance_lib.transforms.sample import key_hash_uniform, per_group
 
 log = logging.getLogger(__name__)
 

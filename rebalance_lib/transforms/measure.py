@@ -9,9 +9,9 @@ import pyspark.sql.functions as F
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, Observation, SparkSession
 
-from rebalance_lib import fs
-from rebalance_lib.profile import ClassStats, TableProfile, weight_expr
-from rebalance_lib.targets import Label
+from rebalance_lib.core.targets import Label
+from rebalance_lib.storage import fs
+from rebalance_lib.transforms.profile import ClassStats, TableProfile, weight_expr
 
 ClassTotals = dict[Label, tuple[int, float]]
 

@@ -13,7 +13,7 @@ import pyspark
 from pyspark.errors import PySparkRuntimeError
 from pyspark.sql import SparkSession
 
-from rebalance_lib.errors import EnvironmentSetupError
+from rebalance_lib.core.errors import EnvironmentSetupError
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -62,7 +62,7 @@ def warm_jar_cache(log_path: Path) -> None:
     The child's Ivy and Spark output goes to ``log_path``; failure raises one clear error.
     """
     probe = (
-        "from rebalance_lib.session import build_session; "
+        "from rebalance_lib.storage.session import build_session; "
         "build_session('local[1]', 'rebalance-warm', {'spark.ui.enabled': 'false'}).stop()"
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,14 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from rebalance_lib import fs
-from rebalance_lib.calibration import calibration_table
 from rebalance_lib.config import RebalanceConfig
-from rebalance_lib.errors import OutputError
+from rebalance_lib.core.calibration import calibration_table
+from rebalance_lib.core.errors import OutputError
+from rebalance_lib.core.plan import Plan
 from rebalance_lib.grouped import is_grouped
-from rebalance_lib.plan import Plan
-from rebalance_lib.report import Report
-from rebalance_lib.source import SourceInfo
+from rebalance_lib.report.model import Report
+from rebalance_lib.storage import fs
+from rebalance_lib.storage.source import SourceInfo
 
 REPORT_DIR_NAME = "_rebalance_report"  # Delta and VACUUM leave "_" folders alone
 TOOL_NAME = "rebalance"

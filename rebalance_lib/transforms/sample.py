@@ -10,9 +10,9 @@ from typing import Any
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
-from rebalance_lib.errors import InputError
-from rebalance_lib.profile import weight_expr
-from rebalance_lib.targets import Label
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.targets import Label
+from rebalance_lib.transforms.profile import weight_expr
 
 _HASH_BUCKETS = 1 << 53  # doubles hold every integer below 2**53 exactly
 

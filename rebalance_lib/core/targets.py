@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from rebalance_lib.errors import InputError, PlanError
+from rebalance_lib.core.errors import InputError, PlanError
 
 Label = int | str | bool
 

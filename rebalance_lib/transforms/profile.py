@@ -10,8 +10,8 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from rebalance_lib.errors import InputError
-from rebalance_lib.targets import Label
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.targets import Label
 
 _LABEL_TYPES = (T.IntegralType, T.StringType, T.BooleanType)
 

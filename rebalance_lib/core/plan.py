@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from rebalance_lib.errors import InputError, PlanError
-from rebalance_lib.targets import Label, TargetRequest, class_factors, resolve_minority
+from rebalance_lib.core.errors import InputError, PlanError
+from rebalance_lib.core.targets import Label, TargetRequest, class_factors, resolve_minority
 
 Degree = Literal["balanced", "mild", "moderate", "extreme"]
 

@@ -10,9 +10,9 @@ from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib import fs
-from rebalance_lib.errors import OutputError
-from rebalance_lib.source import latest_version
+from rebalance_lib.core.errors import OutputError
+from rebalance_lib.storage import fs
+from rebalance_lib.storage.source import latest_version
 
 log = logging.getLogger(__name__)
 
