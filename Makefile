@@ -7,7 +7,7 @@ ROWS ?= 10000000
 
 AIRFLOW_VENV := .venv-airflow
 
-.PHONY: setup setup-test airflow-env demo test bench lint format wheel clean
+.PHONY: setup setup-test airflow-env demo test test-fast check bench lint format wheel clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,17 @@ setup-test: setup $(VENV)/.installed-test airflow-env
 demo: setup
 	$(BIN)/rebalance demo
 
-test: setup-test
+# The pure core, the planner and the CLI's parsing: no JVM, seconds. For every edit.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not jvm" $(PYTEST_ARGS)
+
+# Types (strict on the core) and the import contracts (the core never imports Spark; no floor
+# imports one above it).
+check: $(VENV)/.installed-test
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup-test check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmark (not part of CI but its 200k-row smoke run): make bench ROWS=100000000

@@ -126,8 +126,8 @@ def run_method(args: argparse.Namespace) -> dict[str, Any]:
     from delta.tables import DeltaTable
 
     from rebalance_lib.demo import ensure_demo_input
+    from rebalance_lib.storage.scans import source_scans, sql_execution_count
     from rebalance_lib.storage.session import build_session
-    from rebalance_lib.transforms.measure import source_scans, sql_execution_count
 
     spark = build_session(
         args.master,
@@ -196,24 +196,14 @@ def naive(spark: Any, source: str, output: str) -> tuple[int, Phases]:
 
 
 def rebalance(spark: Any, source: str, output: str) -> tuple[int, Phases]:
-    from rebalance_lib import pipeline
-    from rebalance_lib.config import load_config
+    from rebalance_lib import rebalance_table
 
-    config = load_config(
-        overrides={
-            "input.source": source,
-            "output.path": output,
-            "output.mode": "overwrite",
-            "target.factor": FACTOR,
-            "label.minority": 1,
-            "label.classes": [0, 1],
-            "sample.one_pass": True,
-            "sample.seed": SEED,
-        }
+    out = rebalance_table(
+        spark, source, one_pass=True, classes=[0, 1], minority=1, factor=FACTOR, seed=SEED
     )
-    result = pipeline.run(spark, config)
-    assert result.report is not None
-    return result.report.output.rows, result.report.timings_s
+    written = out.write(output, mode="overwrite")
+    assert written.report is not None
+    return written.report.output.rows, written.report.timings_s
 
 
 METHOD_BODIES = {"floor": floor, "naive": naive, "rebalance": rebalance}

@@ -1,7 +1,31 @@
-"""rebalance: downsample the majority class(es), upweight what is kept, prove the result."""
+"""rebalance: downsample the majority class(es), upweight what is kept, prove the result.
 
+>>> from rebalance_lib import rebalance
+>>> out = rebalance(events_df, label="label", factor=20, seed=7)
+>>> out.plan.minority_per_batch_after        # the pure plan, before a row is read again
+>>> out.df                                   # lazy: the kept rows plus the weight column
+>>> out.write("/data/events_rebalanced")     # Delta + report + lineage
+"""
+
+from rebalance_lib.api import Rebalanced, RebalanceOptions, Written, rebalance, rebalance_table
 from rebalance_lib.core.calibration import calibrate
 from rebalance_lib.core.errors import RebalanceError
-from rebalance_lib.core.plan import ClassPlan, Plan, TargetRequest, plan_rebalance
+from rebalance_lib.core.plan import ClassPlan, Plan, plan_rebalance
+from rebalance_lib.core.targets import TargetRequest
 
-__all__ = ["ClassPlan", "Plan", "RebalanceError", "TargetRequest", "calibrate", "plan_rebalance"]
+plan = plan_rebalance  # the pure planner under its short name: counts + request -> Plan
+
+__all__ = [
+    "ClassPlan",
+    "Plan",
+    "RebalanceError",
+    "RebalanceOptions",
+    "Rebalanced",
+    "TargetRequest",
+    "Written",
+    "calibrate",
+    "plan",
+    "plan_rebalance",
+    "rebalance",
+    "rebalance_table",
+]

@@ -1,4 +1,4 @@
-"""Command line: arguments -> config -> pipeline; errors -> one line on stderr and an exit code."""
+"""Command line: arguments -> config -> the API; errors -> one line on stderr and an exit code."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ import yaml
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.api import Rebalanced, Written, rebalance_table
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
-from rebalance_lib.core.errors import RebalanceError
+from rebalance_lib.core.errors import ConfigError, NothingToDo, RebalanceError
 from rebalance_lib.core.plan import describe_plan
-from rebalance_lib.core.targets import TARGET_FLAGS
+from rebalance_lib.core.targets import TARGET_FORMS
 from rebalance_lib.demo import ensure_demo_input
-from rebalance_lib.report.model import to_markdown
+from rebalance_lib.report.files import read_report
+from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.session import build_session, warm_jar_cache
 
@@ -54,8 +55,10 @@ FLAG_KEYS = {
     "run_id": "output.run_id",
     "incremental": "output.incremental",
     "master": "spark.master",
-    **{form: f"target.{form}" for form in TARGET_FLAGS},
+    **{form: f"target.{form}" for form in TARGET_FORMS},
 }
+# API parameters whose flag is not simply --name-with-dashes.
+_FLAG_OF_PARAMETER = {"input_version": "--input-version", "incremental_into": "--incremental"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,10 +189,22 @@ def config_from_args(args: argparse.Namespace) -> RebalanceConfig:
     given = {
         dest: getattr(args, dest) for dest in FLAG_KEYS if getattr(args, dest, None) is not None
     }
-    if any(dest in TARGET_FLAGS for dest in given):
-        overrides.update({f"target.{form}": None for form in TARGET_FLAGS})
+    if any(dest in TARGET_FORMS for dest in given):
+        overrides.update({f"target.{form}": None for form in TARGET_FORMS})
     overrides.update({FLAG_KEYS[dest]: value for dest, value in given.items()})
     return load_config(args.config, overrides)
+
+
+def flag_setting(parameter: str, value: Any) -> str:
+    """How the command line names an API parameter and its value: ``--null-labels drop``."""
+    flag = _FLAG_OF_PARAMETER.get(parameter, "--" + parameter.replace("_", "-"))
+    if value is None or value is True:
+        return flag
+    if value is False:
+        return f"leave out {flag}"
+    if isinstance(value, list | tuple):
+        return f"{flag} {','.join(map(str, value))}"
+    return f"{flag} {value}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,8 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
+    except NothingToDo as done:
+        print(f"rebalance: {done.render(flag_setting)}; nothing to do")
+        return 0
     except RebalanceError as error:
-        print(f"rebalance: error: {error}", file=sys.stderr)
+        print(f"rebalance: error: {error.render(flag_setting)}", file=sys.stderr)
         return error.exit_code
     except PySparkException as error:
         if args.verbose:
@@ -228,28 +246,61 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(_report_text(spark, args.output, args.report_dir))
         return 0
     if args.command == "plan":
-        planned = pipeline.profile_and_plan(spark, config, pipeline.PhaseTimer())
-        plan = planned.plan
+        plan = _open(spark, config, counted=True).plan
         print(json.dumps(plan.to_dict(), indent=2) if args.json else describe_plan(plan))
         return 0
     if args.command == "demo":
         ensure_demo_input(spark, config.input.source or "", args.rows, args.positive_share)
-    result = pipeline.run(spark, config)
-    if result.report is None:
-        print(f"rebalance: {result.nothing_done}; nothing to do")
+    written = run_configured(spark, config)
+    if written.report is None:
+        print(
+            f"rebalance: run id {config.output.run_id} already written to {written.path}; "
+            "nothing to do"
+        )
         return 0
-    print(to_markdown(result.report))
+    print(to_markdown(written.report))
     print(
-        f"rebalance: output {result.write.path} (Delta version {result.write.delta_version}); "
-        f"report in {result.report_dir}"
+        f"rebalance: output {written.path} (Delta version {written.delta_version}); "
+        f"report in {written.report_dir}"
     )
     return 0
+
+
+def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
+    """What `rebalance run` does with a resolved config: ``rebalance_table(...).write(...)``."""
+    output = config.output.path
+    if output is None:
+        raise ConfigError("no output given: name the Delta path to write", fix={"output": None})
+    return _open(spark, config, counted=False).write(
+        output, config.output.mode, config.output.run_id, config.output.report_dir
+    )
+
+
+def _open(spark: SparkSession, config: RebalanceConfig, counted: bool) -> Rebalanced:
+    """The configured input through ``rebalance_table``; ``counted`` plans from a full count
+    (what `rebalance plan` shows), whatever the run's reading mode."""
+    source = config.input.source
+    if source is None:
+        raise ConfigError(
+            "no input given: name a Delta or Parquet path, or a catalog table", fix={"input": None}
+        )
+    incremental = config.output.incremental and not counted
+    return rebalance_table(
+        spark,
+        source,
+        input_format=config.input.format,
+        version=config.input.version,
+        one_pass=config.sample.one_pass and not counted,
+        classes=config.label.classes,
+        incremental_into=config.output.path if incremental else None,
+        **config.rebalance_options(),
+    )
 
 
 def _report_text(spark: SparkSession, output_path: str, report_dir: str | None) -> str:
     history = lineage.rebalance_history(spark, output_path)
     lines = [
-        to_markdown(lineage.read_report(spark, output_path, report_dir)),
+        to_markdown(read_report(spark, output_path, report_dir)),
         "## Delta history",
         "",
     ]
@@ -269,7 +320,7 @@ def _demo_defaults(args: argparse.Namespace) -> argparse.Namespace:
     if args.output is None:
         args.output = str(workdir / "output")
     args.mode = args.mode or "overwrite"
-    if not any(getattr(args, form) is not None for form in TARGET_FLAGS):
+    if not any(getattr(args, form) is not None for form in TARGET_FORMS):
         args.factor = 10.0  # the technique's virus example: 1:200 becomes about 1:20
     return args
 

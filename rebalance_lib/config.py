@@ -1,4 +1,5 @@
-"""One typed configuration object, loaded from YAML (conf/) with command-line overrides."""
+"""The YAML door: one typed configuration (conf/default.yaml) with command-line overrides,
+resolved into exactly the API's arguments. Nothing below the doors sees this object."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
+from rebalance_lib.api import RebalanceOptions
 from rebalance_lib.core.errors import ConfigError
-from rebalance_lib.core.targets import TargetRequest
+from rebalance_lib.core.targets import TARGET_FORMS
 
 
 class _Section(BaseModel):
@@ -30,15 +32,13 @@ class LabelConfig(_Section):
     classes: list[int | bool | str] | None = None
 
 
-class TargetConfig(_Section):
-    factor: float | None = None
-    target_ratio: float | None = None
-    target_minority_share: float | None = None
-    min_minority_per_batch: int | None = None
-    max_rows: int | None = None
-
-    def to_request(self) -> TargetRequest:
-        return TargetRequest(**self.model_dump())
+# How much to downsample: the request's forms (factor, target_ratio, ...), at most one set;
+# generated from the one request type so the two cannot drift apart.
+TargetSection: Any = create_model(
+    "TargetSection",
+    __base__=_Section,
+    **{form: (float | None, None) for form in TARGET_FORMS},  # type: ignore[call-overload]  # pydantic's field specs
+)
 
 
 class SampleConfig(_Section):
@@ -91,13 +91,34 @@ class RebalanceConfig(_Section):
 
     input: InputConfig = InputConfig()
     label: LabelConfig = LabelConfig()
-    target: TargetConfig = TargetConfig()
+    target: TargetSection = TargetSection()
     batch_size: int = Field(default=128, ge=1)
     sample: SampleConfig = SampleConfig()
     split: SplitConfig = SplitConfig()
     weight: WeightConfig = WeightConfig()
     output: OutputConfig = OutputConfig()
     spark: SparkConfig = SparkConfig()
+
+    def rebalance_options(self) -> RebalanceOptions:
+        """The keyword arguments of ``rebalance``/``rebalance_table`` this config asks for."""
+        options: dict[str, Any] = {
+            "label": self.label.column,
+            "null_labels": self.label.null_labels,
+            "weight_col": self.weight.column,
+            "batch_size": self.batch_size,
+            "strata": list(self.sample.strata),
+            "train_value": self.split.train_value,
+            "sampler": self.sample.method,
+            "seed": self.sample.seed,
+            "sample_key": list(self.sample.key),
+            "exact": self.sample.exact,
+            "weight_basis": self.weight.basis,
+            "minority": self.label.minority,
+            "input_weight_col": self.weight.input_column,
+            "split_col": self.split.column,
+            **self.target.model_dump(),
+        }
+        return {key: value for key, value in options.items() if value is not None}  # type: ignore[return-value]  # keys are RebalanceOptions'
 
 
 def load_config(

@@ -12,13 +12,33 @@ import pyspark.sql.functions as F
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.api import Written
+from rebalance_lib.cli import run_configured
 from rebalance_lib.config import load_config
 from rebalance_lib.storage.session import build_session
 
 # Binomial tolerance used by every count assertion: a correct sampler fails this bound
 # about once in two million runs, a wrong fraction fails it at once.
 SIGMAS = 5.0
+
+
+# Test modules whose tests start Spark in a child process, not through the `spark` fixture.
+_CHILD_SPARK_MODULES = {
+    "test_airflow",
+    "test_bench",
+    "test_cli",
+    "test_cluster",
+    "test_reliability",
+    "test_session",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs a JVM, so `make test-fast` can leave them out."""
+    for item in items:
+        uses_spark = "spark" in getattr(item, "fixturenames", ())
+        if uses_spark or item.module.__name__ in _CHILD_SPARK_MODULES:  # type: ignore[attr-defined]  # pytest.Function has .module
+            item.add_marker(pytest.mark.jvm)
 
 
 @pytest.fixture(scope="session")
@@ -54,12 +74,10 @@ def write_delta(df: DataFrame, path: Path) -> str:
     return str(path)
 
 
-def run_rebalance(
-    spark: SparkSession, source: str, output: Path, **settings: object
-) -> pipeline.RunResult:
-    """``pipeline.run`` from ``source`` into ``output``; ``settings`` are dotted config keys."""
+def run_rebalance(spark: SparkSession, source: str, output: Path, **settings: object) -> Written:
+    """`rebalance run` from ``source`` into ``output``; ``settings`` are dotted config keys."""
     overrides = {"input.source": source, "output.path": str(output), **settings}
-    return pipeline.run(spark, load_config(overrides=overrides))
+    return run_configured(spark, load_config(overrides=overrides))
 
 
 def within_binomial_bound(kept: int, rows: int, keep_fraction: float) -> bool:

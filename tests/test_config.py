@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from rebalance_lib.api import resolve_options
 from rebalance_lib.cli import build_parser, config_from_args
 from rebalance_lib.config import RebalanceConfig, load_config
-from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.errors import ConfigError, PlanError
 
 DEFAULT_YAML = Path(__file__).parents[1] / "conf" / "default.yaml"
 
@@ -65,7 +66,5 @@ def test_command_line_overrides_the_file_and_a_target_flag_replaces_the_files_ta
 def test_two_targets_in_a_file_are_refused_when_planning(tmp_path: Path) -> None:
     config_file = tmp_path / "job.yaml"
     config_file.write_text("target:\n  factor: 20\n  target_ratio: 5\n")
-    from rebalance_lib.core.errors import PlanError
-
     with pytest.raises(PlanError, match="exactly one target"):
-        load_config(config_file).target.to_request()
+        resolve_options(load_config(config_file).rebalance_options())

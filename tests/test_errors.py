@@ -60,11 +60,24 @@ CASES = [
     ("parquet given as delta", {"--input": "{parquet}"}, "--input-format parquet"),
     ("missing label", {"--input": "{good}", "--label": "y"}, "label column 'y' not found"),
     ("float label", {"--input": "{float_label}"}, "cast it"),
-    ("null labels", {"--input": "{null_label}"}, "--null-labels drop"),
+    (
+        "null labels",
+        {"--input": "{null_label}"},
+        "or drop them (the report counts them) [--null-labels drop]",
+    ),
     ("single class", {"--input": "{one_class}"}, "single class"),
     ("empty table", {"--input": "{empty}"}, "no rows"),
-    ("minority not present", {"--input": "{good}", "--minority": "7"}, "--minority '7'"),
-    ("factor below one", {"--input": "{good}", "--factor": "0.5"}, "--factor must be >= 1"),
+    (
+        "minority not present",
+        {"--input": "{good}", "--minority": "7"},
+        "minority '7' is not a label value of the input (present: 0, 1) [--minority]",
+    ),
+    (
+        "factor below one",
+        {"--input": "{good}", "--factor": "0.5"},
+        "factor must be at least 1 (got 0.5): it divides the majority; factor 1 keeps every "
+        "row [--factor]",
+    ),
     ("weight column missing", {"--input": "{good}", "--input-weight-col": "w"}, "'w' not found"),
     (
         "bad weights",
@@ -82,12 +95,12 @@ CASES = [
     (
         "one pass without classes",
         {"--input": "{good}", "--set": "sample.one_pass=true", "--minority": "1"},
-        "--one-pass needs",
+        "one pass needs a factor, the minority label and every class",
     ),
     (
         "one pass, label not listed",
         {"--input": "{good}", **ONE_PASS, "--classes": "1,2"},
-        "not in --classes",
+        "not in the stated classes (1, 2)",
     ),
     ("one pass, null labels", {"--input": "{null_label}", **ONE_PASS}, "--null-labels drop"),
     (
@@ -95,8 +108,12 @@ CASES = [
         {"--input": "{bad_weights}", "--input-weight-col": "w", **ONE_PASS},
         "infinite weight in 'w'",
     ),
-    ("one pass, empty table", {"--input": "{empty}", **ONE_PASS}, "none or only one class"),
-    ("one pass, single class", {"--input": "{one_class}", **ONE_PASS}, "none or only one class"),
+    (
+        "one pass, empty table",
+        {"--input": "{empty}", **ONE_PASS},
+        "none or only one of the stated classes",
+    ),
+    ("one pass, single class", {"--input": "{one_class}", **ONE_PASS}, "[--classes]"),
 ]
 
 

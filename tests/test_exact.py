@@ -9,7 +9,7 @@ import pytest
 from conftest import labelled_df, run_rebalance, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.api import Written
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.plan import exact_rows
 from rebalance_lib.transforms.exact import pick_threshold
@@ -25,7 +25,7 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
     return write_delta(df, tmp_path_factory.mktemp("exact") / "in")
 
 
-def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> pipeline.RunResult:
+def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> Written:
     exact = {"target.factor": FACTOR, "sample.exact": True, "sample.key": ["id"]}
     return run_rebalance(spark, source, output, **{**exact, **overrides})
 
@@ -89,6 +89,6 @@ def test_exact_counts_hold_in_every_stratum(
 
 
 def test_realized_weights_need_exact(spark: SparkSession, source: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--exact"):
+    with pytest.raises(ConfigError, match=r"realized weights need exact counts.*\[exact=True\]"):
         run(spark, source, tmp_path / "out", **{"sample.exact": False, "weight.basis": "realized"})
     assert not (tmp_path / "out").exists()

@@ -9,9 +9,9 @@ import pytest
 from conftest import labelled_df, run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.api import Written
 from rebalance_lib.core.errors import InputError
-from rebalance_lib.transforms.measure import source_scans, sql_execution_count
+from rebalance_lib.storage.scans import source_scans, sql_execution_count
 
 ROWS, MINORITY_ROWS, FACTOR = 200_000, 2_000, 8
 
@@ -23,9 +23,7 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
     )
 
 
-def one_pass(
-    spark: SparkSession, source: str, output: Path, **overrides: object
-) -> pipeline.RunResult:
+def one_pass(spark: SparkSession, source: str, output: Path, **overrides: object) -> Written:
     stated = {"label.minority": 1, "label.classes": [0, 1], "sample.one_pass": True}
     return run_rebalance(spark, source, output, **{"target.factor": FACTOR, **stated, **overrides})
 
@@ -73,14 +71,12 @@ def test_a_one_pass_overwrite_without_the_minority_restores_the_previous_table(
     only_majority = write_delta(
         labelled_df(spark, 10_000, 100).filter("label = 0"), tmp_path / "maj"
     )
-    with pytest.raises(InputError, match="none or only one class"):
+    with pytest.raises(InputError, match="none or only one of the stated classes"):
         one_pass(spark, only_majority, output, **{"output.mode": "overwrite"})
     assert first.report is not None
     restored_df = spark.read.format("delta").load(str(output))
     first_df = (
-        spark.read.format("delta")
-        .option("versionAsOf", first.write.delta_version)
-        .load(str(output))
+        spark.read.format("delta").option("versionAsOf", first.delta_version).load(str(output))
     )
     assert restored_df.count() == first.report.output.rows
     assert restored_df.exceptAll(first_df).count() == 0

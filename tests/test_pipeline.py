@@ -12,7 +12,8 @@ from conftest import labelled_df, within_binomial_bound, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.api import Written
+from rebalance_lib.cli import run_configured
 from rebalance_lib.config import load_config
 from rebalance_lib.report.model import Report
 
@@ -32,15 +33,15 @@ def result(spark: SparkSession, source_path: str, tmp_path_factory: pytest.TempP
     config = load_config(
         overrides={"input.source": source_path, "output.path": str(output), "target.factor": FACTOR}
     )
-    return pipeline.run(spark, config)
+    return run_configured(spark, config)
 
 
-def run_with(spark: SparkSession, **overrides: Any) -> pipeline.RunResult:
-    return pipeline.run(spark, load_config(overrides=overrides))
+def run_with(spark: SparkSession, **overrides: Any) -> Written:
+    return run_configured(spark, load_config(overrides=overrides))
 
 
 def test_output_is_a_readable_delta_table_with_counts_in_bound(spark: SparkSession, result) -> None:  # type: ignore[no-untyped-def]
-    output_df = spark.read.format("delta").load(result.write.path)
+    output_df = spark.read.format("delta").load(result.path)
     counts = {row["label"]: row["count"] for row in output_df.groupBy("label").count().collect()}
     assert counts[1] == MINORITY_ROWS
     majority_rows = ROWS - MINORITY_ROWS
@@ -51,13 +52,13 @@ def test_every_minority_row_is_kept_with_its_columns(
     spark: SparkSession, source_path: str, result
 ) -> None:  # type: ignore[no-untyped-def]
     source_df = spark.read.format("delta").load(source_path).filter("label = 1")
-    output_df = spark.read.format("delta").load(result.write.path).filter("label = 1")
+    output_df = spark.read.format("delta").load(result.path).filter("label = 1")
     assert output_df.drop("weight").exceptAll(source_df).count() == 0
     assert source_df.exceptAll(output_df.drop("weight")).count() == 0
 
 
 def test_weights_are_exact_per_class(spark: SparkSession, result) -> None:  # type: ignore[no-untyped-def]
-    output_df = spark.read.format("delta").load(result.write.path)
+    output_df = spark.read.format("delta").load(result.path)
     weights = {
         (row["label"], row["weight"])
         for row in output_df.select("label", "weight").distinct().collect()
@@ -73,7 +74,7 @@ def test_report_files_validate_and_show_the_bias_check_passing(spark: SparkSessi
     assert report.counts_within_bound
     assert report.source.rows == ROWS
     assert report.output.metrics_source == "observation"
-    assert report.output.rows == spark.read.format("delta").load(result.write.path).count()
+    assert report.output.rows == spark.read.format("delta").load(result.path).count()
     assert "**PASS**" in (report_dir / "report.md").read_text()
     assert (report_dir / "class_counts.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -81,7 +82,7 @@ def test_report_files_validate_and_show_the_bias_check_passing(spark: SparkSessi
 def test_lineage_is_in_delta_history_and_table_properties(
     spark: SparkSession, source_path: str, result
 ) -> None:  # type: ignore[no-untyped-def]
-    table = DeltaTable.forPath(spark, result.write.path)
+    table = DeltaTable.forPath(spark, result.path)
     properties = table.detail().select("properties").first()[0]
     assert properties["rebalance.factor"] == "10"
     assert properties["rebalance.source"] == source_path

@@ -14,7 +14,7 @@ from conftest import labelled_df, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.cli import run_configured
 from rebalance_lib.config import load_config
 
 
@@ -62,13 +62,13 @@ def test_killed_first_write_leaves_no_table_and_a_rerun_succeeds(
     assert kill_during_write(big_source, output) == -signal.SIGKILL
     assert not DeltaTable.isDeltaTable(spark, str(output))
     small_source = write_delta(labelled_df(spark, 1_000, 100), tmp_path / "small")
-    rerun = pipeline.run(
+    rerun = run_configured(
         spark,
         load_config(
             overrides={"input.source": small_source, "output.path": str(output), "target.factor": 2}
         ),
     )
-    assert rerun.write.delta_version == 0
+    assert rerun.delta_version == 0
     assert spark.read.format("delta").load(str(output)).count() == rerun.report.output.rows
 
 
@@ -77,7 +77,7 @@ def test_killed_overwrite_leaves_the_previous_version_intact(
 ) -> None:
     output = tmp_path / "out"
     small_source = write_delta(labelled_df(spark, 1_000, 100), tmp_path / "small")
-    pipeline.run(
+    run_configured(
         spark,
         load_config(
             overrides={"input.source": small_source, "output.path": str(output), "target.factor": 2}
@@ -95,7 +95,7 @@ def kept_ids(
 ) -> set[int]:
     spark.conf.set("spark.sql.files.maxPartitionBytes", max_partition_bytes)
     try:
-        pipeline.run(
+        run_configured(
             spark,
             load_config(
                 overrides={

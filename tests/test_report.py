@@ -11,12 +11,13 @@ import pytest
 from conftest import labelled_df, run_rebalance, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.api import Written
 from rebalance_lib.cli import main
 from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias
 from rebalance_lib.report.model import Report, report_json_schema
+from rebalance_lib.runs import writing
+from rebalance_lib.storage.scans import source_scans, sql_execution_count
 from rebalance_lib.transforms import measure
-from rebalance_lib.transforms.measure import source_scans, sql_execution_count
 
 SCHEMA_FILE = Path(__file__).parents[1] / "docs" / "report.schema.json"
 
@@ -28,7 +29,7 @@ def versioned_source(spark: SparkSession, tmp_path_factory: pytest.TempPathFacto
     return path
 
 
-def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> pipeline.RunResult:
+def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> Written:
     return run_rebalance(spark, source, output, **{"target.factor": 8, **overrides})
 
 
@@ -78,7 +79,7 @@ def test_metrics_fall_back_to_reading_the_output_when_not_observed(
     spark: SparkSession, versioned_source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     observed = run(spark, versioned_source, tmp_path / "observed", **{"sample.seed": 5})
-    monkeypatch.setattr(pipeline, "observed_class_totals", lambda *_: None)
+    monkeypatch.setattr(writing, "observed_class_totals", lambda *_: None)
     scanned = run(spark, versioned_source, tmp_path / "scanned", **{"sample.seed": 5})
     assert observed.report is not None and scanned.report is not None
     assert scanned.report.output.metrics_source == "output-scan"
@@ -118,5 +119,5 @@ def test_report_command_reprints_summary_and_lineage(
     assert main(["report", "--output", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "# Rebalance report `nightly-1`" in printed
-    assert f"version {result.write.delta_version}" in printed
+    assert f"version {result.delta_version}" in printed
     assert f"source {versioned_source} @ 1" in printed

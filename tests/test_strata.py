@@ -9,7 +9,7 @@ import pytest
 from conftest import run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib import pipeline
+from rebalance_lib.api import Written
 from rebalance_lib.core.errors import PlanError
 from rebalance_lib.core.strata import plan_strata
 from rebalance_lib.core.targets import TargetRequest
@@ -49,7 +49,7 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
     return write_delta(grouped_df(spark), tmp_path_factory.mktemp("strata") / "in")
 
 
-def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> pipeline.RunResult:
+def run(spark: SparkSession, source: str, output: Path, **overrides: object) -> Written:
     return run_rebalance(spark, source, output, **overrides)
 
 
@@ -60,7 +60,7 @@ def test_the_target_applies_within_each_stratum() -> None:
 
 
 def test_max_rows_cannot_be_split_across_strata() -> None:
-    with pytest.raises(PlanError, match="--max-rows"):
+    with pytest.raises(PlanError, match="maximum row count caps the whole table"):
         plan_strata(GROUP_ROWS, ("country",), TargetRequest(max_rows=1000), 128)
 
 
@@ -137,7 +137,7 @@ def test_only_the_training_split_is_rebalanced(
 def test_a_missing_train_value_is_refused(spark: SparkSession, source: str, tmp_path: Path) -> None:
     from rebalance_lib.core.errors import InputError
 
-    with pytest.raises(InputError, match="--train-value"):
+    with pytest.raises(InputError, match="train_value"):
         run(
             spark,
             source,

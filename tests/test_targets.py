@@ -48,7 +48,7 @@ def test_unreachable_share_on_three_classes_is_refused() -> None:
 
 
 def test_unreachable_batch_target_names_the_batch_size_needed() -> None:
-    with pytest.raises(PlanError, match="raise --batch-size to at least 20"):
+    with pytest.raises(PlanError, match=r"raise the batch size to at least 20 .*\[batch_size=20\]"):
         plan_rebalance({0: 1_000, 1: 100}, TargetRequest(min_minority_per_batch=10), batch_size=16)
 
 

@@ -37,7 +37,7 @@ def calibrate(p: Probability, factor: float) -> Probability:
     """
     if isinstance(factor, bool) or not math.isfinite(factor) or factor < 1:
         raise ValueError(f"factor must be a finite number >= 1 (got {factor!r})")
-    return p / (p + (1 - p) * factor)  # type: ignore[operator,return-value]
+    return p / (p + (1 - p) * factor)  # type: ignore[operator,return-value]  # float, ndarray or Column: same operators
 
 
 def logit_offset(factor: float) -> float:

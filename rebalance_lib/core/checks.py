@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from rebalance_lib.core.targets import Label
 
@@ -74,16 +75,23 @@ def merge_outcomes(parts: Sequence[ClassOutcome]) -> ClassOutcome:
 
 @dataclass(frozen=True)
 class BiasCheck:
-    """Weighted class shares (and label mean, for numeric labels) before vs after."""
+    """Weighted class shares (and label mean, for numeric labels) before vs after.
 
-    share_before: dict[Label, float]
-    weighted_share_after: dict[Label, float]
-    share_tolerance: dict[Label, float]
+    Shares are keyed by the label's text, as the report's JSON holds them.
+    """
+
+    share_before: dict[str, float]
+    weighted_share_after: dict[str, float]
+    share_tolerance: dict[str, float]
     label_mean_before: float | None
     weighted_label_mean_after: float | None
     label_mean_tolerance: float | None
     sigmas: float
-    passed: bool
+    verdict: Literal["PASS", "FAIL"]
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "PASS"
 
 
 def counts_within_bound(
@@ -131,15 +139,19 @@ def check_prediction_bias(
         mean_tolerance = sigmas * math.sqrt(mean_variance) + _FLOAT_SLACK
         passed = passed and abs(mean_after - mean_before) <= mean_tolerance
     return BiasCheck(
-        share_before=share_before,
-        weighted_share_after=share_after,
-        share_tolerance=share_tolerance,
+        share_before=_by_text(share_before),
+        weighted_share_after=_by_text(share_after),
+        share_tolerance=_by_text(share_tolerance),
         label_mean_before=mean_before,
         weighted_label_mean_after=mean_after,
         label_mean_tolerance=mean_tolerance,
         sigmas=sigmas,
-        passed=passed,
+        verdict="PASS" if passed else "FAIL",
     )
+
+
+def _by_text(values: Mapping[Label, float]) -> dict[str, float]:
+    return {str(label): value for label, value in values.items()}
 
 
 def _share_sd(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from rebalance_lib.core.counts import SampleGroups
 from rebalance_lib.core.errors import InputError, PlanError
 from rebalance_lib.core.targets import Label, TargetRequest, class_factors, resolve_minority
 
@@ -154,6 +155,15 @@ class Plan:
     def advice(self) -> tuple[str, ...]:
         return advise(self)
 
+    def sample_groups(self, label_col: str) -> SampleGroups:
+        """The plan as per-class groups of ``label_col``, for the sampler and the weight."""
+        return SampleGroups(
+            columns=(label_col,),
+            keep_fractions={(c.label,): c.keep_fraction for c in self.classes},
+            weight_multipliers={(c.label,): c.weight_multiplier for c in self.classes},
+            rows={(c.label,): c.rows_before for c in self.classes},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (labels kept as their own type)."""
         return {
@@ -212,14 +222,18 @@ def plan_rebalance(
         (60000, 21.3)
     """
     if batch_size < 1:
-        raise PlanError(f"--batch-size must be >= 1 (got {batch_size})")
+        raise PlanError(
+            f"batch size must be at least 1 (got {batch_size})", fix={"batch_size": None}
+        )
     present_counts = {label: rows for label, rows in class_counts.items() if rows > 0}
     if not present_counts:
-        raise InputError("the input has no rows with a label: point --input at a non-empty table")
+        raise InputError("the input has no rows with a label: rebalance a non-empty table")
     if len(present_counts) == 1:
         only = next(iter(present_counts))
         raise InputError(
-            f"the label column holds a single class ({only!r}): nothing to rebalance; check --label"
+            f"the label column holds a single class ({only!r}): nothing to rebalance; "
+            "check the label column",
+            fix={"label": None},
         )
     minority_label = resolve_minority(present_counts, minority)
     factors = class_factors(present_counts, minority_label, request, batch_size)

@@ -107,8 +107,9 @@ def plan_strata(
     """
     if request.max_rows is not None:
         raise PlanError(
-            "--max-rows caps the whole table and cannot be split across strata: "
-            "use --factor, --target-ratio or --target-minority-share with --strata"
+            "a maximum row count caps the whole table and cannot be split across strata: "
+            "state a factor, target ratio or target minority share with strata",
+            fix={"factor": None, "target_ratio": None, "target_minority_share": None},
         )
     label_totals: dict[Label, int] = {}
     by_stratum: dict[StratumKey, dict[Label, int]] = {}
@@ -120,16 +121,17 @@ def plan_strata(
     if len(label_totals) < 2:
         raise InputError(
             "the rows to rebalance hold fewer than two classes: nothing to rebalance; "
-            "check --label (and --split-col/--train-value)"
+            "check the label (and the split column and its training value)",
+            fix={"label": None, "split_col": None, "train_value": None},
         )
     minority_label = resolve_minority(label_totals, minority)
     plans: dict[StratumKey, Plan] = {}
     kept_whole: dict[StratumKey, dict[Label, int]] = {}
-    for stratum, counts in by_stratum.items():
+    for stratum_key, counts in by_stratum.items():
         if len(counts) < 2 or minority_label not in counts:
-            kept_whole[stratum] = counts
+            kept_whole[stratum_key] = counts
             continue
-        plans[stratum] = plan_rebalance(counts, request, batch_size, minority_label)
+        plans[stratum_key] = plan_rebalance(counts, request, batch_size, minority_label)
     return StratifiedPlan(
         strata_columns,
         request,

@@ -15,13 +15,14 @@ from rebalance_lib.core.errors import InputError, PlanError
 
 Label = int | str | bool
 
-TARGET_FLAGS = {
-    "factor": "--factor",
-    "target_ratio": "--target-ratio",
-    "target_minority_share": "--target-minority-share",
-    "min_minority_per_batch": "--min-minority-per-batch",
-    "max_rows": "--max-rows",
-}
+# The forms, in the order users are told about them.
+TARGET_FORMS = (
+    "factor",
+    "target_ratio",
+    "target_minority_share",
+    "min_minority_per_batch",
+    "max_rows",
+)
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,11 @@ class TargetRequest:
     def __post_init__(self) -> None:
         given = [f.name for f in fields(self) if getattr(self, f.name) is not None]
         if len(given) != 1:
-            flags = ", ".join(TARGET_FLAGS.values())
-            stated = ", ".join(TARGET_FLAGS[name] for name in given) or "none"
-            raise PlanError(f"state exactly one target of {flags} (got {stated})")
+            stated = ", ".join(given) or "none"
+            raise PlanError(
+                f"state exactly one target of {', '.join(TARGET_FORMS)} (got {stated})",
+                fix=dict.fromkeys(TARGET_FORMS),
+            )
         _check_target_values(self)
 
     @property
@@ -75,27 +78,42 @@ class TargetRequest:
 def _check_target_values(request: TargetRequest) -> None:
     value = getattr(request, request.form)
     if isinstance(value, bool) or not math.isfinite(value):
-        raise PlanError(f"{TARGET_FLAGS[request.form]} must be a finite number (got {value!r})")
+        raise PlanError(
+            f"{_said(request.form)} must be a finite number (got {value!r})",
+            fix={request.form: None},
+        )
     if request.factor is not None and request.factor < 1:
         raise PlanError(
-            f"--factor must be >= 1 (got {request.factor:g}): it divides the majority; "
-            "use --factor 1 to keep every row"
+            f"factor must be at least 1 (got {request.factor:g}): it divides the majority; "
+            "factor 1 keeps every row",
+            fix={"factor": None},
         )
     if request.target_ratio is not None and request.target_ratio < 1:
         raise PlanError(
-            f"--target-ratio is majority:minority and must be >= 1 (got {request.target_ratio:g}); "
-            "1 means balanced"
+            f"target ratio is majority:minority and must be at least 1 "
+            f"(got {request.target_ratio:g}); 1 means balanced",
+            fix={"target_ratio": None},
         )
     share = request.target_minority_share
     if share is not None and not 0 < share < 0.5:
         raise PlanError(
-            f"--target-minority-share must be between 0 and 0.5 (got {share:g}); "
-            "for a balanced output use --target-ratio 1"
+            f"target minority share must be between 0 and 0.5 (got {share:g}); "
+            "for a balanced output ask for target ratio 1",
+            fix={"target_minority_share": None, "target_ratio": 1},
         )
     if request.min_minority_per_batch is not None and request.min_minority_per_batch < 1:
-        raise PlanError("--min-minority-per-batch must be a whole number >= 1")
+        raise PlanError(
+            "minimum minority rows per batch must be a whole number of at least 1",
+            fix={"min_minority_per_batch": None},
+        )
     if request.max_rows is not None and request.max_rows < 1:
-        raise PlanError("--max-rows must be a whole number >= 1")
+        raise PlanError(
+            "maximum output rows must be a whole number of at least 1", fix={"max_rows": None}
+        )
+
+
+def _said(form: str) -> str:
+    return form.replace("_", " ")
 
 
 def resolve_minority(class_counts: Mapping[Label, int], minority: Label | None) -> Label:
@@ -110,7 +128,8 @@ def resolve_minority(class_counts: Mapping[Label, int], minority: Label | None) 
     if len(matches) != 1:
         present = ", ".join(sorted(str(label) for label in class_counts))
         raise InputError(
-            f"--minority {minority!r} is not a label value of the input (present: {present})"
+            f"minority {minority!r} is not a label value of the input (present: {present})",
+            fix={"minority": None},
         )
     return matches[0]
 
@@ -151,8 +170,9 @@ def _cap_level(
         if level < minority_rows:
             floor = minority_rows + sum(min(rows, minority_rows) for rows in other_rows)
             raise PlanError(
-                f"--max-rows {request.max_rows:,} would cut classes below the minority's "
-                f"{minority_rows:,} rows; raise --max-rows to at least {floor:,}"
+                f"at most {request.max_rows:,} rows would cut classes below the minority's "
+                f"{minority_rows:,} rows; allow at least {floor:,}",
+                fix={"max_rows": floor},
             )
         return level
     share = _requested_share(request, batch_size)
@@ -164,7 +184,7 @@ def _cap_level(
         best_share = minority_rows / (
             minority_rows + sum(min(r, minority_rows) for r in other_rows)
         )
-        raise PlanError(_unreachable_share_message(request, batch_size, best_share))
+        raise _unreachable_share_error(request, batch_size, best_share)
     return level
 
 
@@ -175,24 +195,30 @@ def _requested_share(request: TargetRequest, batch_size: int) -> float:
     assert wanted is not None
     if wanted > batch_size:
         raise PlanError(
-            f"--min-minority-per-batch {wanted} exceeds the batch size {batch_size}; "
-            "raise --batch-size or ask for fewer minority rows"
+            f"{wanted} minority rows per batch exceed the batch size {batch_size}; "
+            "raise the batch size or ask for fewer minority rows",
+            fix={"batch_size": None, "min_minority_per_batch": None},
         )
     return wanted / batch_size
 
 
-def _unreachable_share_message(request: TargetRequest, batch_size: int, best_share: float) -> str:
+def _unreachable_share_error(
+    request: TargetRequest, batch_size: int, best_share: float
+) -> PlanError:
     if request.target_minority_share is not None:
-        return (
+        return PlanError(
             f"a minority share of {request.target_minority_share:.2%} is out of reach without "
-            f"cutting classes below the minority; the most is {best_share:.2%}, ask for less"
+            f"cutting classes below the minority; the most is {best_share:.2%}, ask for less",
+            fix={"target_minority_share": None},
         )
     wanted = request.min_minority_per_batch
     assert wanted is not None
-    return (
+    needed = math.ceil(wanted / best_share)
+    return PlanError(
         f"{wanted} minority rows per batch of {batch_size} is out of reach without cutting "
-        f"classes below the minority (the most is {best_share * batch_size:.1f}); raise "
-        f"--batch-size to at least {math.ceil(wanted / best_share)} or lower the target"
+        f"classes below the minority (the most is {best_share * batch_size:.1f}); raise the "
+        f"batch size to at least {needed} or lower the target",
+        fix={"batch_size": needed},
     )
 
 

@@ -18,7 +18,7 @@ _LOG_SCALE_SPREAD = 20
 def class_counts_png(report: Report) -> bytes:
     """Bars per class: rows before, rows after, weighted total after."""
     labels = [str(c.label) for c in report.classes]
-    series = {
+    series: dict[str, list[float]] = {
         "rows before": [c.rows_before for c in report.classes],
         "rows after": [c.rows_after for c in report.classes],
         "weighted total after": [c.weighted_total_after for c in report.classes],

@@ -8,13 +8,9 @@ from typing import Any
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from rebalance_lib.config import RebalanceConfig
 from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.plan import Plan
-from rebalance_lib.grouped import is_grouped
-from rebalance_lib.report.model import Report
-from rebalance_lib.storage import fs
 from rebalance_lib.storage.source import SourceInfo
 
 REPORT_DIR_NAME = "_rebalance_report"  # Delta and VACUUM leave "_" folders alone
@@ -22,7 +18,18 @@ TOOL_NAME = "rebalance"
 
 
 def run_lineage(
-    config: RebalanceConfig, plan: Plan, source: SourceInfo, run_id: str
+    plan: Plan,
+    source: SourceInfo,
+    run_id: str,
+    *,
+    seed: int,
+    sampler: str,
+    sample_key: list[str],
+    label_column: str,
+    weight_column: str,
+    grouped: bool,
+    exact: bool,
+    incremental: bool,
 ) -> dict[str, Any]:
     """The commit's userMetadata: enough to redo the run."""
     return {
@@ -31,17 +38,17 @@ def run_lineage(
         "request": plan.request.describe(),
         "factor": plan.factor,
         "class_factors": {str(c.label): c.factor for c in plan.classes},
-        "seed": config.sample.seed,
-        "sampler": config.sample.method,
-        "sample_key": config.sample.key,
+        "seed": seed,
+        "sampler": sampler,
+        "sample_key": sample_key,
         "source": source.name,
         "source_version": source.delta_version,
-        "label_column": config.label.column,
-        "weight_column": config.weight.column,
+        "label_column": label_column,
+        "weight_column": weight_column,
         "minority_label": plan.minority_label,
-        "grouped": is_grouped(config),
-        "exact": config.sample.exact,
-        "incremental": config.output.incremental,
+        "grouped": grouped,
+        "exact": exact,
+        "incremental": incremental,
     }
 
 
@@ -77,21 +84,12 @@ def default_report_dir(output_path: str) -> str:
     return f"{output_path.rstrip('/')}/{REPORT_DIR_NAME}"
 
 
-def read_report(spark: SparkSession, output_path: str, report_dir: str | None = None) -> Report:
-    """The last report written for ``output_path``."""
-    report_json = f"{report_dir or default_report_dir(output_path)}/report.json"
-    if not fs.exists(spark, report_json):
-        raise OutputError(
-            f"no report at {report_json}: was {output_path} written by `rebalance run`? "
-            "pass --report-dir if the report was written elsewhere"
-        )
-    return Report.model_validate_json(fs.read_text(spark, report_json))
-
-
 def rebalance_history(spark: SparkSession, output_path: str) -> list[dict[str, Any]]:
     """The table's commits made by rebalance, newest first, with their run lineage."""
     if not DeltaTable.isDeltaTable(spark, output_path):
-        raise OutputError(f"{output_path} is not a Delta table: pass the --output of a run")
+        raise OutputError(
+            f"{output_path} is not a Delta table: name the output of a run", fix={"output": None}
+        )
     commits = (
         DeltaTable.forPath(spark, output_path)
         .history()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
@@ -30,11 +31,9 @@ class WriteResult:
 
 
 def check_output_path(
-    spark: SparkSession, output_path: str | None, input_path: str | None, mode: str
+    spark: SparkSession, output_path: str, input_path: str | None, mode: str
 ) -> None:
     """Refuse, before any work, an output that would clobber the input or an existing table."""
-    if output_path is None:
-        raise OutputError("no output given: pass --output PATH for the rebalanced Delta table")
     if input_path is not None and fs.overlaps(spark, output_path, input_path):
         raise OutputError(
             f"output {output_path} overlaps the input {input_path}: write to a separate path"
@@ -52,14 +51,27 @@ def check_output_path(
     if mode == "error":
         kind = "a Delta table" if is_delta else "a non-empty path"
         raise OutputError(
-            f"output {output_path} already exists ({kind}): pass --mode overwrite or "
-            "--mode append, or choose a new path"
+            f"output {output_path} already exists ({kind}): overwrite it, append to it, "
+            "or choose a new path",
+            fix={"mode": "overwrite"},
         )
     if not is_delta:
         raise OutputError(
             f"output {output_path} exists and is not a Delta table: refusing to write into it; "
             "choose a new path"
         )
+
+
+def check_inputs_outside(spark: SparkSession, output_path: str, input_files: list[str]) -> None:
+    """Refuse an output that holds files the rows are read from (a DataFrame's own input)."""
+    root = urlparse(fs.qualified(spark, output_path))
+    for name in input_files:
+        location = urlparse(name)
+        inside = location.path == root.path or location.path.startswith(root.path + "/")
+        if inside and location.scheme == root.scheme:
+            raise OutputError(
+                f"output {output_path} holds files the input is read from: write to a separate path"
+            )
 
 
 def write_delta(
@@ -96,7 +108,8 @@ def write_delta(
     except AnalysisException as error:
         reason = str(error).splitlines()[0]
         raise OutputError(
-            f"cannot write {path}: {reason}; --mode overwrite replaces the table"
+            f"cannot write {path}: {reason}; overwriting replaces the table",
+            fix={"mode": "overwrite"},
         ) from None
     version_after = latest_version(DeltaTable.forPath(spark, path))
     skipped = version_after == version_before

@@ -9,7 +9,6 @@ from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib.config import InputConfig
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.storage import fs
 
@@ -24,58 +23,74 @@ class SourceInfo:
     size_bytes: int | None
     appended_after_version: int | None = None  # set for an incremental run's appended rows
 
+    @property
+    def path(self) -> str | None:
+        """The input's location, when it was read by path."""
+        return self.name if self.format in ("delta", "parquet") else None
 
-def read_source(spark: SparkSession, input_config: InputConfig) -> tuple[DataFrame, SourceInfo]:
+
+# A DataFrame handed to the API: rebalance knows nothing of where its rows come from.
+DATAFRAME_SOURCE = SourceInfo(
+    name="DataFrame", format="dataframe", delta_version=None, size_bytes=None
+)
+
+
+def read_source(
+    spark: SparkSession, source: str, input_format: str = "delta", version: int | None = None
+) -> tuple[DataFrame, SourceInfo]:
     """Open the input lazily; a Delta input is pinned to one version for the whole run.
 
+    Args:
+        source: a Delta or Parquet path, or a catalog table name.
+        input_format: ``delta``, ``parquet`` or ``table``.
+        version: the Delta version to read (default the latest, pinned).
+
     Example:
-        >>> source_df, info = read_source(spark, InputConfig(source="/data/events"))
+        >>> source_df, info = read_source(spark, "/data/events")
     """
-    if input_config.source is None:
-        raise InputError(
-            "no input given: pass --input PATH (or a table name with --input-format table)"
-        )
-    if input_config.format == "table":
-        return _read_table(spark, input_config)
-    path = input_config.source
-    if not fs.exists(spark, path):
-        raise InputError(f"input {path} does not exist: check the path passed to --input")
-    if input_config.format == "parquet":
-        if input_config.version is not None:
-            raise InputError("--input-version needs a Delta input; Parquet has no versions")
+    if input_format == "table":
+        return _read_table(spark, source, version)
+    if not fs.exists(spark, source):
+        raise InputError(f"input {source} does not exist: check the path", fix={"input": None})
+    if input_format == "parquet":
+        if version is not None:
+            raise InputError(
+                "a version needs a Delta input; Parquet has no versions",
+                fix={"input_version": None},
+            )
         try:
-            parquet_df = spark.read.parquet(path)
+            parquet_df = spark.read.parquet(source)
         except AnalysisException as error:
             reason = str(error).splitlines()[0]
-            raise InputError(f"cannot read {path} as Parquet: {reason}") from None
-        return parquet_df, SourceInfo(path, "parquet", None, fs.size_bytes(spark, path))
-    if not DeltaTable.isDeltaTable(spark, path):
+            raise InputError(f"cannot read {source} as Parquet: {reason}") from None
+        return parquet_df, SourceInfo(source, "parquet", None, fs.size_bytes(spark, source))
+    if not DeltaTable.isDeltaTable(spark, source):
         raise InputError(
-            f"input {path} is not a Delta table (no _delta_log): "
-            "pass --input-format parquet for Parquet files"
+            f"input {source} is not a Delta table (no _delta_log): read Parquet files as Parquet",
+            fix={"input_format": "parquet"},
         )
-    delta_table = DeltaTable.forPath(spark, path)
-    version = _pinned_version(delta_table, input_config.version, path)
-    delta_df = spark.read.format("delta").option("versionAsOf", version).load(path)
-    size = int(delta_table.detail().select("sizeInBytes").first()[0])  # type: ignore[index]
-    return delta_df, SourceInfo(path, "delta", version, size)
+    delta_table = DeltaTable.forPath(spark, source)
+    pinned = _pinned_version(delta_table, version, source)
+    delta_df = spark.read.format("delta").option("versionAsOf", pinned).load(source)
+    return delta_df, SourceInfo(source, "delta", pinned, _size_bytes(delta_table))
 
 
-def _read_table(spark: SparkSession, input_config: InputConfig) -> tuple[DataFrame, SourceInfo]:
-    name = input_config.source
-    assert name is not None
+def _read_table(
+    spark: SparkSession, name: str, version: int | None
+) -> tuple[DataFrame, SourceInfo]:
     if not spark.catalog.tableExists(name):
-        raise InputError(f"table {name} does not exist in the catalog: check --input")
+        raise InputError(f"table {name} does not exist in the catalog", fix={"input": None})
     try:
         delta_table = DeltaTable.forName(spark, name)
     except AnalysisException:
-        if input_config.version is not None:
-            raise InputError(f"--input-version needs a Delta table; {name} is not one") from None
+        if version is not None:
+            raise InputError(
+                f"a version needs a Delta table; {name} is not one", fix={"input_version": None}
+            ) from None
         return spark.table(name), SourceInfo(name, "table", None, None)
-    version = _pinned_version(delta_table, input_config.version, name)
-    table_df = spark.read.option("versionAsOf", version).table(name)
-    size = int(delta_table.detail().select("sizeInBytes").first()[0])  # type: ignore[index]
-    return table_df, SourceInfo(name, "delta-table", version, size)
+    pinned = _pinned_version(delta_table, version, name)
+    table_df = spark.read.option("versionAsOf", pinned).table(name)
+    return table_df, SourceInfo(name, "delta-table", pinned, _size_bytes(delta_table))
 
 
 def latest_version(delta_table: DeltaTable) -> int:
@@ -86,9 +101,14 @@ def latest_version(delta_table: DeltaTable) -> int:
     differ) runs a Spark job that took ~3 s at 100M rows.
     """
     try:
-        return int(delta_table._jdt.table().initialSnapshot().version())  # type: ignore[attr-defined]
+        return int(delta_table._jdt.table().initialSnapshot().version())
     except Py4JError:
-        return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]
+        return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]  # a Delta table has at least one commit
+
+
+def _size_bytes(delta_table: DeltaTable) -> int:
+    """The table's size from its log (DESCRIBE DETAIL): no data file is read."""
+    return int(delta_table.detail().select("sizeInBytes").first()[0])  # type: ignore[index]  # DESCRIBE DETAIL has one row
 
 
 def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> int:
@@ -96,5 +116,8 @@ def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> i
     if wanted is None:
         return latest
     if wanted > latest:
-        raise InputError(f"--input-version {wanted} does not exist: {name} is at version {latest}")
+        raise InputError(
+            f"version {wanted} does not exist: {name} is at version {latest}",
+            fix={"input_version": None},
+        )
     return wanted

@@ -67,7 +67,7 @@ def rank_columns(df: DataFrame, seed: int, key_cols: Sequence[str]) -> tuple[Col
     tie-break hash of the whole row."""
     missing = [name for name in key_cols if name not in df.columns]
     if missing:
-        raise InputError(f"--sample-key column(s) {', '.join(missing)} not found: fix --sample-key")
+        raise InputError(f"key column(s) {', '.join(missing)} not found", fix={"sample_key": None})
     all_cols = list(df.columns)
     u = key_hash_uniform(list(key_cols) or all_cols, seed)
     tie = F.xxhash64(F.lit(seed + 1), *[F.col(name) for name in all_cols])
@@ -118,7 +118,8 @@ def find_thresholds(
             elif pending[key] + 1 >= _MAX_WIDENINGS:
                 raise InputError(
                     f"cannot cut group {key} at exactly {wanted:,} rows: too many rows share "
-                    "one key; pass a more distinct --sample-key"
+                    "one key; use a more distinct key",
+                    fix={"sample_key": None},
                 )
             else:
                 pending[key] += 1

@@ -7,11 +7,11 @@ from typing import Any
 
 import pyspark.sql.functions as F
 from py4j.protocol import Py4JJavaError
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, Observation
 
+from rebalance_lib.core.counts import ClassStats, TableProfile
 from rebalance_lib.core.targets import Label
-from rebalance_lib.storage import fs
-from rebalance_lib.transforms.profile import ClassStats, TableProfile, weight_expr
+from rebalance_lib.transforms.profile import weight_expr
 
 ClassTotals = dict[Label, tuple[int, float]]
 
@@ -69,7 +69,7 @@ def _observed_metrics(observation: Observation) -> dict[str, Any] | None:
     """Observation.get blocks until metrics arrive; a write that committed nothing never sends
     them, and some writers (DataFrameWriterV2's CREATE) send an empty row, so look first.
     """
-    if not observation._jo.future().isCompleted():  # type: ignore[union-attr]
+    if not observation._jo.future().isCompleted():  # type: ignore[union-attr]  # _jo is set once observed
         return None
     try:
         metrics = observation.get
@@ -102,26 +102,3 @@ def scanned_group_totals(
         tuple(row[name] for name in group_cols): (int(row["_rows"]), float(row["_weight"]))
         for row in rows
     }
-
-
-def sql_execution_count(spark: SparkSession) -> int:
-    """How many SQL executions this application has recorded: a marker for ``source_scans``."""
-    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()  # type: ignore[union-attr]
-    return int(spark._jsparkSession.sharedState().statusStore().executionsCount())
-
-
-def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:
-    """SQL executions since the marker whose physical plan reads the files at ``path``."""
-    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()  # type: ignore[union-attr]
-    location = f"[{fs.qualified(spark, path)}]"
-    executions = spark._jsparkSession.sharedState().statusStore().executionsList()
-    scans = 0
-    for index in range(executions.size()):
-        execution = executions.apply(index)
-        if execution.executionId() < since_execution:
-            continue
-        plan_lines = str(execution.physicalPlanDescription()).splitlines()
-        scans += any(
-            line.startswith("Location:") and line.endswith(location) for line in plan_lines
-        )
-    return scans

@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import types as T
 
+from rebalance_lib.core.counts import ClassStats, GroupedProfile, TableProfile
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.core.targets import Label
 
 _LABEL_TYPES = (T.IntegralType, T.StringType, T.BooleanType)
-
-
-@dataclass(frozen=True)
-class ClassStats:
-    """One class of the input: rows, and the sums of its input weights (1.0 each by default)."""
-
-    rows: int
-    weight_sum: float
-    weight_sq_sum: float
-
-
-@dataclass(frozen=True)
-class TableProfile:
-    """The input's classes; null labels and unusable weights counted, not yet judged."""
-
-    classes: dict[Label, ClassStats]
-    null_label_rows: int
-    bad_weight_rows: int
-
-    @property
-    def class_counts(self) -> dict[Label, int]:
-        return {label: stats.rows for label, stats in self.classes.items()}
-
-    @property
-    def rows(self) -> int:
-        return sum(self.class_counts.values()) + self.null_label_rows
 
 
 def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -> None:
@@ -47,7 +21,9 @@ def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -
     fields = {field.name: field.dataType for field in df.schema.fields}
     columns = ", ".join(fields)
     if label_col not in fields:
-        raise InputError(f"label column '{label_col}' not found (columns: {columns}): pass --label")
+        raise InputError(
+            f"label column '{label_col}' not found (columns: {columns})", fix={"label": None}
+        )
     if not isinstance(fields[label_col], _LABEL_TYPES):
         raise InputError(
             f"label column '{label_col}' is {fields[label_col].simpleString()}: labels must be "
@@ -58,7 +34,8 @@ def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -
     if input_weight_col not in fields:
         raise InputError(
             f"input weight column '{input_weight_col}' not found (columns: {columns}): "
-            "fix --input-weight-col or leave it out for weight 1"
+            "name an existing column, or none for weight 1",
+            fix={"input_weight_col": None},
         )
     if not isinstance(fields[input_weight_col], T.NumericType):
         raise InputError(
@@ -67,42 +44,19 @@ def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -
         )
 
 
-def weight_expr(input_weight_col: str | None) -> F.Column:
+def weight_expr(input_weight_col: str | None) -> Column:
     """The input weight as a double column (1.0 when the table has none)."""
     if input_weight_col is None:
         return F.lit(1.0)
     return F.col(input_weight_col).cast("double")
 
 
-def is_bad_weight(weight: F.Column) -> F.Column:
+def is_bad_weight(weight: Column) -> Column:
     """Null, NaN, infinite, zero or negative: a weight no loss function can use."""
     return F.coalesce(
         weight.isNull() | F.isnan(weight) | (F.abs(weight) == float("inf")) | (weight <= 0),
         F.lit(True),
     )
-
-
-@dataclass(frozen=True)
-class GroupedProfile:
-    """Rows and weight sums per (group values..., label), from one aggregation."""
-
-    groups: dict[tuple[Any, ...], ClassStats]
-    null_label_rows: int
-    bad_weight_rows: int
-
-    def table(self, include: Callable[[tuple[Any, ...]], bool] = lambda _: True) -> TableProfile:
-        """The included groups merged per label (null labels and bad weights of all rows)."""
-        classes: dict[Label, ClassStats] = {}
-        for key, stats in self.groups.items():
-            if not include(key):
-                continue
-            seen = classes.get(key[-1], ClassStats(0, 0.0, 0.0))
-            classes[key[-1]] = ClassStats(
-                seen.rows + stats.rows,
-                seen.weight_sum + stats.weight_sum,
-                seen.weight_sq_sum + stats.weight_sq_sum,
-            )
-        return TableProfile(classes, self.null_label_rows, self.bad_weight_rows)
 
 
 def profile_groups(
@@ -121,8 +75,8 @@ def profile_groups(
     missing = [name for name in group_cols if name not in df.columns]
     if missing:
         raise InputError(
-            f"column(s) {', '.join(missing)} not found (columns: {', '.join(df.columns)}): "
-            "fix --strata or --split-col"
+            f"column(s) {', '.join(missing)} not found (columns: {', '.join(df.columns)})",
+            fix={"strata": None, "split_col": None},
         )
     keys = [F.col(name).alias(f"_g{index}") for index, name in enumerate(group_cols)]
     key_names = [f"_g{index}" for index in range(len(group_cols))]
@@ -177,9 +131,18 @@ def as_label_type(value: Label, df: DataFrame, label_col: str) -> Label:
         except ValueError:
             raise InputError(
                 f"label value {value!r} is not an integer but '{label_col}' is "
-                f"{data_type.simpleString()}: fix --classes or --minority"
+                f"{data_type.simpleString()}",
+                fix={"classes": None, "minority": None},
             ) from None
     return str(value)
+
+
+# What fixes each row check of a one-pass run: the name travels inside Spark's error.
+_ROW_CHECK_FIXES: dict[str, dict[str, Any]] = {
+    "unlisted_label": {"classes": None, "one_pass": False},
+    "null_label": {"null_labels": "drop"},
+    "bad_weight": {"input_weight_col": None},
+}
 
 
 def fail_on_invalid_rows(
@@ -200,29 +163,32 @@ def fail_on_invalid_rows(
     listed = ", ".join(str(value) for value in classes)
     checks = [
         (
+            "unlisted_label",
             label.isNotNull() & ~label.isin(list(classes)),
-            f"a row of '{label_col}' holds a value not in --classes ({listed}): list every "
-            "class, or run without --one-pass",
+            f"a row of '{label_col}' holds a value not in the stated classes ({listed}): list "
+            "every class, or run in two passes",
         )
     ]
     if null_labels == "error":
         checks.append(
             (
+                "null_label",
                 label.isNull(),
-                f"a row has a null '{label_col}': clean the input, or pass --null-labels drop",
+                f"a row has a null '{label_col}': clean the input, or drop such rows",
             )
         )
     if input_weight_col is not None:
         checks.append(
             (
+                "bad_weight",
                 is_bad_weight(weight_expr(input_weight_col)),
                 f"a row has a null, zero, negative, NaN or infinite weight in "
                 f"'{input_weight_col}': fix it or filter such rows out first",
             )
         )
     checked_label = None
-    for condition, message in checks:
-        failure = F.raise_error(F.lit(ROW_CHECK_MARKER + message))
+    for name, condition, message in checks:
+        failure = F.raise_error(F.lit(f"{ROW_CHECK_MARKER}{name}: {message}"))
         checked_label = (
             F.when(condition, failure)
             if checked_label is None
@@ -232,11 +198,13 @@ def fail_on_invalid_rows(
     return df.withColumn(label_col, checked_label.otherwise(label))
 
 
-def row_check_failure(error: Exception) -> str | None:
-    """The message of a failed row check inside a Spark error, or None for other errors."""
+def row_check_failure(error: Exception) -> InputError | None:
+    """The failed row check inside a Spark error as one input error, or None for others."""
     text = str(error)
     start = text.find(ROW_CHECK_MARKER)
     if start < 0:
         return None
-    message = text[start + len(ROW_CHECK_MARKER) :].splitlines()[0]
-    return message.split(" SQLSTATE")[0].rstrip(". ")
+    found = text[start + len(ROW_CHECK_MARKER) :].splitlines()[0]
+    name, message = found.split(": ", 1)
+    message = message.split(" SQLSTATE")[0].rstrip(". ")
+    return InputError(f"{message}; nothing was written", fix=_ROW_CHECK_FIXES.get(name))

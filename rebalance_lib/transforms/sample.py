@@ -97,8 +97,9 @@ def sample_groups(
         missing = [name for name in key_cols if name not in df.columns]
         if not key_cols or missing:
             raise InputError(
-                f"the hash sampler needs --sample-key columns present in the input (missing: "
-                f"{', '.join(missing) or 'no key given'})"
+                f"the hash sampler needs key columns present in the input (missing: "
+                f"{', '.join(missing) or 'no key given'})",
+                fix={"sample_key": None},
             )
         draw = key_hash_uniform(key_cols, seed)
     else:
@@ -132,8 +133,9 @@ def with_group_weight(
     """Add ``weight_col`` = input weight x its group's multiplier (1 for unlisted groups)."""
     if weight_col in df.columns and weight_col != input_weight_col:
         raise InputError(
-            f"the input already has a column '{weight_col}': pass --weight-col NAME for the "
-            f"output weight, or --input-weight-col {weight_col} to scale it"
+            f"the input already has a column '{weight_col}': name another output weight "
+            "column, or scale the existing one as the input weight",
+            fix={"weight_col": None, "input_weight_col": weight_col},
         )
     weight = weight_expr(input_weight_col) * per_group(group_cols, weight_multipliers)
     return df.withColumn(weight_col, weight)

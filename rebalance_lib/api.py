@@ -1,0 +1,273 @@
+"""The DataFrame API: ``rebalance(df, ...)`` and ``rebalance_table(spark, source, ...)``.
+
+Both return a :class:`Rebalanced`: the lazy rebalanced DataFrame, the pure plan, and
+``write``, which commits the Delta table, its lineage and the report. The command line and
+the spark-submit job are thin doors onto these two functions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal, TypedDict, Unpack
+
+from pyspark.sql import DataFrame, SparkSession
+
+from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.options import (
+    NullLabels,
+    RunOptions,
+    Sampler,
+    Sampling,
+    WeightBasis,
+    check_incremental,
+    check_one_pass,
+)
+from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.targets import TARGET_FORMS, Label, TargetRequest
+from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
+from rebalance_lib.runs.timer import PhaseTimer
+from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
+from rebalance_lib.storage.sink import check_inputs_outside, check_output_path
+from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
+
+__all__ = ["RebalanceOptions", "Rebalanced", "Written", "rebalance", "rebalance_table"]
+
+
+class RebalanceOptions(TypedDict, total=False):
+    """The keyword arguments of ``rebalance`` and ``rebalance_table`` (all optional but the
+    one target form)."""
+
+    label: str
+    factor: float
+    target_ratio: float
+    target_minority_share: float
+    min_minority_per_batch: int
+    max_rows: int
+    seed: int
+    minority: Label
+    null_labels: NullLabels
+    weight_col: str
+    input_weight_col: str
+    batch_size: int
+    strata: list[str] | tuple[str, ...]
+    split_col: str
+    train_value: Any
+    sampler: Sampler
+    sample_key: list[str] | tuple[str, ...] | str
+    exact: bool
+    weight_basis: WeightBasis
+
+
+@dataclass(eq=False)
+class Rebalanced:
+    """A rebalanced input: ``df`` (lazy), ``plan`` (pure), and ``write`` to commit it.
+
+    ``df`` is built on first use; with ``exact=True`` that first use runs the pass that
+    finds each group's cut. For a one-pass run ``plan`` is the stated plan (counts 0): the
+    counts come with the write, and ``write(...).report`` holds them.
+
+    Example:
+        >>> out = rebalance(events_df, label="label", factor=20, seed=7)
+        >>> out.plan.expected_rows_after
+        >>> out.df.groupBy("label").count().show()
+        >>> out.write("/data/events_rebalanced", mode="overwrite")
+    """
+
+    plan: Plan
+    _opened: Opened = field(repr=False)
+    _options: RunOptions = field(repr=False)
+    _timer: PhaseTimer = field(repr=False)
+    _incremental_into: str | None = field(default=None, repr=False)
+
+    @cached_property
+    def df(self) -> DataFrame:
+        """The kept rows with the weight column: Spark SQL expressions only, nothing run yet."""
+        return rebalanced_rows(self._opened, self._options, self._timer)
+
+    @property
+    def advice(self) -> tuple[str, ...]:
+        """What an expert would say about the plan before a row is written."""
+        return self._opened.advice
+
+    def write(
+        self,
+        path: str,
+        mode: Mode = "error",
+        run_id: str | None = None,
+        report_dir: str | None = None,
+    ) -> Written:
+        """Write the rebalanced rows as a Delta table, with lineage and the report.
+
+        The very code ``rebalance run`` uses: one data commit (``userMetadata`` holds the
+        plan and run id), ``rebalance.*`` table properties, and ``report.json``,
+        ``report.md`` and ``class_counts.png`` in ``report_dir``.
+
+        Args:
+            path: the output Delta path; never the input, nor inside it.
+            mode: ``error`` (the path must be new), ``overwrite`` (old versions stay
+                readable) or ``append``.
+            run_id: idempotence key: a write repeating it commits nothing. Default: fresh.
+            report_dir: where the report goes (default ``PATH/_rebalance_report``).
+
+        Returns:
+            A :class:`Written`: the table version committed and the report.
+
+        Example:
+            >>> written = out.write("/data/events_rebalanced", run_id="2026-11-27")
+            >>> written.delta_version, written.report.bias_check.verdict
+            (0, 'PASS')
+        """
+        if mode not in ("error", "overwrite", "append"):
+            raise ConfigError(
+                f"mode must be error, overwrite or append (got {mode!r})", fix={"mode": None}
+            )
+        if self._incremental_into is not None:
+            if path != self._incremental_into:
+                raise ConfigError(
+                    f"an increment planned for {self._incremental_into} cannot be written to "
+                    f"{path}: write it where the earlier runs are",
+                    fix={"output": self._incremental_into},
+                )
+            mode = "append"  # an increment always adds to the earlier runs' table
+        spark = self.df.sparkSession
+        source = self._opened.source
+        check_output_path(spark, path, source.path, mode)
+        if source.path is None:
+            check_inputs_outside(spark, path, self._opened.rows_df.inputFiles())
+        return write_rebalanced(
+            self.df,
+            self._opened,
+            self._options,
+            path,
+            mode,
+            run_id or uuid.uuid4().hex,
+            report_dir,
+            self._incremental_into is not None,
+            self._timer,
+        )
+
+
+def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
+    """Downsample the majority class(es) of ``df`` and add the weight column.
+
+    The classes are counted in one pass over the label (and group) columns; the rows are
+    then sampled lazily with Spark SQL expressions only. The caller's SparkSession is used.
+
+    Args:
+        df: any DataFrame: a table, a filtered or joined frame.
+        label: the label column (integers, strings or booleans). Default ``label``.
+        factor: divide the majority by F; kept rows weigh x F. Or exactly one of
+            ``target_ratio`` (R:1), ``target_minority_share`` (0 < S < 0.5),
+            ``min_minority_per_batch`` (K rows per batch), ``max_rows`` (N rows).
+        seed: the sampler's seed (default 42).
+        minority: the class to protect (default the least frequent).
+        null_labels: ``error`` (default) or ``drop`` rows with a null label.
+        weight_col: the output weight column (default ``weight``).
+        input_weight_col: an existing example weight to scale (default weight 1).
+        batch_size: the training batch size the advice is given for (default 128).
+        strata: plan within each combination of these columns (e.g. ``["country"]``).
+        split_col, train_value: rebalance only rows whose ``split_col`` is ``train_value``.
+        sampler: ``sampleBy`` (Bernoulli per row, default) or ``hash`` (by ``sample_key``).
+        sample_key: key column(s) of the hash sampler (and of ``exact``).
+        exact: keep exactly the planned rows of each downsampled group (one more pass).
+        weight_basis: ``nominal`` (x F) or ``realized`` (x rows before / kept; needs exact).
+
+    Returns:
+        A :class:`Rebalanced` with ``df``, ``plan`` and ``write``.
+
+    Example:
+        >>> out = rebalance(events_df, label="is_fraud", factor=20, seed=7)
+        >>> out.df.groupBy("is_fraud").agg(F.sum("weight")).show()
+    """
+    run_options = resolve_options(options)
+    timer = PhaseTimer()
+    opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
+    return Rebalanced(opened.plan, opened, run_options, timer)
+
+
+def rebalance_table(
+    spark: SparkSession,
+    source: str,
+    *,
+    input_format: Literal["delta", "parquet", "table"] = "delta",
+    version: int | None = None,
+    one_pass: bool = False,
+    classes: list[Label] | tuple[Label, ...] | None = None,
+    incremental_into: str | None = None,
+    **options: Unpack[RebalanceOptions],
+) -> Rebalanced:
+    """Rebalance a table by path or name: what needs to know the source, not just its rows.
+
+    A Delta source is pinned to one version for the whole run and the report names it.
+    Beyond ``rebalance``'s options, it can read the source once, or decide only the rows
+    appended since the last run.
+
+    Args:
+        spark: the SparkSession to read with (Delta configured).
+        source: a Delta path (default), a Parquet path, or a catalog table name.
+        input_format: ``delta``, ``parquet`` or ``table``.
+        version: the Delta version to read (default the latest).
+        one_pass: read the source once; needs ``factor``, ``minority`` and every class in
+            ``classes``. Counts are observed during the write; rows with a label not listed,
+            a null label or a bad weight fail the write itself.
+        classes: every label value (for ``one_pass``).
+        incremental_into: the output of earlier runs (hash sampler): only the rows appended
+            to the source since its last run are decided, with that run's factors, and
+            ``write`` appends them there.
+        **options: every keyword of :func:`rebalance`.
+
+    Example:
+        >>> out = rebalance_table(spark, "/data/events", factor=10, one_pass=True,
+        ...                       minority=1, classes=[0, 1])
+        >>> out.write("/data/events_rebalanced")
+    """
+    run_options = resolve_options(options)
+    stated_classes = tuple(classes or ())
+    one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
+    if incremental_into is not None:
+        check_incremental(run_options)
+        if one_pass:
+            raise ConfigError(
+                "an increment reads only the appended rows already: leave out one pass",
+                fix={"one_pass": False},
+            )
+    timer = PhaseTimer()
+    with timer.phase("open", "opening the input and pinning its version"):
+        source_df, source_info = read_source(spark, source, input_format, version)
+    if incremental_into is not None:
+        opened = open_increment(spark, source_info, run_options, incremental_into, timer)
+    elif one_pass_factor is not None:
+        opened = open_one_pass(source_df, source_info, run_options, one_pass_factor, stated_classes)
+    else:
+        opened = plan_rows(source_df, source_info, run_options, timer)
+    return Rebalanced(opened.plan, opened, run_options, timer, incremental_into)
+
+
+def resolve_options(options: RebalanceOptions) -> RunOptions:
+    """The API's keyword arguments, checked together, as the options the run decides with."""
+    unknown = sorted(set(options) - set(RebalanceOptions.__annotations__))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}: see rebalance()'s parameters")
+    request = TargetRequest(**{form: options[form] for form in TARGET_FORMS if form in options})  # type: ignore[literal-required]  # the forms are keys of RebalanceOptions
+    sample_key = options.get("sample_key", ())
+    return RunOptions(
+        request=request,
+        label_col=options.get("label", "label"),
+        minority=options.get("minority"),
+        null_labels=options.get("null_labels", "error"),
+        weight_col=options.get("weight_col", "weight"),
+        input_weight_col=options.get("input_weight_col"),
+        batch_size=options.get("batch_size", 128),
+        strata=tuple(options.get("strata", ())),
+        split_col=options.get("split_col"),
+        train_value=options.get("train_value", "train"),
+        sampling=Sampling(
+            method=options.get("sampler", "sampleBy"),
+            seed=options.get("seed", 42),
+            key=(sample_key,) if isinstance(sample_key, str) else tuple(sample_key),
+            exact=options.get("exact", False),
+            weight_basis=options.get("weight_basis", "nominal"),
+        ),
+    )

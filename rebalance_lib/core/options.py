@@ -1,0 +1,126 @@
+"""The arguments of one rebalance, checked together once. Pure Python.
+
+Every door (the API, the command line, the spark-submit job, YAML) ends here, so each
+rule about which options go together lives in this one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.grouping import strata_columns
+from rebalance_lib.core.targets import Label, TargetRequest
+
+Sampler = Literal["sampleBy", "hash"]
+WeightBasis = Literal["nominal", "realized"]
+NullLabels = Literal["error", "drop"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How rows are drawn: Bernoulli per row (``sampleBy``) or by a seeded hash of a key,
+    optionally cut to exactly the planned count per group."""
+
+    method: Sampler = "sampleBy"
+    seed: int = 42
+    key: tuple[str, ...] = ()
+    exact: bool = False
+    weight_basis: WeightBasis = "nominal"
+
+    def __post_init__(self) -> None:
+        _one_of("sampler", self.method, ("sampleBy", "hash"))
+        _one_of("weight_basis", self.weight_basis, ("nominal", "realized"))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(
+                f"seed must be a whole number (got {self.seed!r})", fix={"seed": None}
+            )
+        if self.method == "hash" and not self.key:
+            raise ConfigError(
+                "the hash sampler draws from a key: name its column(s)", fix={"sample_key": None}
+            )
+        if self.weight_basis == "realized" and not self.exact:
+            raise ConfigError(
+                "realized weights need exact counts: only an exact run knows its rows kept "
+                "before writing",
+                fix={"exact": True},
+            )
+
+    @property
+    def source_passes(self) -> int:
+        """Reads of the source in a two-pass run: profile, write (and the exact cut)."""
+        return 3 if self.exact else 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything below the doors decides with: what to keep, how, and in which columns."""
+
+    request: TargetRequest
+    label_col: str = "label"
+    minority: Label | None = None
+    null_labels: NullLabels = "error"
+    weight_col: str = "weight"
+    input_weight_col: str | None = None
+    batch_size: int = 128
+    strata: tuple[str, ...] = ()
+    split_col: str | None = None
+    train_value: Any = "train"
+    sampling: Sampling = field(default_factory=Sampling)
+
+    def __post_init__(self) -> None:
+        _one_of("null_labels", self.null_labels, ("error", "drop"))
+        for name in ("label_col", "weight_col"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name.replace('_', ' ')} needs a name", fix={name: None})
+
+    @property
+    def strata_columns(self) -> tuple[str, ...]:
+        return strata_columns(self.strata, self.label_col)
+
+    @property
+    def is_grouped(self) -> bool:
+        """Planned per group (strata or the training split) rather than per label."""
+        return bool(self.strata_columns) or self.split_col is not None
+
+
+def check_one_pass(options: RunOptions, classes: tuple[Label, ...]) -> float:
+    """A one-pass run states its plan: the factor, the minority and every class. Its factor."""
+    factor = options.request.factor
+    if factor is None or options.minority is None or len(classes) < 2:
+        raise ConfigError(
+            "one pass needs a factor, the minority label and every class (e.g. 0,1); "
+            "without them run in two passes",
+            fix={"factor": None, "minority": None, "classes": None},
+        )
+    if options.is_grouped:
+        raise ConfigError(
+            "one pass plans the whole table at once: leave out strata and the split column, "
+            "or run in two passes",
+            fix={"one_pass": False},
+        )
+    if options.sampling.exact:
+        raise ConfigError(
+            "exact counts need their own pass over the key: run in two passes",
+            fix={"one_pass": False},
+        )
+    return factor
+
+
+def check_incremental(options: RunOptions) -> None:
+    """An increment decides new rows alone: each row's fate must depend on its key only."""
+    if options.sampling.method != "hash" or options.sampling.exact:
+        raise ConfigError(
+            "an increment needs the hash sampler (a row's decision must not depend on the "
+            "rows around it) and no exact counts",
+            fix={"sampler": "hash", "exact": False},
+        )
+
+
+def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"{name.replace('_', ' ')} must be one of {', '.join(allowed)} (got {value!r})",
+            fix={name: None},
+        )

@@ -1,0 +1,143 @@
+"""The report as one page of Markdown, for people."""
+
+from __future__ import annotations
+
+from rebalance_lib.core.checks import BiasCheck
+from rebalance_lib.report.model import Report, SplitSection, StrataSection
+
+
+def to_markdown(report: Report, chart_name: str | None = None) -> str:
+    """A one-page human summary of the report."""
+    source, output, batch, bias = report.source, report.output, report.batch, report.bias_check
+    version = f" @ version {source.delta_version}" if source.delta_version is not None else ""
+    dropped = source.null_label_rows_dropped
+    within = "yes" if report.counts_within_bound else "NO"
+    lines = [
+        f"# Rebalance report `{report.run_id}`",
+        "",
+        f"- **Source**: `{source.name}` ({source.format}{version}), {source.rows:,} rows"
+        + (
+            f" appended after version {source.appended_after_version} (incremental run)"
+            if source.appended_after_version is not None
+            else ""
+        )
+        + (f", {dropped:,} null-label rows dropped" if dropped else ""),
+        f"- **Output**: `{output.path}` (Delta version {output.delta_version}, "
+        f"mode {output.mode}), {output.rows:,} rows",
+        f"- **Request**: {report.request.said}; factor {report.factor:,.6g}; "
+        f"seed {report.request.seed}; sampler {report.request.sampler}; "
+        f"source read {_times(report.request.source_passes)}"
+        + ("; exact counts" if report.request.exact else "")
+        + (f"; weights {report.request.weight_basis}" if report.request.exact else ""),
+        f"- **Minority rows per batch of {batch.batch_size}**: "
+        f"{batch.minority_per_batch_before:.2f} before, {batch.minority_per_batch_after:.2f} after",
+        f"- **Degree**: {batch.degree_before} before ({batch.ratio_before:,.4g}:1), "
+        f"{batch.degree_after} after ({batch.ratio_after:,.4g}:1)",
+        f"- **Prediction-bias check**: **{bias.verdict}**" + _mean_text(bias),
+        f"- **Counts within {bias.sigmas:g} sigma of the plan**: {within}",
+        "",
+        "| class | rows before | factor | weight | expected after | rows after | deviation (sigma) "
+        "| weighted after | weighted share before -> after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in report.classes:
+        key = str(c.label)
+        sigmas = "exact" if c.deviation_sigmas is None else f"{c.deviation_sigmas:+.2f}"
+        lines.append(
+            f"| {key} | {c.rows_before:,} | {c.factor:,.6g} | x{c.weight_multiplier:,.6g} | "
+            f"{c.expected_rows_after:,.0f} | {c.rows_after:,} | {sigmas} | "
+            f"{c.weighted_total_after:,.0f} | {bias.share_before[key]:.4%} -> "
+            f"{bias.weighted_share_after[key]:.4%} |"
+        )
+    lines += _strata_lines(report.strata) + _split_lines(report.splits)
+    lines += _calibration_lines(report)
+    if chart_name is not None:
+        lines += ["", f"![class counts before and after]({chart_name})"]
+    lines += ["", "## Advice", "", *[f"- {line}" for line in report.advice]]
+    timings = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in report.timings_s.items())
+    lines += [
+        "",
+        f"Timings: {timings}. Spark {report.spark_version}, application `{report.spark_app_id}`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _strata_lines(strata: StrataSection | None) -> list[str]:
+    if strata is None:
+        return []
+    lines = [
+        "",
+        f"## Strata ({', '.join(strata.columns)}): {strata.strata_planned:,} planned, "
+        f"{strata.strata_kept_whole:,} kept whole",
+        "",
+        "| stratum | class | rows before | factor | expected after | rows after |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in strata.top:
+        stratum = ", ".join(f"{name}={value}" for name, value in row.stratum.items())
+        lines.append(
+            f"| {stratum} | {row.label} | {row.rows_before:,} | {row.factor:,.6g} | "
+            f"{row.expected_rows_after:,.0f} | {row.rows_after:,} |"
+        )
+    if strata.rest_groups:
+        lines.append(
+            f"| {strata.rest_groups:,} more groups | | {strata.rest_rows_before:,} | | | "
+            f"{strata.rest_rows_after:,} |"
+        )
+    return lines
+
+
+def _calibration_lines(report: Report) -> list[str]:
+    if not report.calibration:
+        return []
+    minority = report.batch.minority_label
+    lines = [
+        "",
+        "## Calibration, for models trained on this table without the weight column",
+        "",
+        f"Predicted probability p of class {minority} -> p / (p + F * (1 - p)), i.e. add the "
+        "logit offset -log(F): `rebalance_lib.calibrate(p, F)` (floats, numpy arrays, Spark "
+        "Columns). With several downsampled classes, multiply each class's probability by its "
+        "F and renormalise.",
+        "",
+        "| class | F | logit offset |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {entry.label} | {entry.factor:,.6g} | {entry.logit_offset:+.6f} |"
+        for entry in report.calibration
+    ]
+    if report.strata is not None:
+        lines += ["", "F here is each class's overall factor; strata have their own (see above)."]
+    return lines
+
+
+def _split_lines(splits: SplitSection | None) -> list[str]:
+    if splits is None:
+        return []
+    lines = [
+        "",
+        f"## Splits ({splits.column}): only '{splits.train_value}' is rebalanced",
+        "",
+        "| split | rows before | rows after | rebalanced |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {row.value} | {row.rows_before:,} | {row.rows_after:,} | "
+        f"{'yes' if row.rebalanced else 'no, weight unchanged'} |"
+        for row in splits.splits
+    ]
+    return lines
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count} times")
+
+
+def _mean_text(bias: BiasCheck) -> str:
+    if bias.label_mean_before is None or bias.weighted_label_mean_after is None:
+        return " (weighted class shares within tolerance)" if bias.verdict == "PASS" else ""
+    return (
+        f" (label mean {bias.label_mean_before:.6f} before, weighted "
+        f"{bias.weighted_label_mean_after:.6f} after, tolerance +/-{bias.label_mean_tolerance:.6f})"
+    )

@@ -1,0 +1,261 @@
+"""Sample and weight the planned rows, then write them: Delta commit, measure, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
+from pyspark.sql import DataFrame, Observation, SparkSession
+
+from rebalance_lib.core.checks import ClassOutcome
+from rebalance_lib.core.grouping import GroupTotals
+from rebalance_lib.core.options import RunOptions
+from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.targets import Label
+from rebalance_lib.report.build import Measured, RunFacts, build_report
+from rebalance_lib.report.files import write_report_files
+from rebalance_lib.report.model import Report
+from rebalance_lib.runs.opening import Opened
+from rebalance_lib.runs.timer import PhaseTimer
+from rebalance_lib.storage import fs, lineage
+from rebalance_lib.storage.sink import WriteResult, write_delta
+from rebalance_lib.transforms.exact import find_thresholds, keep_exact
+from rebalance_lib.transforms.measure import (
+    ClassTotals,
+    observe_class_totals,
+    observed_class_totals,
+    scanned_group_totals,
+)
+from rebalance_lib.transforms.profile import row_check_failure
+from rebalance_lib.transforms.sample import drop_null_labels, sample_groups, with_group_weight
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["error", "overwrite", "append"]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What ``Rebalanced.write`` committed.
+
+    ``report`` is None when the run id had already been written (nothing was appended).
+    """
+
+    path: str
+    delta_version: int
+    previous_version: int | None
+    skipped_as_repeat: bool
+    plan: Plan  # with the counts a one-pass run learns while writing
+    report_dir: str | None
+    report: Report | None
+
+
+def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> DataFrame:
+    """The planned rows sampled per group and weighted: Spark SQL expressions only.
+
+    Lazy, except that exact counts first find each group's cut in one pass over the key.
+    """
+    sampling, label_col = options.sampling, options.label_col
+    groups = opened.sample_groups(label_col)
+    kept_df = opened.rows_df.transform(drop_null_labels, label_col)
+    if sampling.exact:
+        with timer.phase("exact", "finding the exact cut of each downsampled group"):
+            thresholds = find_thresholds(
+                kept_df,
+                groups.columns,
+                groups.keep_fractions,
+                groups.rows,
+                sampling.seed,
+                sampling.key,
+            )
+        sampled_df = keep_exact(kept_df, groups.columns, thresholds, sampling.seed, sampling.key)
+    else:
+        sampled_df = sample_groups(
+            kept_df,
+            groups.columns,
+            groups.keep_fractions,
+            sampling.method,
+            sampling.seed,
+            sampling.key,
+        )
+    return sampled_df.transform(
+        with_group_weight,
+        groups.columns,
+        groups.weight_multipliers,
+        options.weight_col,
+        options.input_weight_col,
+    )
+
+
+def write_rebalanced(
+    rows_df: DataFrame,
+    opened: Opened,
+    options: RunOptions,
+    path: str,
+    mode: Mode,
+    run_id: str,
+    report_dir: str | None,
+    incremental: bool,
+    timer: PhaseTimer,
+) -> Written:
+    """Write ``rows_df`` as one Delta commit with its lineage, measure it, write the report."""
+    spark = rows_df.sparkSession
+    labels = [c.label for c in opened.plan.classes]
+    weight_col, label_col = options.weight_col, options.label_col
+    observed_df, observation = observe_class_totals(rows_df, labels, label_col, weight_col)
+    sampling = options.sampling
+    run_lineage = lineage.run_lineage(
+        opened.plan,
+        opened.source,
+        run_id,
+        seed=sampling.seed,
+        sampler=sampling.method,
+        sample_key=list(sampling.key),
+        label_column=label_col,
+        weight_column=weight_col,
+        grouped=options.is_grouped,
+        exact=sampling.exact,
+        incremental=incremental,
+    )
+    with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
+        write = _write_checked(observed_df, path, mode, run_id, run_lineage)
+    if write.skipped_as_repeat:
+        log.info("run id %s was already written to %s: nothing appended", run_id, path)
+        return Written(
+            path, write.delta_version, write.previous_version, True, opened.plan, None, None
+        )
+    appended = mode == "append"
+    class_totals = None
+    if opened.grouping is None:
+        class_totals = _class_totals(spark, write, observation, labels, options, appended, timer)
+    opened = opened.counting.settle(opened, write, class_totals[0] if class_totals else None, timer)
+    measured = _measure(spark, opened, write, class_totals, weight_col, appended, timer)
+    facts = RunFacts(
+        run_id=run_id,
+        spark_version=spark.version,
+        spark_app_id=spark.conf.get("spark.app.id") or "",
+        mode=mode,
+        timings_s=timer.seconds,
+    )
+    report = build_report(
+        facts,
+        opened.source,
+        opened.profile,
+        write,
+        opened.plan,
+        measured,
+        sampling,
+        opened.counting.source_passes,
+        opened.advice,
+        opened.grouping,
+    )
+    report_dir = report_dir or lineage.default_report_dir(path)
+    write_report_files(spark, report, report_dir)
+    return Written(
+        path, write.delta_version, write.previous_version, False, opened.plan, report_dir, report
+    )
+
+
+def _write_checked(
+    df: DataFrame, path: str, mode: Mode, run_id: str, run_lineage: dict[str, object]
+) -> WriteResult:
+    """Write the output; a failed row check inside the write becomes a one-line input error,
+    and the files the aborted write left in a path that held no table are removed."""
+    table_existed = DeltaTable.isDeltaTable(df.sparkSession, path)
+    try:
+        return write_delta(
+            df,
+            path,
+            mode,
+            run_id,
+            user_metadata=json.dumps(run_lineage),
+            table_properties=lineage.table_properties(run_lineage),
+        )
+    except (PySparkException, Py4JJavaError) as error:
+        failure = row_check_failure(error)
+        if failure is None:
+            raise
+        if not table_existed:
+            fs.delete(df.sparkSession, path)
+        raise failure from None
+
+
+def _class_totals(
+    spark: SparkSession,
+    write: WriteResult,
+    observation: Observation,
+    labels: list[Label],
+    options: RunOptions,
+    appended: bool,
+    timer: PhaseTimer,
+) -> tuple[ClassTotals, Literal["observation", "output-scan"]]:
+    """This write's rows and weight per class, and where they came from: observed during the
+    write, or (when the writer did not report them) read back from the output."""
+    observed = observed_class_totals(observation, labels)
+    if observed is not None:
+        return observed, "observation"
+    with timer.phase("measure", "reading back the output's label and weight columns"):
+        totals = _written_totals(spark, write, [options.label_col], options.weight_col, appended)
+    return {key[0]: value for key, value in totals.items()}, "output-scan"
+
+
+def _measure(
+    spark: SparkSession,
+    opened: Opened,
+    write: WriteResult,
+    class_totals: tuple[ClassTotals, Literal["observation", "output-scan"]] | None,
+    weight_col: str,
+    appended: bool,
+    timer: PhaseTimer,
+) -> Measured:
+    grouping = opened.grouping
+    if grouping is not None:
+        with timer.phase("measure", "reading back the output's group columns and weights"):
+            totals = _written_totals(spark, write, list(grouping.columns), weight_col, appended)
+        per_group, per_label = grouping.outcomes(totals)
+        return Measured(
+            outcomes=per_label,
+            output_rows=sum(rows for rows, _ in totals.values()),
+            metrics_source="output-scan",
+            group_outcomes=per_group,
+            group_totals=totals,
+        )
+    assert class_totals is not None  # measured above for every run planned per label
+    totals_by_class, metrics_source = class_totals
+    profile = opened.profile
+    outcomes = {
+        c.label: ClassOutcome(
+            rows_before=c.rows_before,
+            weight_before=profile.classes[c.label].weight_sum,
+            weight_sq_before=profile.classes[c.label].weight_sq_sum,
+            factor=c.factor,
+            rows_after=totals_by_class.get(c.label, (0, 0.0))[0],
+            weight_after=totals_by_class.get(c.label, (0, 0.0))[1],
+        )
+        for c in opened.plan.classes
+    }
+    return Measured(outcomes, sum(o.rows_after for o in outcomes.values()), metrics_source)
+
+
+def _written_totals(
+    spark: SparkSession, write: WriteResult, group_cols: list[str], weight_col: str, appended: bool
+) -> GroupTotals:
+    """This write's totals per group, read back; for an append, the table's growth."""
+
+    def totals_at(version: int) -> GroupTotals:
+        version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
+        return scanned_group_totals(version_df, group_cols, weight_col)
+
+    after = totals_at(write.delta_version)
+    if write.previous_version is None or not appended:
+        return after
+    before = totals_at(write.previous_version)
+    return {
+        key: (rows - before.get(key, (0, 0.0))[0], weight - before.get(key, (0, 0.0))[1])
+        for key, (rows, weight) in after.items()
+    }

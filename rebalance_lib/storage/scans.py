@@ -1,0 +1,30 @@
+"""How often the application scanned a path: evidence for "the source is read N times"."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from rebalance_lib.storage import fs
+
+
+def sql_execution_count(spark: SparkSession) -> int:
+    """How many SQL executions this application has recorded: a marker for ``source_scans``."""
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
+    return int(spark._jsparkSession.sharedState().statusStore().executionsCount())
+
+
+def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:
+    """SQL executions since the marker whose physical plan reads the files at ``path``."""
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
+    location = f"[{fs.qualified(spark, path)}]"
+    executions = spark._jsparkSession.sharedState().statusStore().executionsList()
+    scans = 0
+    for index in range(executions.size()):
+        execution = executions.apply(index)
+        if execution.executionId() < since_execution:
+            continue
+        plan_lines = str(execution.physicalPlanDescription()).splitlines()
+        scans += any(
+            line.startswith("Location:") and line.endswith(location) for line in plan_lines
+        )
+    return scans

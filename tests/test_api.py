@@ -1,0 +1,146 @@
+"""The DataFrame API on real local Spark + Delta: any DataFrame in, the same rows as the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyspark.sql.functions as F
+import pytest
+from conftest import labelled_df, within_binomial_bound, write_delta
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from rebalance_lib import RebalanceError, rebalance, rebalance_table
+from rebalance_lib.cli import main
+from rebalance_lib.core.errors import ConfigError, InputError, OutputError, PlanError
+
+ROWS, MINORITY_ROWS, FACTOR = 40_000, 400, 8.0
+
+
+@pytest.fixture(scope="module")
+def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_delta(
+        labelled_df(spark, ROWS, MINORITY_ROWS), tmp_path_factory.mktemp("api") / "in"
+    )
+
+
+def joined_df(spark: SparkSession) -> DataFrame:
+    """A frame no table holds: filtered, joined and derived in the caller's own code."""
+    countries_df = spark.createDataFrame(
+        [(0, "NZ"), (1, "US"), (2, "FJ")], "bucket int, country string"
+    )
+    return (
+        labelled_df(spark, ROWS, MINORITY_ROWS)
+        .filter(F.col("x") >= 0)
+        .withColumn("bucket", (F.col("id") % 3).cast("int"))
+        .join(countries_df, "bucket")
+        .withColumn("is_fraud", F.col("label").cast("string"))
+        .drop("label")
+    )
+
+
+def class_counts(df: DataFrame, label_col: str) -> dict[Any, int]:
+    return {row[label_col]: row["count"] for row in df.groupBy(label_col).count().collect()}
+
+
+def kept_ids(df: DataFrame) -> set[int]:
+    return {row["id"] for row in df.select("id").collect()}
+
+
+def test_any_dataframe_is_rebalanced_lazily_on_the_callers_session(spark: SparkSession) -> None:
+    input_df = joined_df(spark)
+    out = rebalance(input_df, label="is_fraud", factor=FACTOR, seed=7)
+    assert out.df.sparkSession is spark
+    majority_rows = ROWS - MINORITY_ROWS
+    assert out.plan.minority_label == "1"
+    assert out.plan.for_label("0").rows_before == majority_rows
+    counts = class_counts(out.df, "is_fraud")
+    assert counts["1"] == MINORITY_ROWS
+    assert within_binomial_bound(counts["0"], majority_rows, 1 / FACTOR), counts
+    weights = {(row[0], row[1]) for row in out.df.select("is_fraud", "weight").distinct().collect()}
+    assert weights == {("0", FACTOR), ("1", 1.0)}
+    assert set(out.df.columns) == {*input_df.columns, "weight"}
+
+
+def test_write_commits_a_readable_delta_table_with_its_report(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    out = rebalance(joined_df(spark), label="is_fraud", factor=FACTOR, seed=7)
+    written = out.write(str(tmp_path / "out"), run_id="notebook-1")
+    assert written.delta_version == 0 and not written.skipped_as_repeat
+    output_df = spark.read.format("delta").load(written.path)
+    assert class_counts(output_df, "is_fraud") == class_counts(out.df, "is_fraud")
+    report = written.report
+    assert report is not None and report.bias_check.verdict == "PASS"
+    assert report.source.format == "dataframe" and report.source.rows == ROWS
+    assert report.output.rows == output_df.count()
+    assert (Path(str(written.report_dir)) / "report.json").is_file()
+    properties = DeltaTable.forPath(spark, written.path).detail().first()["properties"]  # type: ignore[index]
+    assert properties["rebalance.runId"] == "notebook-1"
+    again = out.write(str(tmp_path / "out"), mode="append", run_id="notebook-1")
+    assert again.skipped_as_repeat and again.report is None
+
+
+def test_the_api_keeps_the_rows_the_cli_writes_with_the_hash_sampler(
+    spark: SparkSession, source: str, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "cli")
+    flags = ["--factor", "5", "--sampler", "hash", "--sample-key", "id", "--seed", "3"]
+    assert main(["run", "--input", source, "--output", output, *flags]) == 0
+    cli_ids = kept_ids(spark.read.format("delta").load(output))
+    options: dict[str, Any] = {"factor": 5, "sampler": "hash", "sample_key": "id", "seed": 3}
+    from_frame = rebalance(spark.read.format("delta").load(source), **options)
+    from_table = rebalance_table(spark, source, **options)
+    assert kept_ids(from_frame.df) == cli_ids
+    assert kept_ids(from_table.df) == cli_ids
+    assert MINORITY_ROWS < len(cli_ids) < ROWS
+
+
+def test_one_pass_through_the_api_reads_the_counts_while_writing(
+    spark: SparkSession, source: str, tmp_path: Path
+) -> None:
+    out = rebalance_table(spark, source, one_pass=True, factor=4, minority=1, classes=[0, 1])
+    assert out.plan.rows_before == 0  # stated, not counted
+    written = out.write(str(tmp_path / "out"))
+    assert written.plan.for_label(0).rows_before == ROWS - MINORITY_ROWS
+    assert written.report is not None and written.report.request.source_passes == 1
+
+
+BAD_ARGUMENTS = [
+    ({}, PlanError, "state exactly one target of factor, target_ratio"),
+    ({"factor": 0.5}, PlanError, "factor must be at least 1 (got 0.5)"),
+    ({"factor": 2, "max_rows": 9}, PlanError, "got factor, max_rows"),
+    ({"factor": 2, "sampler": "hash"}, ConfigError, "the hash sampler draws from a key"),
+    ({"factor": 2, "weight_basis": "realized"}, ConfigError, "[exact=True]"),
+    ({"factor": 2, "sampler": "random"}, ConfigError, "sampler must be one of sampleBy, hash"),
+    ({"factor": 2, "facter": 3}, ConfigError, "unknown option(s) facter"),
+    ({"factor": 2, "label": "y"}, InputError, "label column 'y' not found"),
+    ({"factor": 2, "weight_col": ""}, ConfigError, "weight col needs a name"),
+    ({"factor": 2, "null_labels": "keep"}, ConfigError, "null labels must be one of error, drop"),
+]
+
+
+@pytest.mark.parametrize(("arguments", "error_type", "message"), BAD_ARGUMENTS)
+def test_bad_arguments_raise_one_clear_error(
+    spark: SparkSession,
+    arguments: dict[str, Any],
+    error_type: type[RebalanceError],
+    message: str,
+) -> None:
+    with pytest.raises(error_type) as raised:
+        rebalance(labelled_df(spark, 1_000, 100), **arguments)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_dataframe_is_never_written_over_its_own_input(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = write_delta(labelled_df(spark, 2_000, 100), tmp_path / "in")
+    files_before = sorted(Path(path).rglob("*"))
+    out = rebalance(spark.read.format("delta").load(path), factor=2)
+    with pytest.raises(OutputError, match="holds files the input is read from"):
+        out.write(path, mode="overwrite")
+    assert sorted(Path(path).rglob("*")) == files_before
+    assert DeltaTable.forPath(spark, path).history().count() == 1
