@@ -128,10 +128,10 @@ class Rebalanced:
                 raise ConfigError(
                     f"an increment planned for {self._incremental_into} cannot be written to "
                     f"{path}: write it where the earlier runs are",
-                    fix={"output": self._incremental_into},
+                    fix={"path": self._incremental_into},
                 )
             mode = "append"  # an increment always adds to the earlier runs' table
-        spark = self.df.sparkSession
+        spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
         check_output_path(spark, path, source.path, mode)
         if source.path is None:
@@ -218,6 +218,10 @@ def rebalance_table(
             ``write`` appends them there.
         **options: every keyword of :func:`rebalance`.
 
+    Raises:
+        NothingToDo: (a ``RebalanceError`` whose ``exit_code`` is 0) with
+            ``incremental_into`` when the source has no version since the last run.
+
     Example:
         >>> out = rebalance_table(spark, "/data/events", factor=10, one_pass=True,
         ...                       minority=1, classes=[0, 1])
@@ -225,14 +229,23 @@ def rebalance_table(
     """
     run_options = resolve_options(options)
     stated_classes = tuple(classes or ())
-    one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
+    if input_format not in ("delta", "parquet", "table"):
+        raise ConfigError(
+            f"input format must be delta, parquet or table (got {input_format!r})",
+            fix={"input_format": None},
+        )
+    if version is not None and (isinstance(version, bool) or version < 0):
+        raise ConfigError(
+            f"version must be a whole number >= 0 (got {version!r})", fix={"version": None}
+        )
     if incremental_into is not None:
-        check_incremental(run_options)
         if one_pass:
             raise ConfigError(
                 "an increment reads only the appended rows already: leave out one pass",
                 fix={"one_pass": False},
             )
+        check_incremental(run_options)
+    one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
     timer = PhaseTimer()
     with timer.phase("open", "opening the input and pinning its version"):
         source_df, source_info = read_source(spark, source, input_format, version)

@@ -25,6 +25,7 @@ from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.session import build_session, warm_jar_cache
+from rebalance_lib.storage.sink import check_output_path
 
 log = logging.getLogger("rebalance")
 
@@ -58,7 +59,12 @@ FLAG_KEYS = {
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
 # API parameters whose flag is not simply --name-with-dashes.
-_FLAG_OF_PARAMETER = {"input_version": "--input-version", "incremental_into": "--incremental"}
+_FLAG_OF_PARAMETER = {
+    "source": "--input",
+    "version": "--input-version",
+    "path": "--output",
+    "incremental_into": "--incremental",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,7 +276,11 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
     """What `rebalance run` does with a resolved config: ``rebalance_table(...).write(...)``."""
     output = config.output.path
     if output is None:
-        raise ConfigError("no output given: name the Delta path to write", fix={"output": None})
+        raise ConfigError("no output given: name the Delta path to write", fix={"path": None})
+    # Refused before the input is read; ``write`` checks again against what was opened.
+    input_path = config.input.source if config.input.format != "table" else None
+    mode = "append" if config.output.incremental else config.output.mode
+    check_output_path(spark, output, input_path, mode)
     return _open(spark, config, counted=False).write(
         output, config.output.mode, config.output.run_id, config.output.report_dir
     )
@@ -282,7 +292,7 @@ def _open(spark: SparkSession, config: RebalanceConfig, counted: bool) -> Rebala
     source = config.input.source
     if source is None:
         raise ConfigError(
-            "no input given: name a Delta or Parquet path, or a catalog table", fix={"input": None}
+            "no input given: name a Delta or Parquet path, or a catalog table", fix={"source": None}
         )
     incremental = config.output.incremental and not counted
     return rebalance_table(

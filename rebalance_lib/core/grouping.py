@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rebalance_lib.core.checks import ClassOutcome, merge_outcomes
-from rebalance_lib.core.counts import GroupedProfile, GroupValues, SampleGroups, TableProfile
+from rebalance_lib.core.counts import GroupedProfile, GroupValues, SampleGroups
 from rebalance_lib.core.plan import Plan, with_realized_factors
 from rebalance_lib.core.strata import GroupKey, StratifiedPlan, plan_strata
 from rebalance_lib.core.targets import Label, TargetRequest
@@ -51,11 +51,6 @@ class Grouping:
             weight_multipliers=self._keyed(self.plan.weight_multipliers),
             rows={key: stats.rows for key, stats in self.profile.groups.items()},
         )
-
-    @property
-    def train_profile(self) -> TableProfile:
-        """The training rows per label: what the combined plan is made of."""
-        return self.profile.table(include=self.is_train)
 
     @property
     def combined_plan(self) -> Plan:

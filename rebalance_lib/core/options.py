@@ -71,6 +71,15 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         _one_of("null_labels", self.null_labels, ("error", "drop"))
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+            raise ConfigError(
+                f"batch size must be a whole number (got {self.batch_size!r})",
+                fix={"batch_size": None},
+            )
+        if self.batch_size < 1:
+            raise ConfigError(
+                f"batch size must be at least 1 (got {self.batch_size})", fix={"batch_size": None}
+            )
         for name in ("label_col", "weight_col"):
             if not getattr(self, name):
                 raise ConfigError(f"{name.replace('_', ' ')} needs a name", fix={name: None})

@@ -277,7 +277,7 @@ def open_increment(
     if source.delta_version is None or source.path is None:
         raise InputError(
             "an increment needs a Delta input path: it reads the source's versions",
-            fix={"input": None},
+            fix={"source": None},
         )
     sampling = options.sampling
     wanted = {

@@ -29,7 +29,7 @@ def previous_run(spark: SparkSession, output_path: str, wanted: Mapping[str, Any
         raise ConfigError(
             f"an increment extends an earlier run, but {output_path} is not a Delta table yet: "
             "run once in full first",
-            fix={"incremental": False},
+            fix={"incremental_into": False},
         )
     history = lineage.rebalance_history(spark, output_path)
     if not history:
@@ -60,7 +60,7 @@ def check_append_only(
         raise InputError(
             f"{name} version {commit['version']} ({commit['operation']}) changed or removed "
             "rows: an increment can only add rows; rerun in full and overwrite",
-            fix={"incremental": False, "mode": "overwrite"},
+            fix={"mode": "overwrite"},
         )
 
 

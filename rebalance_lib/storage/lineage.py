@@ -88,7 +88,7 @@ def rebalance_history(spark: SparkSession, output_path: str) -> list[dict[str, A
     """The table's commits made by rebalance, newest first, with their run lineage."""
     if not DeltaTable.isDeltaTable(spark, output_path):
         raise OutputError(
-            f"{output_path} is not a Delta table: name the output of a run", fix={"output": None}
+            f"{output_path} is not a Delta table: name the output of a run", fix={"path": None}
         )
     commits = (
         DeltaTable.forPath(spark, output_path)

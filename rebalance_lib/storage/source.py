@@ -51,12 +51,12 @@ def read_source(
     if input_format == "table":
         return _read_table(spark, source, version)
     if not fs.exists(spark, source):
-        raise InputError(f"input {source} does not exist: check the path", fix={"input": None})
+        raise InputError(f"input {source} does not exist: check the path", fix={"source": None})
     if input_format == "parquet":
         if version is not None:
             raise InputError(
                 "a version needs a Delta input; Parquet has no versions",
-                fix={"input_version": None},
+                fix={"version": None},
             )
         try:
             parquet_df = spark.read.parquet(source)
@@ -79,13 +79,13 @@ def _read_table(
     spark: SparkSession, name: str, version: int | None
 ) -> tuple[DataFrame, SourceInfo]:
     if not spark.catalog.tableExists(name):
-        raise InputError(f"table {name} does not exist in the catalog", fix={"input": None})
+        raise InputError(f"table {name} does not exist in the catalog", fix={"source": None})
     try:
         delta_table = DeltaTable.forName(spark, name)
     except AnalysisException:
         if version is not None:
             raise InputError(
-                f"a version needs a Delta table; {name} is not one", fix={"input_version": None}
+                f"a version needs a Delta table; {name} is not one", fix={"version": None}
             ) from None
         return spark.table(name), SourceInfo(name, "table", None, None)
     pinned = _pinned_version(delta_table, version, name)
@@ -118,6 +118,6 @@ def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> i
     if wanted > latest:
         raise InputError(
             f"version {wanted} does not exist: {name} is at version {latest}",
-            fix={"input_version": None},
+            fix={"version": None},
         )
     return wanted

@@ -95,10 +95,9 @@ def sample_groups(
     """
     if method == "hash":
         missing = [name for name in key_cols if name not in df.columns]
-        if not key_cols or missing:
+        if missing:
             raise InputError(
-                f"the hash sampler needs key columns present in the input (missing: "
-                f"{', '.join(missing) or 'no key given'})",
+                f"the hash sampler's key column(s) {', '.join(missing)} are not in the input",
                 fix={"sample_key": None},
             )
         draw = key_hash_uniform(key_cols, seed)
