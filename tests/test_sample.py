@@ -96,5 +96,5 @@ def test_hash_sample_does_not_depend_on_partitioning(spark: SparkSession) -> Non
 
 def test_hash_sampler_needs_a_key(spark: SparkSession) -> None:
     source_df = labelled_df(spark, rows=100, minority_rows=10)
-    with pytest.raises(InputError, match="missing: user_id"):
+    with pytest.raises(InputError, match="user_id are not in the input"):
         sample_by_key_hash(source_df, "label", {0: 0.5}, seed=1, key_cols=["user_id"])
