@@ -133,9 +133,12 @@ class Rebalanced:
             mode = "append"  # an increment always adds to the earlier runs' table
         spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
-        check_output_path(spark, path, source.path, mode)
+        check_output_path(spark, path, source.path, mode, report_dir)
         if source.path is None:
-            check_inputs_outside(spark, path, self._opened.rows_df.inputFiles())
+            input_files = self._opened.rows_df.inputFiles()
+            for written_path in (path, report_dir):
+                if written_path is not None:
+                    check_inputs_outside(spark, written_path, input_files)
         return write_rebalanced(
             self.df,
             self._opened,

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib.api import Rebalanced, Written, rebalance_table
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
-from rebalance_lib.core.errors import ConfigError, NothingToDo, RebalanceError
+from rebalance_lib.core.errors import ChecksFailedError, ConfigError, NothingToDo, RebalanceError
 from rebalance_lib.core.plan import describe_plan
 from rebalance_lib.core.targets import TARGET_FORMS
 from rebalance_lib.demo import ensure_demo_input
@@ -265,8 +265,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         return 0
     print(to_markdown(written.report))
+    if not written.report.checks_passed:
+        raise ChecksFailedError(
+            f"the output was committed (Delta version {written.delta_version}) but its own "
+            f"checks failed: see {written.report_dir}/report.md; the data commit stays, marked "
+            "FAIL in the report"
+        )
     print(
-        f"rebalance: output {written.path} (Delta version {written.delta_version}); "
+        f"rebalance: output {written.path}: data committed as Delta version "
+        f"{written.delta_version}, table at version {written.table_version} with its lineage; "
         f"report in {written.report_dir}"
     )
     return 0
@@ -280,7 +287,7 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     mode = "append" if config.output.incremental else config.output.mode
-    check_output_path(spark, output, input_path, mode)
+    check_output_path(spark, output, input_path, mode, config.output.report_dir)
     return _open(spark, config, counted=False).write(
         output, config.output.mode, config.output.run_id, config.output.report_dir
     )

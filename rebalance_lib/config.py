@@ -27,9 +27,9 @@ class InputConfig(_Section):
 
 class LabelConfig(_Section):
     column: str = "label"
-    minority: int | bool | str | None = None
+    minority: int | bool | str | float | None = None
     null_labels: Literal["error", "drop"] = "error"
-    classes: list[int | bool | str] | None = None
+    classes: list[int | bool | str | float] | None = None
 
 
 # How much to downsample: the request's forms (factor, target_ratio, ...), at most one set;
@@ -52,7 +52,7 @@ class SampleConfig(_Section):
 
 class SplitConfig(_Section):
     column: str | None = None
-    train_value: int | bool | str = "train"
+    train_value: int | bool | str | float = "train"
 
 
 class WeightConfig(_Section):
@@ -184,4 +184,8 @@ def parse_override(assignment: str) -> tuple[str, Any]:
     if "=" not in assignment:
         raise ConfigError(f"--set takes section.key=value (got {assignment!r})")
     key, text = assignment.split("=", 1)
-    return key.strip(), yaml.safe_load(text)
+    try:
+        return key.strip(), yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({reason})") from None

@@ -19,7 +19,7 @@ def tables(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dic
     return {
         "good": write_delta(good_df, root / "good"),
         "float_label": write_delta(
-            good_df.withColumn("label", F.col("label").cast("double")), root / "fl"
+            good_df.withColumn("label", F.col("label").cast("double") + 0.5), root / "fl"
         ),
         "null_label": write_delta(
             good_df.withColumn(
@@ -28,6 +28,7 @@ def tables(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dic
             root / "nl",
         ),
         "one_class": write_delta(good_df.withColumn("label", F.lit(0)), root / "one"),
+        "one_minority_row": write_delta(labelled_df(spark, 2_000, 1), root / "one_minority"),
         "empty": write_delta(good_df.limit(0), root / "empty"),
         "bad_weights": write_delta(
             good_df.withColumn(
@@ -59,7 +60,7 @@ CASES = [
     ("missing input", {"--input": "{root}/nope"}, "does not exist"),
     ("parquet given as delta", {"--input": "{parquet}"}, "--input-format parquet"),
     ("missing label", {"--input": "{good}", "--label": "y"}, "label column 'y' not found"),
-    ("float label", {"--input": "{float_label}"}, "cast it"),
+    ("float label", {"--input": "{float_label}"}, "not whole numbers (0.5, 1.5)"),
     (
         "null labels",
         {"--input": "{null_label}"},
@@ -71,6 +72,11 @@ CASES = [
         "minority not present",
         {"--input": "{good}", "--minority": "7"},
         "minority '7' is not a label value of the input (present: 0, 1) [--minority]",
+    ),
+    (
+        "a class that could come out empty",
+        {"--input": "{one_minority_row}", "--factor": "1000"},
+        "would keep about 2.0 of its 1,999 rows and could come out empty",
     ),
     (
         "factor below one",

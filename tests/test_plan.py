@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rebalance_lib.core.errors import InputError, PlanError
-from rebalance_lib.core.plan import degree_of_imbalance, plan_rebalance
+from rebalance_lib.core.plan import check_no_class_vanishes, degree_of_imbalance, plan_rebalance
 from rebalance_lib.core.targets import TargetRequest, water_level
 
 BILLION_TABLE = {0: 1_000_000_000, 1: 10_000_000}
@@ -153,3 +153,11 @@ def test_empty_or_single_class_tables_are_refused(counts: dict, message: str) ->
 def test_water_level() -> None:
     assert water_level([10, 100, 1000], 210) == 100
     assert water_level([10, 100, 1000], 10_000) == float("inf")
+
+
+def test_a_class_that_could_come_out_empty_is_refused() -> None:
+    plan = plan_rebalance({0: 1_000_000, 1: 3}, TargetRequest(target_ratio=1))
+    assert plan.for_label(0).expected_rows_after == pytest.approx(3)
+    with pytest.raises(PlanError, match=r"could come out empty \(chance about 5\.0%\)"):
+        check_no_class_vanishes(plan)
+    check_no_class_vanishes(plan_rebalance({0: 1_000_000, 1: 15}, TargetRequest(target_ratio=1)))

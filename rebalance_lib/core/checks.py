@@ -129,7 +129,7 @@ def check_prediction_bias(
         for label in outcomes
     )
     mean_before = mean_after = mean_tolerance = None
-    if all(isinstance(label, int) for label in outcomes):
+    if all(isinstance(label, int | float) for label in outcomes):
         mean_before = sum(float(label) * share for label, share in share_before.items())
         mean_after = sum(float(label) * share for label, share in share_after.items())
         mean_variance = sum(

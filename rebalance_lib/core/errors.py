@@ -56,6 +56,12 @@ class OutputError(RebalanceError):
     """The output cannot be written without losing or clobbering data."""
 
 
+class ChecksFailedError(RebalanceError):
+    """The output was committed, but its own checks (counts, bias, classes kept) failed."""
+
+    exit_code = 4
+
+
 class EnvironmentSetupError(RebalanceError):
     """Spark or Delta cannot be started on this machine."""
 

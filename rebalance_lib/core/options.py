@@ -36,6 +36,11 @@ class Sampling:
             raise ConfigError(
                 f"seed must be a whole number (got {self.seed!r})", fix={"seed": None}
             )
+        if not -(2**63) <= self.seed < 2**63:
+            raise ConfigError(
+                f"seed must fit in 64 bits, between -2**63 and 2**63 - 1 (got {self.seed})",
+                fix={"seed": None},
+            )
         if self.method == "hash" and not self.key:
             raise ConfigError(
                 "the hash sampler draws from a key: name its column(s)", fix={"sample_key": None}

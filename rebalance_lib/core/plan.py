@@ -18,6 +18,9 @@ DEFAULT_BATCH_SIZE = 128
 ADVISED_MINORITY_PER_BATCH = 5
 FEW_ROWS = 2_000
 LARGE_WEIGHT = 100.0
+# Below this many kept rows expected, a Bernoulli sample leaves a class empty with a chance
+# above one in a million (P(empty) <= exp(-expected rows)).
+MIN_EXPECTED_KEPT_ROWS = 14
 
 
 def degree_of_imbalance(minority_share: float) -> Degree:
@@ -248,6 +251,19 @@ def plan_rebalance(
         classes=classes,
         input_size_bytes=input_size_bytes,
     )
+
+
+def check_no_class_vanishes(plan: Plan) -> None:
+    """Refuse a Bernoulli-sampled plan that could leave a class with no row at all."""
+    for c in plan.classes:
+        if c.is_downsampled and c.expected_rows_after < MIN_EXPECTED_KEPT_ROWS:
+            raise PlanError(
+                f"class {c.label!r} would keep about {c.expected_rows_after:,.1f} of its "
+                f"{c.rows_before:,} rows and could come out empty (chance about "
+                f"{math.exp(-c.expected_rows_after):.1%}): ask for less downsampling, or for "
+                "exact counts, which keep at least one row",
+                fix={"exact": True},
+            )
 
 
 def exact_rows(rows: int, factor: float) -> int:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, fields
 
 from rebalance_lib.core.errors import InputError, PlanError
 
-Label = int | str | bool
+# A class value: integers, strings, booleans, or whole-number floats (0.0/1.0, Spark ML's way).
+Label = int | str | bool | float
 
 # The forms, in the order users are told about them.
 TARGET_FORMS = (
@@ -124,7 +125,11 @@ def resolve_minority(class_counts: Mapping[Label, int], minority: Label | None) 
         if label == minority and type(label) is type(minority):
             return label
     wanted = str(minority).lower()
-    matches = [label for label in class_counts if str(label).lower() == wanted]
+    matches = [
+        label
+        for label in class_counts
+        if str(label).lower() == wanted or _same_number(label, minority)
+    ]
     if len(matches) != 1:
         present = ", ".join(sorted(str(label) for label in class_counts))
         raise InputError(
@@ -132,6 +137,16 @@ def resolve_minority(class_counts: Mapping[Label, int], minority: Label | None) 
             fix={"minority": None},
         )
     return matches[0]
+
+
+def _same_number(label: Label, value: Label) -> bool:
+    """A whole-number float label named by its number: 1.0 by 1 or "1"."""
+    if not isinstance(label, float) or isinstance(value, bool):
+        return False
+    try:
+        return float(value) == label
+    except ValueError:
+        return False
 
 
 def class_factors(

@@ -70,6 +70,9 @@ def build_report(
 ) -> Report:
     """Everything the run did and proved, as the validated report model."""
     outcomes = measured.outcomes
+    within_bound = counts_within_bound(outcomes)
+    bias_check = check_prediction_bias(outcomes)
+    no_class_lost = all(o.rows_after > 0 for o in outcomes.values() if o.rows_before > 0)
     return Report(
         run_id=facts.run_id,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -105,8 +108,9 @@ def build_report(
         ),
         factor=plan.factor,
         classes=_class_sections(plan, outcomes),
-        counts_within_bound=counts_within_bound(outcomes),
-        bias_check=check_prediction_bias(outcomes),
+        counts_within_bound=within_bound,
+        bias_check=bias_check,
+        checks_passed=within_bound and bias_check.passed and no_class_lost,
         batch=_batch_section(plan, outcomes),
         advice=list(advice),
         timings_s=dict(facts.timings_s),

@@ -35,6 +35,7 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
         f"{batch.degree_after} after ({batch.ratio_after:,.4g}:1)",
         f"- **Prediction-bias check**: **{bias.verdict}**" + _mean_text(bias),
         f"- **Counts within {bias.sigmas:g} sigma of the plan**: {within}",
+        f"- **Checks**: {'PASS' if report.checks_passed else 'FAIL (exit code 4)'}",
         "",
         "| class | rows before | factor | weight | expected after | rows after | deviation (sigma) "
         "| weighted after | weighted share before -> after |",

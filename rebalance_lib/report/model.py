@@ -46,7 +46,7 @@ class RequestSection(_Model):
 
 
 class ClassSection(_Model):
-    label: int | bool | str
+    label: int | bool | str | float
     rows_before: int
     factor: float
     keep_fraction: float
@@ -60,7 +60,7 @@ class ClassSection(_Model):
 
 class BatchSection(_Model):
     batch_size: int
-    minority_label: int | bool | str
+    minority_label: int | bool | str | float
     minority_per_batch_before: float
     minority_per_batch_after: float
     degree_before: str
@@ -71,7 +71,7 @@ class BatchSection(_Model):
 
 class StratumSection(_Model):
     stratum: dict[str, str]
-    label: int | bool | str
+    label: int | bool | str | float
     rows_before: int
     factor: float
     expected_rows_after: float
@@ -102,7 +102,7 @@ class SplitSection(_Model):
 
 
 class CalibrationSection(_Model):
-    label: int | bool | str
+    label: int | bool | str | float
     factor: float
     logit_offset: float
 
@@ -123,6 +123,8 @@ class Report(_Model):
     classes: list[ClassSection]
     counts_within_bound: bool
     bias_check: BiasCheck
+    # Every class kept rows, counts within bound and the bias check passed.
+    checks_passed: bool = True
     batch: BatchSection
     advice: list[str]
     timings_s: dict[str, float]

@@ -19,7 +19,13 @@ from rebalance_lib.core.errors import InputError, NothingToDo
 from rebalance_lib.core.grouping import Grouping, plan_grouping
 from rebalance_lib.core.increment import increment_plan
 from rebalance_lib.core.options import RunOptions
-from rebalance_lib.core.plan import Plan, plan_rebalance, stated_factor_plan, with_realized_factors
+from rebalance_lib.core.plan import (
+    Plan,
+    check_no_class_vanishes,
+    plan_rebalance,
+    stated_factor_plan,
+    with_realized_factors,
+)
 from rebalance_lib.core.targets import Label
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage.increment import appended_rows, previous_run
@@ -99,6 +105,8 @@ def plan_rows(
     if options.is_grouped:
         grouping = _plan_groups(rows_df, source, options, timer)
         _check_profile(grouping.profile.table(), options)
+        if not options.sampling.exact:
+            check_no_class_vanishes(grouping.combined_plan)
         return Opened(
             rows_df,
             source,
@@ -120,6 +128,8 @@ def plan_rows(
     )
     if options.sampling.weight_basis == "realized":
         plan = with_realized_factors(plan)
+    if not options.sampling.exact:
+        check_no_class_vanishes(plan)
     return Opened(rows_df, source, profile, plan, counting)
 
 

@@ -47,9 +47,10 @@ class Written:
     """
 
     path: str
-    delta_version: int
+    delta_version: int  # the data commit
     previous_version: int | None
     skipped_as_repeat: bool
+    table_version: int  # the table's version after the run, lineage properties included
     plan: Plan  # with the counts a one-pass run learns while writing
     report_dir: str | None
     report: Report | None
@@ -127,7 +128,14 @@ def write_rebalanced(
     if write.skipped_as_repeat:
         log.info("run id %s was already written to %s: nothing appended", run_id, path)
         return Written(
-            path, write.delta_version, write.previous_version, True, opened.plan, None, None
+            path,
+            write.delta_version,
+            write.previous_version,
+            True,
+            write.table_version,
+            opened.plan,
+            None,
+            None,
         )
     appended = mode == "append"
     class_totals = None
@@ -157,7 +165,14 @@ def write_rebalanced(
     report_dir = report_dir or lineage.default_report_dir(path)
     write_report_files(spark, report, report_dir)
     return Written(
-        path, write.delta_version, write.previous_version, False, opened.plan, report_dir, report
+        path,
+        write.delta_version,
+        write.previous_version,
+        False,
+        write.table_version,
+        opened.plan,
+        report_dir,
+        report,
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
@@ -39,10 +41,39 @@ def size_bytes(spark: SparkSession, path: str) -> int:
     return int(file_system.getContentSummary(hadoop_path).getLength())
 
 
+def resolved(spark: SparkSession, path: str) -> str:
+    """The qualified URI of ``path`` with relative parts and, on a local file system,
+    symlinks resolved: two names of one folder give the same string."""
+    uri = qualified(spark, path)
+    location = urlparse(uri)
+    if location.scheme != "file":
+        return uri
+    return "file:" + os.path.realpath(location.path)
+
+
 def overlaps(spark: SparkSession, first: str, second: str) -> bool:
-    """True when one path equals or lies inside the other."""
-    a, b = qualified(spark, first), qualified(spark, second)
+    """True when one path equals or lies inside the other (symlinks followed)."""
+    a, b = resolved(spark, first), resolved(spark, second)
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def unwritable_reason(spark: SparkSession, path: str) -> str | None:
+    """Why a folder cannot be created or written at ``path``, or None when it can.
+
+    Known for local paths (the nearest existing folder above must be a writable folder);
+    object stores and HDFS say so only when written, so None there.
+    """
+    location = urlparse(resolved(spark, path))
+    if location.scheme != "file":
+        return None
+    existing = location.path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"no permission to write in {existing}"
+    return None
 
 
 def delete(spark: SparkSession, path: str) -> None:

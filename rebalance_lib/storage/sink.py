@@ -18,6 +18,13 @@ from rebalance_lib.storage.source import latest_version
 log = logging.getLogger(__name__)
 
 _SAVE_MODES = {"error": "errorifexists", "overwrite": "overwrite", "append": "append"}
+# Characters Delta refuses in column names unless the table maps names to physical columns.
+_NEEDS_COLUMN_MAPPING = set(" ,;{}()\n\t=")
+_COLUMN_MAPPING = {
+    "delta.columnMapping.mode": "name",
+    "delta.minReaderVersion": "2",
+    "delta.minWriterVersion": "5",
+}
 
 
 @dataclass(frozen=True)
@@ -26,18 +33,35 @@ class WriteResult:
 
     path: str
     previous_version: int | None
-    delta_version: int
+    delta_version: int  # the data commit
     skipped_as_repeat: bool
+    table_version: int  # after the lineage properties' own commit
 
 
 def check_output_path(
-    spark: SparkSession, output_path: str, input_path: str | None, mode: str
+    spark: SparkSession,
+    output_path: str,
+    input_path: str | None,
+    mode: str,
+    report_dir: str | None = None,
 ) -> None:
-    """Refuse, before any work, an output that would clobber the input or an existing table."""
-    if input_path is not None and fs.overlaps(spark, output_path, input_path):
-        raise OutputError(
-            f"output {output_path} overlaps the input {input_path}: write to a separate path"
-        )
+    """Refuse, before any work, an output (or report folder) that would clobber the input or
+    an existing table, or that cannot be written at all."""
+    for name, path in (("output", output_path), ("report folder", report_dir)):
+        if path is None:
+            continue
+        if input_path is not None and fs.overlaps(spark, path, input_path):
+            raise OutputError(
+                f"{name} {path} overlaps the input {input_path} (symlinks followed): "
+                "write to a separate path",
+                fix={"path" if name == "output" else "report_dir": None},
+            )
+        reason = fs.unwritable_reason(spark, path)
+        if reason is not None:
+            raise OutputError(
+                f"{name} {path} cannot be written: {reason}",
+                fix={"path" if name == "output" else "report_dir": None},
+            )
     if not fs.exists(spark, output_path) or fs.is_empty_dir(spark, output_path):
         return
     is_delta = DeltaTable.isDeltaTable(spark, output_path)
@@ -62,15 +86,16 @@ def check_output_path(
         )
 
 
-def check_inputs_outside(spark: SparkSession, output_path: str, input_files: list[str]) -> None:
+def check_inputs_outside(spark: SparkSession, path: str, input_files: list[str]) -> None:
     """Refuse an output that holds files the rows are read from (a DataFrame's own input)."""
-    root = urlparse(fs.qualified(spark, output_path))
-    for name in input_files:
-        location = urlparse(name)
+    root = urlparse(fs.resolved(spark, path))
+    folders = {name.rsplit("/", 1)[0] for name in input_files}
+    for folder in folders:
+        location = urlparse(fs.resolved(spark, folder))
         inside = location.path == root.path or location.path.startswith(root.path + "/")
         if inside and location.scheme == root.scheme:
             raise OutputError(
-                f"output {output_path} holds files the input is read from: write to a separate path"
+                f"{path} holds files the input is read from: write to a separate path"
             )
 
 
@@ -103,6 +128,10 @@ def write_delta(
         .option("txnVersion", 1)
         .option("overwriteSchema", str(mode == "overwrite").lower())
     )
+    if any(set(name) & _NEEDS_COLUMN_MAPPING for name in df.columns):
+        # Delta stores such names only with column mapping: keep the input's names as they are.
+        for key, value in _COLUMN_MAPPING.items():
+            writer = writer.option(key, value)
     try:
         writer.save(path)
     except AnalysisException as error:
@@ -113,9 +142,11 @@ def write_delta(
         ) from None
     version_after = latest_version(DeltaTable.forPath(spark, path))
     skipped = version_after == version_before
+    table_version = version_after
     if not skipped and table_properties:
         set_table_properties(spark, path, table_properties)
-    return WriteResult(path, version_before, version_after, skipped_as_repeat=skipped)
+        table_version = latest_version(DeltaTable.forPath(spark, path))
+    return WriteResult(path, version_before, version_after, skipped, table_version)
 
 
 def undo_write(spark: SparkSession, write: WriteResult) -> None:

@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame
 
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.core.plan import exact_rows
+from rebalance_lib.transforms.names import column, hashable
 from rebalance_lib.transforms.sample import key_hash_uniform, per_group
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,21 @@ def pick_threshold(
 
 def rank_columns(df: DataFrame, seed: int, key_cols: Sequence[str]) -> tuple[Column, Column]:
     """u from the seeded hash of the key (the whole row when no key is given), and a
-    tie-break hash of the whole row."""
+    tie-break hash of the whole row; map and variant columns cannot be hashed, so "the whole
+    row" is its other columns."""
     missing = [name for name in key_cols if name not in df.columns]
     if missing:
         raise InputError(f"key column(s) {', '.join(missing)} not found", fix={"sample_key": None})
-    all_cols = list(df.columns)
-    u = key_hash_uniform(list(key_cols) or all_cols, seed)
-    tie = F.xxhash64(F.lit(seed + 1), *[F.col(name) for name in all_cols])
+    unhashable = [f.name for f in df.schema.fields if not hashable(f.dataType)]
+    if set(key_cols) & set(unhashable):
+        raise InputError(
+            f"key column(s) {', '.join(sorted(set(key_cols) & set(unhashable)))} hold maps or "
+            "variants, which cannot be hashed: choose other key columns",
+            fix={"sample_key": None},
+        )
+    row_cols = [name for name in df.columns if name not in unhashable]
+    u = key_hash_uniform(list(key_cols) or row_cols, seed)
+    tie = F.xxhash64(F.lit(seed + 1), *[column(name) for name in row_cols])
     return u, tie
 
 
@@ -91,7 +100,7 @@ def find_thresholds(
         lo = per_group(group_cols, {key: b[0] for key, b in bands.items()}, default=-1.0)
         hi = per_group(group_cols, {key: b[1] for key, b in bands.items()}, default=-1.0)
         ranked_df = df.select(
-            *[F.col(name) for name in group_cols],
+            *[column(name) for name in group_cols],
             u.alias("_u"),
             tie.alias("_tie"),
             lo.alias("_lo"),
@@ -99,7 +108,7 @@ def find_thresholds(
         ).filter(F.col("_hi") >= 0)
         in_band = (F.col("_u") >= F.col("_lo")) & (F.col("_u") < F.col("_hi"))
         rows = (
-            ranked_df.groupBy(*group_cols)
+            ranked_df.groupBy(*[column(name) for name in group_cols])
             .agg(
                 F.count_if(F.col("_u") < F.col("_lo")).alias("below"),
                 F.collect_list(F.when(in_band, F.struct("_u", "_tie"))).alias("band"),

@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, Observation
 
 from rebalance_lib.core.counts import ClassStats, TableProfile
 from rebalance_lib.core.targets import Label
+from rebalance_lib.transforms.names import column
 from rebalance_lib.transforms.profile import weight_expr
 
 ClassTotals = dict[Label, tuple[int, float]]
@@ -23,9 +24,9 @@ def observe_class_totals(
     observation = Observation("rebalance_output")
     metrics = []
     for index, label in enumerate(labels):
-        in_class = F.col(label_col) == F.lit(label)
+        in_class = column(label_col) == F.lit(label)
         metrics.append(F.count_if(in_class).alias(f"rows_{index}"))
-        metrics.append(F.sum(F.when(in_class, F.col(weight_col))).alias(f"weight_{index}"))
+        metrics.append(F.sum(F.when(in_class, column(weight_col))).alias(f"weight_{index}"))
     return df.observe(observation, *metrics), observation
 
 
@@ -39,9 +40,9 @@ def observe_source_profile(
     """
     observation = Observation("rebalance_source")
     weight = weight_expr(input_weight_col)
-    metrics = [F.count_if(F.col(label_col).isNull()).alias("null_labels")]
+    metrics = [F.count_if(column(label_col).isNull()).alias("null_labels")]
     for index, label in enumerate(labels):
-        in_class = F.col(label_col) == F.lit(label)
+        in_class = column(label_col) == F.lit(label)
         metrics.append(F.count_if(in_class).alias(f"rows_{index}"))
         if input_weight_col is not None:
             metrics.append(F.sum(F.when(in_class, weight)).alias(f"weight_{index}"))
@@ -94,8 +95,8 @@ def scanned_group_totals(
 ) -> dict[tuple[Any, ...], tuple[int, float]]:
     """Rows and weight sums per group, reading only those columns of the written output."""
     rows = (
-        output_df.groupBy(*group_cols)
-        .agg(F.count(F.lit(1)).alias("_rows"), F.sum(weight_col).alias("_weight"))
+        output_df.groupBy(*[column(name) for name in group_cols])
+        .agg(F.count(F.lit(1)).alias("_rows"), F.sum(column(weight_col)).alias("_weight"))
         .collect()
     )
     return {

@@ -12,8 +12,10 @@ from pyspark.sql import types as T
 from rebalance_lib.core.counts import ClassStats, GroupedProfile, TableProfile
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.core.targets import Label
+from rebalance_lib.transforms.names import column
 
-_LABEL_TYPES = (T.IntegralType, T.StringType, T.BooleanType)
+# Float and double labels are taken when every value is a whole number (0.0/1.0).
+_LABEL_TYPES = (T.IntegralType, T.StringType, T.BooleanType, T.FloatType, T.DoubleType)
 
 
 def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -> None:
@@ -27,7 +29,8 @@ def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -
     if not isinstance(fields[label_col], _LABEL_TYPES):
         raise InputError(
             f"label column '{label_col}' is {fields[label_col].simpleString()}: labels must be "
-            "integers, strings or booleans; cast it (e.g. to int) before rebalancing"
+            "integers, strings, booleans or whole-number doubles; cast it (e.g. to int) "
+            "before rebalancing"
         )
     if input_weight_col is None:
         return
@@ -48,7 +51,7 @@ def weight_expr(input_weight_col: str | None) -> Column:
     """The input weight as a double column (1.0 when the table has none)."""
     if input_weight_col is None:
         return F.lit(1.0)
-    return F.col(input_weight_col).cast("double")
+    return column(input_weight_col).cast("double")
 
 
 def is_bad_weight(weight: Column) -> Column:
@@ -78,11 +81,11 @@ def profile_groups(
             f"column(s) {', '.join(missing)} not found (columns: {', '.join(df.columns)})",
             fix={"strata": None, "split_col": None},
         )
-    keys = [F.col(name).alias(f"_g{index}") for index, name in enumerate(group_cols)]
+    keys = [column(name).alias(f"_g{index}") for index, name in enumerate(group_cols)]
     key_names = [f"_g{index}" for index in range(len(group_cols))]
     weight = weight_expr(input_weight_col)
     group_rows = (
-        df.select(*keys, F.col(label_col).alias("_label"), weight.alias("_weight"))
+        df.select(*keys, column(label_col).alias("_label"), weight.alias("_weight"))
         .groupBy(*key_names, "_label")
         .agg(
             F.count(F.lit(1)).alias("rows"),
@@ -92,6 +95,7 @@ def profile_groups(
         )
         .collect()
     )
+    _check_whole_labels([row["_label"] for row in group_rows], label_col)
     return GroupedProfile(
         groups={
             (*[row[name] for name in key_names], row["_label"]): ClassStats(
@@ -103,6 +107,20 @@ def profile_groups(
         null_label_rows=sum(row["rows"] for row in group_rows if row["_label"] is None),
         bad_weight_rows=sum(row["bad_weights"] for row in group_rows),
     )
+
+
+def _check_whole_labels(labels: list[Label | None], label_col: str) -> None:
+    """A float label names a class only when it is a whole number (0.0/1.0)."""
+    fractional = sorted(
+        {label for label in labels if isinstance(label, float) and not label.is_integer()}, key=str
+    )
+    if fractional:
+        shown = ", ".join(str(label) for label in fractional[:3])
+        raise InputError(
+            f"label column '{label_col}' holds {len(fractional):,} value(s) that are not whole "
+            f"numbers ({shown}): labels name classes; round or bin the column first",
+            fix={"label": None},
+        )
 
 
 def profile_classes(
@@ -125,6 +143,15 @@ def as_label_type(value: Label, df: DataFrame, label_col: str) -> Label:
     data_type = df.schema[label_col].dataType
     if isinstance(data_type, T.BooleanType):
         return value if isinstance(value, bool) else str(value).lower() == "true"
+    if isinstance(data_type, T.FloatType | T.DoubleType) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            raise InputError(
+                f"label value {value!r} is not a number but '{label_col}' is "
+                f"{data_type.simpleString()}",
+                fix={"classes": None, "minority": None},
+            ) from None
     if isinstance(data_type, T.IntegralType) and not isinstance(value, bool):
         try:
             return int(value)
@@ -159,7 +186,7 @@ def fail_on_invalid_rows(
     The checks are part of the label column itself, not a filter: a later filter (dropping
     null labels) cannot be reordered before them and skip the rows they must see.
     """
-    label = F.col(label_col)
+    label = column(label_col)
     listed = ", ".join(str(value) for value in classes)
     checks = [
         (

@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame
 
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.core.targets import Label
+from rebalance_lib.transforms.names import column, hashable
 from rebalance_lib.transforms.profile import weight_expr
 
 _HASH_BUCKETS = 1 << 53  # doubles hold every integer below 2**53 exactly
@@ -31,7 +32,7 @@ def per_group(
     for key, value in values.items():
         condition = reduce(
             operator.and_,
-            [F.col(name).eqNullSafe(F.lit(part)) for name, part in zip(columns, key, strict=True)],
+            [column(name).eqNullSafe(F.lit(part)) for name, part in zip(columns, key, strict=True)],
         )
         expression = (
             F.when(condition, F.lit(value))
@@ -60,7 +61,7 @@ def sample_by_label(
 
 def key_hash_uniform(key_cols: Sequence[str], seed: int) -> Column:
     """A number in [0, 1) from a seeded 64-bit hash of the key: the same for the same key."""
-    hashed = F.xxhash64(F.lit(seed), *[F.col(name) for name in key_cols])
+    hashed = F.xxhash64(F.lit(seed), *[column(name) for name in key_cols])
     return F.pmod(hashed, F.lit(_HASH_BUCKETS)) / F.lit(float(_HASH_BUCKETS))
 
 
@@ -95,9 +96,15 @@ def sample_groups(
     """
     if method == "hash":
         missing = [name for name in key_cols if name not in df.columns]
+        missing += [
+            name
+            for name in key_cols
+            if name in df.columns and not hashable(df.schema[name].dataType)
+        ]
         if missing:
             raise InputError(
-                f"the hash sampler's key column(s) {', '.join(missing)} are not in the input",
+                f"the hash sampler's key column(s) {', '.join(missing)} are not in the input, "
+                "or hold maps or variants, which cannot be hashed",
                 fix={"sample_key": None},
             )
         draw = key_hash_uniform(key_cols, seed)
@@ -142,4 +149,4 @@ def with_group_weight(
 
 def drop_null_labels(df: DataFrame, label_col: str) -> DataFrame:
     """Rows with a null label cannot be stratified; the caller counts them first."""
-    return df.filter(F.col(label_col).isNotNull())
+    return df.filter(column(label_col).isNotNull())
