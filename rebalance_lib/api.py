@@ -97,6 +97,7 @@ class Rebalanced:
         mode: Mode = "error",
         run_id: str | None = None,
         report_dir: str | None = None,
+        partition_by: list[str] | tuple[str, ...] | None = None,
     ) -> Written:
         """Write the rebalanced rows as a Delta table, with lineage and the report.
 
@@ -110,6 +111,8 @@ class Rebalanced:
                 readable) or ``append``.
             run_id: idempotence key: a write repeating it commits nothing. Default: fresh.
             report_dir: where the report goes (default ``PATH/_rebalance_report``).
+            partition_by: the output's partition columns; default the Delta input's own
+                (none for a DataFrame); ``[]`` writes it unpartitioned.
 
         Returns:
             A :class:`Written`: the table version committed and the report.
@@ -133,6 +136,13 @@ class Rebalanced:
             mode = "append"  # an increment always adds to the earlier runs' table
         spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
+        partitions = tuple(source.partition_columns if partition_by is None else partition_by)
+        missing = [name for name in partitions if name not in self._opened.rows_df.columns]
+        if missing:
+            raise ConfigError(
+                f"partition column(s) {', '.join(missing)} are not columns of the rows",
+                fix={"partition_by": None},
+            )
         check_output_path(spark, path, source.path, mode, report_dir)
         if source.path is None:
             input_files = self._opened.rows_df.inputFiles()
@@ -148,6 +158,7 @@ class Rebalanced:
             run_id or uuid.uuid4().hex,
             report_dir,
             self._incremental_into is not None,
+            partitions,
             self._timer,
         )
 

@@ -55,6 +55,7 @@ FLAG_KEYS = {
     "report_dir": "output.report_dir",
     "run_id": "output.run_id",
     "incremental": "output.incremental",
+    "partition_by": "output.partition_by",
     "master": "spark.master",
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
@@ -130,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="append only the source rows added since the last run (hash sampler)",
+    )
+    running.add_argument(
+        "--partition-by",
+        type=lambda text: [name for name in text.split(",") if name.strip()],
+        help="output partition columns (default: the Delta input's; '' for none)",
     )
     running.add_argument("--seed", type=int)
     running.add_argument("--sampler", choices=["sampleBy", "hash"])
@@ -289,7 +295,11 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
     mode = "append" if config.output.incremental else config.output.mode
     check_output_path(spark, output, input_path, mode, config.output.report_dir)
     return _open(spark, config, counted=False).write(
-        output, config.output.mode, config.output.run_id, config.output.report_dir
+        output,
+        config.output.mode,
+        config.output.run_id,
+        config.output.report_dir,
+        config.output.partition_by,
     )
 
 

@@ -67,6 +67,7 @@ class OutputConfig(_Section):
     report_dir: str | None = None
     run_id: str | None = None
     incremental: bool = False
+    partition_by: list[str] | None = None
 
 
 class SparkConfig(_Section):

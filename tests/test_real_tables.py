@@ -228,3 +228,27 @@ def test_a_run_whose_own_checks_fail_keeps_its_commit_and_exits_4(
     assert not report.checks_passed and report.bias_check.verdict == "FAIL"
     assert "**Checks**: FAIL (exit code 4)" in printed
     assert spark.read.format("delta").load(str(output)).count() == report.output.rows
+
+
+def test_the_output_keeps_the_inputs_partition_columns_unless_told_otherwise(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    partitioned_df = labelled_df(spark, 8_000, 200).withColumn(
+        "day", F.when(F.col("x") < 50, "2026-11-26").otherwise("2026-11-27")
+    )
+    source = str(tmp_path / "in")
+    partitioned_df.write.format("delta").partitionBy("day").save(source)
+    common = ["--input", source, "--factor", "4"]
+
+    def partitions(output: str) -> list[str]:
+        return spark.sql(f"DESCRIBE DETAIL delta.`{output}`").first()["partitionColumns"]  # type: ignore[index]
+
+    assert run(capsys, *common, "--output", str(tmp_path / "kept"))[0] == 0
+    assert partitions(str(tmp_path / "kept")) == ["day"]
+    assert run(capsys, *common, "--output", str(tmp_path / "flat"), "--partition-by", "")[0] == 0
+    assert partitions(str(tmp_path / "flat")) == []
+    exit_code, _, line = run(
+        capsys, *common, "--output", str(tmp_path / "bad"), "--partition-by", "hour"
+    )
+    assert exit_code == 2 and "partition column(s) hour are not columns" in line, line
+    assert not (tmp_path / "bad").exists()

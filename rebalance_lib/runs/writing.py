@@ -102,6 +102,7 @@ def write_rebalanced(
     run_id: str,
     report_dir: str | None,
     incremental: bool,
+    partition_by: tuple[str, ...],
     timer: PhaseTimer,
 ) -> Written:
     """Write ``rows_df`` as one Delta commit with its lineage, measure it, write the report."""
@@ -124,7 +125,7 @@ def write_rebalanced(
         incremental=incremental,
     )
     with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
-        write = _write_checked(observed_df, path, mode, run_id, run_lineage)
+        write = _write_checked(observed_df, path, mode, run_id, run_lineage, partition_by)
     if write.skipped_as_repeat:
         log.info("run id %s was already written to %s: nothing appended", run_id, path)
         return Written(
@@ -177,7 +178,12 @@ def write_rebalanced(
 
 
 def _write_checked(
-    df: DataFrame, path: str, mode: Mode, run_id: str, run_lineage: dict[str, object]
+    df: DataFrame,
+    path: str,
+    mode: Mode,
+    run_id: str,
+    run_lineage: dict[str, object],
+    partition_by: tuple[str, ...],
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""
@@ -190,6 +196,7 @@ def _write_checked(
             run_id,
             user_metadata=json.dumps(run_lineage),
             table_properties=lineage.table_properties(run_lineage),
+            partition_by=partition_by,
         )
     except (PySparkException, Py4JJavaError) as error:
         failure = row_check_failure(error)

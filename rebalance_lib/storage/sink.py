@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -106,6 +106,7 @@ def write_delta(
     run_id: str,
     user_metadata: str,
     table_properties: Mapping[str, str],
+    partition_by: Sequence[str] = (),
 ) -> WriteResult:
     """Write ``df`` to the Delta table at ``path`` in one data commit.
 
@@ -128,6 +129,8 @@ def write_delta(
         .option("txnVersion", 1)
         .option("overwriteSchema", str(mode == "overwrite").lower())
     )
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
     if any(set(name) & _NEEDS_COLUMN_MAPPING for name in df.columns):
         # Delta stores such names only with column mapping: keep the input's names as they are.
         for key, value in _COLUMN_MAPPING.items():

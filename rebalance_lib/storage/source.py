@@ -22,6 +22,7 @@ class SourceInfo:
     delta_version: int | None
     size_bytes: int | None
     appended_after_version: int | None = None  # set for an incremental run's appended rows
+    partition_columns: tuple[str, ...] = ()  # a Delta input's, kept by the output by default
 
     @property
     def path(self) -> str | None:
@@ -72,7 +73,8 @@ def read_source(
     delta_table = DeltaTable.forPath(spark, source)
     pinned = _pinned_version(delta_table, version, source)
     delta_df = spark.read.format("delta").option("versionAsOf", pinned).load(source)
-    return delta_df, SourceInfo(source, "delta", pinned, _size_bytes(delta_table))
+    size, partitions = _detail(delta_table)
+    return delta_df, SourceInfo(source, "delta", pinned, size, partition_columns=partitions)
 
 
 def _read_table(
@@ -90,7 +92,8 @@ def _read_table(
         return spark.table(name), SourceInfo(name, "table", None, None)
     pinned = _pinned_version(delta_table, version, name)
     table_df = spark.read.option("versionAsOf", pinned).table(name)
-    return table_df, SourceInfo(name, "delta-table", pinned, _size_bytes(delta_table))
+    size, partitions = _detail(delta_table)
+    return table_df, SourceInfo(name, "delta-table", pinned, size, partition_columns=partitions)
 
 
 def latest_version(delta_table: DeltaTable) -> int:
@@ -106,9 +109,11 @@ def latest_version(delta_table: DeltaTable) -> int:
         return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]  # a Delta table has at least one commit
 
 
-def _size_bytes(delta_table: DeltaTable) -> int:
-    """The table's size from its log (DESCRIBE DETAIL): no data file is read."""
-    return int(delta_table.detail().select("sizeInBytes").first()[0])  # type: ignore[index]  # DESCRIBE DETAIL has one row
+def _detail(delta_table: DeltaTable) -> tuple[int, tuple[str, ...]]:
+    """The table's size and partition columns from its log: no data file is read."""
+    detail = delta_table.detail().select("sizeInBytes", "partitionColumns").first()
+    assert detail is not None  # DESCRIBE DETAIL has one row
+    return int(detail[0]), tuple(detail[1] or ())
 
 
 def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> int:
