@@ -6,8 +6,11 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,7 @@ FLAG_KEYS = {
     "master": "spark.master",
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
+_PY4J_MODULES = ("py4j/java_gateway.py", "py4j/clientserver.py", "py4j/protocol.py")
 # API parameters whose flag is not simply --name-with-dashes.
 _FLAG_OF_PARAMETER = {
     "source": "--input",
@@ -226,9 +230,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="rebalance: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    # py4j's own errors reach us as exceptions; its log lines (some sent to the root logger)
+    # would only repeat them with a trace.
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: not record.pathname.endswith(_PY4J_MODULES))
+    progress = Progress()
+    previous_handlers: dict[signal.Signals, Any] = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate),
+        signal.SIGINT: signal.getsignal(signal.SIGINT),
+    }
     try:
-        return _dispatch(args)
+        return _dispatch(args, progress)
+    except (KeyboardInterrupt, Terminated) as stop:
+        signal_name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+        progress.cancel_quietly()
+        print(f"rebalance: interrupted by {signal_name}: {progress.said()}", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     except NothingToDo as done:
         print(f"rebalance: {done.render(flag_setting)}; nothing to do")
         return 0
@@ -243,9 +261,63 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"rebalance: Spark failed: {first_line} (rerun with -v for the trace)", file=sys.stderr
         )
         return 1
+    finally:
+        for signal_number, handler in previous_handlers.items():
+            signal.signal(signal_number, handler)
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+class Terminated(BaseException):  # a signal, not an error
+    """SIGTERM arrived (a scheduler stopping the job). Like KeyboardInterrupt, not an
+    Exception, so that no library's ``except Exception`` turns it into its own error."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@dataclass
+class Progress:
+    """Where a run stands, so an interrupted one can say what was and was not committed."""
+
+    spark: SparkSession | None = None
+    output: str | None = None
+    run_id: str | None = None
+
+    def cancel_quietly(self) -> None:
+        """Stop the running jobs without Spark's log of every task it abandons."""
+        if self.spark is None:
+            return
+        try:
+            self.spark.sparkContext.setLogLevel("OFF")
+            self.spark.sparkContext.cancelAllJobs()
+        except Exception:  # best effort while stopping: the JVM may be gone
+            pass
+
+    def said(self) -> str:
+        if self.spark is None or self.output is None or self.run_id is None:
+            return "nothing was written"
+        try:
+            commits = [
+                commit
+                for commit in lineage.rebalance_history(self.spark, self.output)
+                if commit["run_id"] == self.run_id
+            ]
+        except Exception:  # best effort while stopping: the JVM may be gone
+            return (
+                f"nothing of run {self.run_id} was committed to {self.output} "
+                "(Delta commits are atomic; no table there yet, or it could not be read)"
+            )
+        if not commits:
+            return (
+                f"nothing of run {self.run_id} was committed to {self.output} (commits are atomic)"
+            )
+        return (
+            f"run {self.run_id} committed its data to {self.output} as Delta version "
+            f"{commits[-1]['version']}; its report may be missing"
+        )
+
+
+def _dispatch(args: argparse.Namespace, progress: Progress) -> int:
     if args.command == "warm-jars":
         warm_jar_cache(Path(args.log))
         print("rebalance: Delta JARs are in the local Ivy cache")
@@ -254,6 +326,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         args = _demo_defaults(args)
     config = config_from_args(args)
     spark = _session(config)
+    progress.spark = spark
+    # pyspark's own Ctrl-C handler calls into the JVM while a call is under way, and both
+    # print traces; a plain KeyboardInterrupt lets main() cancel the jobs and say one line.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.command == "report":
         print(_report_text(spark, args.output, args.report_dir))
         return 0
@@ -263,6 +339,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "demo":
         ensure_demo_input(spark, config.input.source or "", args.rows, args.positive_share)
+    config = config.model_copy(
+        update={
+            "output": config.output.model_copy(
+                update={"run_id": config.output.run_id or uuid.uuid4().hex}
+            )
+        }
+    )
+    progress.output, progress.run_id = config.output.path, config.output.run_id
     written = run_configured(spark, config)
     if written.report is None:
         print(

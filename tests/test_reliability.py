@@ -130,3 +130,43 @@ def test_sample_by_changes_with_the_partitioning(spark: SparkSession, tmp_path: 
     few_splits = kept_ids(spark, source, tmp_path / "a", "sampleBy", "128m")
     many_splits = kept_ids(spark, source, tmp_path / "b", "sampleBy", "64k")
     assert few_splits != many_splits
+
+
+@pytest.mark.parametrize(
+    ("signal_number", "exit_code", "name"),
+    [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")],
+)
+def test_an_interrupted_run_says_in_one_line_what_it_committed(
+    spark: SparkSession,
+    big_source: str,
+    tmp_path: Path,
+    signal_number: int,
+    exit_code: int,
+    name: str,
+) -> None:
+    """Ctrl-C or a scheduler's SIGTERM while the input is read: one line, its exit code, no
+    trace, nothing committed and nothing left in the working directory."""
+    workdir, stderr_file = tmp_path / "cwd", tmp_path / "stderr.txt"
+    workdir.mkdir()
+    command = [
+        str(Path(sys.executable).with_name("rebalance")),
+        *["run", "--input", big_source, "--output", str(tmp_path / "out"), "--factor", "10"],
+        *["--run-id", "nightly-7", "--master", "local[1]"],
+    ]
+    with stderr_file.open("w") as stderr:
+        process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 300
+        while "[open] opening the input" not in stderr_file.read_text():
+            assert process.poll() is None, stderr_file.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the run did not start within 300 s"
+            time.sleep(0.05)
+        process.send_signal(signal_number)
+        assert process.wait(timeout=120) == exit_code
+    printed = stderr_file.read_text()
+    assert "Traceback" not in printed
+    last_line = printed.rstrip().splitlines()[-1].split("\r")[-1].lstrip()
+    assert last_line.startswith(
+        f"rebalance: interrupted by {name}: nothing of run nightly-7 was committed to"
+    ), last_line
+    assert list(workdir.iterdir()) == []
+    assert not DeltaTable.isDeltaTable(spark, str(tmp_path / "out"))

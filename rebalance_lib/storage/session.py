@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
@@ -42,10 +45,14 @@ def build_session(
     Under spark-submit the master and packages come from the command line; locally, the
     Delta JAR is fetched once into the Ivy cache and reused.
     """
+    local = not launched_by_spark_submit()
+    # Locally the session catalog lives in memory, so a warehouse folder in the working
+    # directory would only be litter; a cluster's own setting is never replaced.
+    local_defaults = {"spark.sql.warehouse.dir": _scratch_warehouse()} if local else {}
     builder = SparkSession.builder.appName(app_name)
-    for key, value in {**DELTA_CONF, **PROGRESS_CONF, **(conf or {})}.items():
+    for key, value in {**DELTA_CONF, **PROGRESS_CONF, **local_defaults, **(conf or {})}.items():
         builder = builder.config(key, value)
-    if not launched_by_spark_submit():
+    if local:
         builder = builder.master(master).config("spark.jars.packages", delta_package())
     try:
         return builder.getOrCreate()
@@ -54,6 +61,13 @@ def build_session(
             f"Spark could not start with Delta's JAR {delta_package()} ({error.getCondition()}): "
             "run `make setup` with access to Maven Central, and check that Java 17 is installed"
         ) from None
+
+
+def _scratch_warehouse() -> str:
+    """A warehouse folder of this process's own, removed when it exits."""
+    folder = tempfile.mkdtemp(prefix="rebalance-warehouse-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def warm_jar_cache(log_path: Path) -> None:
