@@ -29,6 +29,7 @@ from rebalance_lib.core.targets import TARGET_FORMS, Label, TargetRequest
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
+from rebalance_lib.storage.lineage import run_commit
 from rebalance_lib.storage.sink import check_inputs_outside, check_output_path
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
 
@@ -109,7 +110,9 @@ class Rebalanced:
             path: the output Delta path; never the input, nor inside it.
             mode: ``error`` (the path must be new), ``overwrite`` (old versions stay
                 readable) or ``append``.
-            run_id: idempotence key: a write repeating it commits nothing. Default: fresh.
+            run_id: idempotence key: a write repeating it commits nothing, whatever the mode,
+                and finishes what an earlier attempt left undone (lineage properties,
+                report). Default: a fresh id.
             report_dir: where the report goes (default ``PATH/_rebalance_report``).
             partition_by: the output's partition columns; default the Delta input's own
                 (none for a DataFrame); ``[]`` writes it unpartitioned.
@@ -136,6 +139,8 @@ class Rebalanced:
             mode = "append"  # an increment always adds to the earlier runs' table
         spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
+        # A retry of a run whose data commit is already there: the output is its own.
+        committed = run_commit(spark, path, run_id) if run_id is not None else None
         partitions = tuple(source.partition_columns if partition_by is None else partition_by)
         missing = [name for name in partitions if name not in self._opened.rows_df.columns]
         if missing:
@@ -143,7 +148,7 @@ class Rebalanced:
                 f"partition column(s) {', '.join(missing)} are not columns of the rows",
                 fix={"partition_by": None},
             )
-        check_output_path(spark, path, source.path, mode, report_dir)
+        check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
         if source.path is None:
             input_files = self._opened.rows_df.inputFiles()
             for written_path in (path, report_dir):
@@ -160,6 +165,7 @@ class Rebalanced:
             self._incremental_into is not None,
             partitions,
             self._timer,
+            committed,
         )
 
 

@@ -376,8 +376,18 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
         raise ConfigError("no output given: name the Delta path to write", fix={"path": None})
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
-    mode = "append" if config.output.incremental else config.output.mode
+    run_id = config.output.run_id
+    committed = lineage.run_commit(spark, output, run_id) if run_id else None
+    own_output = committed is not None or config.output.incremental
+    mode = "append" if own_output else config.output.mode
     check_output_path(spark, output, input_path, mode, config.output.report_dir)
+    if committed is not None and config.input.version is None:
+        # A retry reads the source version its earlier attempt read, so its report holds.
+        config = config.model_copy(
+            update={
+                "input": config.input.model_copy(update={"version": committed["source_version"]})
+            }
+        )
     return _open(spark, config, counted=False).write(
         output,
         config.output.mode,

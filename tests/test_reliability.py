@@ -16,6 +16,8 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib.cli import run_configured
 from rebalance_lib.config import load_config
+from rebalance_lib.core.faults import FAULT_ENV
+from rebalance_lib.report.model import Report
 
 
 @pytest.fixture(scope="module")
@@ -170,3 +172,32 @@ def test_an_interrupted_run_says_in_one_line_what_it_committed(
     ), last_line
     assert list(workdir.iterdir()) == []
     assert not DeltaTable.isDeltaTable(spark, str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("fault", ["after-data-commit", "after-properties", None])
+def test_a_retry_of_the_identical_command_finishes_the_run_without_a_second_commit(
+    spark: SparkSession, tmp_path: Path, fault: str | None
+) -> None:
+    """Killed after its data commit, or before its report, or not at all: the same command
+    again (default --mode error, same --run-id) exits 0 with one data commit, the lineage
+    properties and the report in place."""
+    source = write_delta(labelled_df(spark, 20_000, 400), tmp_path / "in")
+    output = tmp_path / "out"
+    command = [
+        str(Path(sys.executable).with_name("rebalance")),
+        *["run", "--input", source, "--output", str(output), "--factor", "5"],
+        *["--run-id", "airflow-try", "--master", "local[1]"],
+    ]
+    environment = {**os.environ, FAULT_ENV: fault} if fault else dict(os.environ)
+    first = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    assert first.returncode == (137 if fault else 0), first.stderr[-2000:]
+    retry = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert retry.returncode == 0, retry.stderr[-2000:]
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
+    assert [commit["operation"] for commit in history].count("WRITE") == 1
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{output}`").first()
+    assert detail is not None and detail["properties"]["rebalance.runId"] == "airflow-try"
+    report = Report.model_validate_json((output / "_rebalance_report" / "report.json").read_text())
+    assert report.run_id == "airflow-try" and report.checks_passed
+    assert report.output.rows == spark.read.format("delta").load(str(output)).count()
+    assert report.source.rows == 20_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
@@ -13,6 +13,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from rebalance_lib.core.checks import ClassOutcome
+from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.grouping import GroupTotals
 from rebalance_lib.core.options import RunOptions
 from rebalance_lib.core.plan import Plan
@@ -23,7 +24,8 @@ from rebalance_lib.report.model import Report
 from rebalance_lib.runs.opening import Opened
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage import fs, lineage
-from rebalance_lib.storage.sink import WriteResult, write_delta
+from rebalance_lib.storage.sink import WriteResult, set_table_properties, write_delta
+from rebalance_lib.storage.source import latest_version
 from rebalance_lib.transforms.exact import find_thresholds, keep_exact
 from rebalance_lib.transforms.measure import (
     ClassTotals,
@@ -104,8 +106,13 @@ def write_rebalanced(
     incremental: bool,
     partition_by: tuple[str, ...],
     timer: PhaseTimer,
+    committed: dict[str, Any] | None = None,
 ) -> Written:
-    """Write ``rows_df`` as one Delta commit with its lineage, measure it, write the report."""
+    """Write ``rows_df`` as one Delta commit with its lineage, measure it, write the report.
+
+    ``committed`` is this run id's data commit from an earlier attempt: nothing is written
+    again, and what that attempt left undone (table properties, report) is finished.
+    """
     spark = rows_df.sparkSession
     labels = [c.label for c in opened.plan.classes]
     weight_col, label_col = options.weight_col, options.label_col
@@ -124,20 +131,28 @@ def write_rebalanced(
         exact=sampling.exact,
         incremental=incremental,
     )
-    with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
-        write = _write_checked(observed_df, path, mode, run_id, run_lineage, partition_by)
+    if committed is None:
+        with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
+            write = _write_checked(observed_df, path, mode, run_id, run_lineage, partition_by)
+    else:
+        write = _earlier_attempt(spark, path, committed)
+    fault_point("after-properties")
     if write.skipped_as_repeat:
-        log.info("run id %s was already written to %s: nothing appended", run_id, path)
-        return Written(
-            path,
-            write.delta_version,
-            write.previous_version,
-            True,
-            write.table_version,
-            opened.plan,
-            None,
-            None,
-        )
+        if _finished(spark, path, run_id, report_dir):
+            log.info("run id %s was already written to %s: nothing appended", run_id, path)
+            return Written(
+                path,
+                write.delta_version,
+                write.previous_version,
+                True,
+                write.table_version,
+                opened.plan,
+                None,
+                None,
+            )
+        log.info("run id %s committed its data before: finishing its lineage and report", run_id)
+        if _table_run_id(spark, path) != run_id:
+            set_table_properties(spark, path, lineage.table_properties(committed or run_lineage))
     appended = mode == "append"
     class_totals = None
     if opened.grouping is None:
@@ -175,6 +190,31 @@ def write_rebalanced(
         report_dir,
         report,
     )
+
+
+def _earlier_attempt(spark: SparkSession, path: str, committed: dict[str, Any]) -> WriteResult:
+    """The write an earlier attempt of this run committed, as if it had just been made."""
+    version = int(committed["version"])
+    table_version = latest_version(DeltaTable.forPath(spark, path))
+    previous = version - 1 if version > 0 else None
+    return WriteResult(path, previous, version, True, table_version)
+
+
+def _finished(spark: SparkSession, path: str, run_id: str, report_dir: str | None) -> bool:
+    """Whether this run's lineage properties and report are both in place (or a later run
+    has written since, whose lineage and report stand)."""
+    history = lineage.rebalance_history(spark, path)
+    if history and history[0]["run_id"] != run_id:
+        return True
+    report_json = f"{report_dir or lineage.default_report_dir(path)}/report.json"
+    if _table_run_id(spark, path) != run_id or not fs.exists(spark, report_json):
+        return False
+    return bool(json.loads(fs.read_text(spark, report_json)).get("run_id") == run_id)
+
+
+def _table_run_id(spark: SparkSession, path: str) -> str | None:
+    properties = DeltaTable.forPath(spark, path).detail().select("properties").first()
+    return None if properties is None else (properties[0] or {}).get("rebalance.runId")
 
 
 def _write_checked(

@@ -84,6 +84,16 @@ def default_report_dir(output_path: str) -> str:
     return f"{output_path.rstrip('/')}/{REPORT_DIR_NAME}"
 
 
+def run_commit(spark: SparkSession, output_path: str, run_id: str) -> dict[str, Any] | None:
+    """The data commit run ``run_id`` made to ``output_path``, if it made one."""
+    if not DeltaTable.isDeltaTable(spark, output_path):
+        return None
+    return next(
+        (commit for commit in rebalance_history(spark, output_path) if commit["run_id"] == run_id),
+        None,
+    )
+
+
 def rebalance_history(spark: SparkSession, output_path: str) -> list[dict[str, Any]]:
     """The table's commits made by rebalance, newest first, with their run lineage."""
     if not DeltaTable.isDeltaTable(spark, output_path):

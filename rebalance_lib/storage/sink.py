@@ -12,6 +12,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import OutputError
+from rebalance_lib.core.faults import fault_point
 from rebalance_lib.storage import fs
 from rebalance_lib.storage.source import latest_version
 
@@ -143,6 +144,7 @@ def write_delta(
             f"cannot write {path}: {reason}; overwriting replaces the table",
             fix={"mode": "overwrite"},
         ) from None
+    fault_point("after-data-commit")
     version_after = latest_version(DeltaTable.forPath(spark, path))
     skipped = version_after == version_before
     table_version = version_after
