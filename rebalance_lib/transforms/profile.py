@@ -143,22 +143,18 @@ def as_label_type(value: Label, df: DataFrame, label_col: str) -> Label:
     data_type = df.schema[label_col].dataType
     if isinstance(data_type, T.BooleanType):
         return value if isinstance(value, bool) else str(value).lower() == "true"
-    if isinstance(data_type, T.FloatType | T.DoubleType) and not isinstance(value, bool):
+    number: type[int] | type[float] | None = None
+    if isinstance(data_type, T.IntegralType):
+        number = int
+    elif isinstance(data_type, T.FloatType | T.DoubleType):
+        number = float
+    if number is not None and not isinstance(value, bool):
         try:
-            return float(value)
+            return number(value)
         except ValueError:
             raise InputError(
-                f"label value {value!r} is not a number but '{label_col}' is "
-                f"{data_type.simpleString()}",
-                fix={"classes": None, "minority": None},
-            ) from None
-    if isinstance(data_type, T.IntegralType) and not isinstance(value, bool):
-        try:
-            return int(value)
-        except ValueError:
-            raise InputError(
-                f"label value {value!r} is not an integer but '{label_col}' is "
-                f"{data_type.simpleString()}",
+                f"label value {value!r} is not {'an integer' if number is int else 'a number'} "
+                f"but '{label_col}' is {data_type.simpleString()}",
                 fix={"classes": None, "minority": None},
             ) from None
     return str(value)
