@@ -223,6 +223,10 @@ def flag_setting(parameter: str, value: Any) -> str:
     return f"{flag} {value}"
 
 
+def _without_py4j(record: logging.LogRecord) -> bool:
+    return not record.pathname.endswith(_PY4J_MODULES)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -232,9 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # py4j's own errors reach us as exceptions; its log lines (some sent to the root logger)
     # would only repeat them with a trace.
-    if not args.verbose:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(lambda record: not record.pathname.endswith(_PY4J_MODULES))
+    for handler in logging.getLogger().handlers:
+        if args.verbose:
+            handler.removeFilter(_without_py4j)
+        else:
+            handler.addFilter(_without_py4j)  # once: a handler keeps one of each filter
     progress = Progress()
     previous_handlers: dict[signal.Signals, Any] = {
         signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate),

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core.calibration import calibration_table
@@ -86,12 +87,11 @@ def default_report_dir(output_path: str) -> str:
 
 def run_commit(spark: SparkSession, output_path: str, run_id: str) -> dict[str, Any] | None:
     """The data commit run ``run_id`` made to ``output_path``, if it made one."""
-    if not DeltaTable.isDeltaTable(spark, output_path):
+    try:
+        history = rebalance_history(spark, output_path)
+    except (OutputError, AnalysisException):  # no table there, or a path inside one
         return None
-    return next(
-        (commit for commit in rebalance_history(spark, output_path) if commit["run_id"] == run_id),
-        None,
-    )
+    return next((commit for commit in history if commit["run_id"] == run_id), None)
 
 
 def rebalance_history(spark: SparkSession, output_path: str) -> list[dict[str, Any]]:
