@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from delta.tables import DeltaTable
@@ -45,7 +45,9 @@ Mode = Literal["error", "overwrite", "append"]
 class Written:
     """What ``Rebalanced.write`` committed.
 
-    ``report`` is None when the run id had already been written (nothing was appended).
+    ``skipped_as_repeat`` is True when the run id's data commit was already there (this call
+    wrote no data); ``report`` is then None unless this call finished what an earlier
+    attempt left undone.
     """
 
     path: str
@@ -153,6 +155,7 @@ def write_rebalanced(
         log.info("run id %s committed its data before: finishing its lineage and report", run_id)
         if _table_run_id(spark, path) != run_id:
             set_table_properties(spark, path, lineage.table_properties(committed or run_lineage))
+            write = replace(write, table_version=latest_version(DeltaTable.forPath(spark, path)))
     appended = mode == "append"
     class_totals = None
     if opened.grouping is None:
@@ -184,7 +187,7 @@ def write_rebalanced(
         path,
         write.delta_version,
         write.previous_version,
-        False,
+        write.skipped_as_repeat,  # True when an earlier attempt made the data commit
         write.table_version,
         opened.plan,
         report_dir,
