@@ -18,11 +18,13 @@ from typing import Any
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
+from pyspark.sql import types as T
 
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.core.plan import exact_rows
+from rebalance_lib.transforms.lookup import GroupNumbers, fresh_name, with_group_numbers
 from rebalance_lib.transforms.names import column, hashable
-from rebalance_lib.transforms.sample import key_hash_uniform, per_group
+from rebalance_lib.transforms.sample import key_hash_uniform
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +99,29 @@ def find_thresholds(
     thresholds: dict[GroupKey, Threshold] = {}
     while pending:
         bands = {key: band(group_rows[key], keep_fractions[key], w) for key, w in pending.items()}
-        lo = per_group(group_cols, {key: b[0] for key, b in bands.items()}, default=-1.0)
-        hi = per_group(group_cols, {key: b[1] for key, b in bands.items()}, default=-1.0)
-        ranked_df = df.select(
-            *[column(name) for name in group_cols],
-            u.alias("_u"),
-            tie.alias("_tie"),
-            lo.alias("_lo"),
-            hi.alias("_hi"),
-        ).filter(F.col("_hi") >= 0)
+        band_numbers = {
+            "_lo": GroupNumbers({key: b[0] for key, b in bands.items()}, -1.0),
+            "_hi": GroupNumbers({key: b[1] for key, b in bands.items()}, -1.0),
+        }
+        ranked_df = (
+            df.select(
+                *[column(name).alias(f"_g{i}") for i, name in enumerate(group_cols)],
+                u.alias("_u"),
+                tie.alias("_tie"),
+            )
+            .transform(with_group_numbers, [f"_g{i}" for i in range(len(group_cols))], band_numbers)
+            .filter(F.col("_hi") >= 0)
+        )
         in_band = (F.col("_u") >= F.col("_lo")) & (F.col("_u") < F.col("_hi"))
         rows = (
-            ranked_df.groupBy(*[column(name) for name in group_cols])
+            ranked_df.groupBy(*[F.col(f"_g{i}") for i in range(len(group_cols))])
             .agg(
                 F.count_if(F.col("_u") < F.col("_lo")).alias("below"),
                 F.collect_list(F.when(in_band, F.struct("_u", "_tie"))).alias("band"),
             )
             .collect()
         )
-        found = {tuple(row[name] for name in group_cols): row for row in rows}
+        found = {tuple(row[f"_g{i}"] for i in range(len(group_cols))): row for row in rows}
         for key in list(pending):
             row = found.get(key)
             wanted = exact_target(group_rows[key], keep_fractions[key])
@@ -145,6 +151,19 @@ def keep_exact(
 ) -> DataFrame:
     """Keep the rows at or below their group's threshold; groups without one keep all rows."""
     u, tie = rank_columns(df, seed, key_cols)
-    u_max = per_group(group_cols, {k: t.u_max for k, t in thresholds.items()}, default=2.0)
-    tie_max = per_group(group_cols, {k: t.tie_max for k, t in thresholds.items()}, default=0)
-    return df.filter((u < u_max) | ((u == u_max) & (tie <= tie_max)))
+    u_col, tie_col = fresh_name(df, "_rebalance_u"), fresh_name(df, "_rebalance_tie")
+    u_max_col, tie_max_col = (
+        fresh_name(df, "_rebalance_u_max"),
+        fresh_name(df, "_rebalance_tie_max"),
+    )
+    cuts = {
+        u_max_col: GroupNumbers({k: t.u_max for k, t in thresholds.items()}, 2.0),
+        tie_max_col: GroupNumbers({k: t.tie_max for k, t in thresholds.items()}, 0, T.LongType()),
+    }
+    u_below, u_at = F.col(u_col) < F.col(u_max_col), F.col(u_col) == F.col(u_max_col)
+    return (
+        df.select("*", u.alias(u_col), tie.alias(tie_col))
+        .transform(with_group_numbers, group_cols, cuts)
+        .filter(u_below | (u_at & (F.col(tie_col) <= F.col(tie_max_col))))
+        .drop(u_col, tie_col, u_max_col, tie_max_col)
+    )

@@ -1,0 +1,111 @@
+"""Per-group numbers joined onto rows: a small plan DataFrame, never a CASE chain."""
+
+from __future__ import annotations
+
+import decimal
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+import pyspark.sql.functions as F
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from rebalance_lib.transforms.names import column
+
+GroupKey = tuple[Any, ...]
+
+# Up to this many groups the plan is broadcast to every task whatever the session's
+# autoBroadcastJoinThreshold (a million keys and a few numbers: tens of MB); beyond, Spark
+# chooses, and a shuffle join takes over.
+BROADCAST_MAX_GROUPS = 1_000_000
+_DOUBLE = T.DoubleType()
+
+
+@dataclass(frozen=True)
+class GroupNumbers:
+    """One number per group, and the number of every group not listed."""
+
+    values: Mapping[GroupKey, float | int]
+    default: float | int
+    data_type: T.DataType = _DOUBLE
+
+
+def fresh_name(df: DataFrame, stem: str) -> str:
+    """A column name ``df`` does not have: ``stem``, or ``stem`` with a number."""
+    taken = set(df.columns)
+    name, number = stem, 1
+    while name in taken:
+        name, number = f"{stem}_{number}", number + 1
+    return name
+
+
+def with_group_numbers(
+    df: DataFrame, group_cols: Sequence[str], numbers: Mapping[str, GroupNumbers]
+) -> DataFrame:
+    """Add one column per entry of ``numbers``: the row's group's value (null keys match null).
+
+    The groups and their values become a small DataFrame joined on the group columns
+    (broadcast up to ``BROADCAST_MAX_GROUPS``), so the cost per row does not grow with the
+    number of groups, and planning stays linear in it. The caller picks column names that
+    are not in ``df`` (see ``fresh_name``).
+
+    Example:
+        >>> rows_df.transform(
+        ...     with_group_numbers, ["label"], {"_keep": GroupNumbers({(0,): 0.05}, 1.0)}
+        ... )
+    """
+    keys = list(dict.fromkeys(key for entry in numbers.values() for key in entry.values))
+    defaults = {name: F.lit(entry.default).cast(entry.data_type) for name, entry in numbers.items()}
+    if not keys:
+        return df.select("*", *[value.alias(name) for name, value in defaults.items()])
+    key_names = [fresh_name(df, f"_rebalance_group_{index}") for index in range(len(group_cols))]
+    key_fields = [
+        T.StructField(name, df.schema[group_col].dataType)
+        for name, group_col in zip(key_names, group_cols, strict=True)
+    ]
+    value_fields = [T.StructField(name, entry.data_type) for name, entry in numbers.items()]
+    rows = [
+        (
+            *[
+                _spark_value(part, field.dataType)
+                for part, field in zip(key, key_fields, strict=True)
+            ],
+            *[
+                _spark_value(entry.values.get(key, entry.default), entry.data_type)
+                for entry in numbers.values()
+            ],
+        )
+        for key in keys
+    ]
+    plan_df = df.sparkSession.createDataFrame(rows, T.StructType(key_fields + value_fields))
+    if len(keys) <= BROADCAST_MAX_GROUPS:
+        plan_df = F.broadcast(plan_df)
+    matches = reduce(
+        operator.and_,
+        [
+            column(group_col).eqNullSafe(F.col(name))
+            for group_col, name in zip(group_cols, key_names, strict=True)
+        ],
+    )
+    joined_df = df.join(plan_df, matches, "left")
+    return joined_df.select(
+        *[column(name) for name in df.columns],
+        *[F.coalesce(F.col(name), value).alias(name) for name, value in defaults.items()],
+    )
+
+
+def _spark_value(value: Any, data_type: T.DataType) -> Any:
+    """``value`` as the Python type Spark expects for ``data_type`` (labels are planned as
+    ints when a double column holds whole numbers)."""
+    if value is None:
+        return None
+    if isinstance(data_type, T.FloatType | T.DoubleType):
+        return float(value)
+    if isinstance(data_type, T.IntegralType):
+        return int(value)
+    if isinstance(data_type, T.DecimalType):
+        return decimal.Decimal(value)
+    return value
