@@ -120,6 +120,11 @@ CASES = [
         "none or only one of the stated classes",
     ),
     ("one pass, single class", {"--input": "{one_class}", **ONE_PASS}, "[--classes]"),
+    (
+        "one pass, more classes than it observes",
+        {"--input": "{good}", **ONE_PASS, "--classes": ",".join(map(str, range(40)))},
+        "at most 32 classes (got 40): run in two passes",
+    ),
 ]
 
 

@@ -99,6 +99,13 @@ class RunOptions:
         return bool(self.strata_columns) or self.split_col is not None
 
 
+# Rows and weight per class are observed while the output is written, one pair of
+# aggregates per class evaluated on every row: cheap for a few classes, a per-row cost that
+# grows with the classes beyond. Above this many the output's label and weight columns are
+# read back after the write instead, and a one-pass run (which can only observe) is refused.
+MAX_OBSERVED_CLASSES = 32
+
+
 def check_one_pass(options: RunOptions, classes: tuple[Label, ...]) -> float:
     """A one-pass run states its plan: the factor, the minority and every class. Its factor."""
     factor = options.request.factor
@@ -117,6 +124,12 @@ def check_one_pass(options: RunOptions, classes: tuple[Label, ...]) -> float:
     if options.sampling.exact:
         raise ConfigError(
             "exact counts need their own pass over the key: run in two passes",
+            fix={"one_pass": False},
+        )
+    if len(classes) > MAX_OBSERVED_CLASSES:
+        raise ConfigError(
+            f"one pass counts each class while writing, at most {MAX_OBSERVED_CLASSES} classes "
+            f"(got {len(classes):,}): run in two passes",
             fix={"one_pass": False},
         )
     return factor

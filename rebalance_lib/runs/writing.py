@@ -253,7 +253,7 @@ def _write_checked(
 def _class_totals(
     spark: SparkSession,
     write: WriteResult,
-    observation: Observation,
+    observation: Observation | None,
     labels: list[Label],
     options: RunOptions,
     appended: bool,

@@ -10,6 +10,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, Observation
 
 from rebalance_lib.core.counts import ClassStats, TableProfile
+from rebalance_lib.core.options import MAX_OBSERVED_CLASSES
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.names import column
 from rebalance_lib.transforms.profile import weight_expr
@@ -19,8 +20,11 @@ ClassTotals = dict[Label, tuple[int, float]]
 
 def observe_class_totals(
     df: DataFrame, labels: Sequence[Label], label_col: str, weight_col: str
-) -> tuple[DataFrame, Observation]:
-    """Attach an Observation that counts rows and sums weights per class as ``df`` flows by."""
+) -> tuple[DataFrame, Observation | None]:
+    """Attach an Observation that counts rows and sums weights per class as ``df`` flows by;
+    none above ``MAX_OBSERVED_CLASSES`` classes (the caller reads the output back)."""
+    if len(labels) > MAX_OBSERVED_CLASSES:
+        return df, None
     observation = Observation("rebalance_output")
     metrics = []
     for index, label in enumerate(labels):
@@ -79,9 +83,11 @@ def _observed_metrics(observation: Observation) -> dict[str, Any] | None:
     return metrics or None
 
 
-def observed_class_totals(observation: Observation, labels: Sequence[Label]) -> ClassTotals | None:
-    """The observed output totals, or None when the writer's plan did not report them."""
-    metrics = _observed_metrics(observation)
+def observed_class_totals(
+    observation: Observation | None, labels: Sequence[Label]
+) -> ClassTotals | None:
+    """The observed output totals, or None when not observed or not reported by the writer."""
+    metrics = None if observation is None else _observed_metrics(observation)
     if metrics is None:
         return None
     return {
