@@ -120,9 +120,11 @@ def check_prediction_bias(
         label: (o.weight_after / total_after if total_after > 0 else 0.0)
         for label, o in outcomes.items()
     }
+    total_variance = sum(o.weight_after_variance for o in outcomes.values())
     share_tolerance = {
-        label: sigmas * _share_sd(label, share_before, outcomes, total_before) + _FLOAT_SLACK
-        for label in outcomes
+        label: sigmas * _share_sd(share_before[label], o, total_variance, total_before)
+        + _FLOAT_SLACK
+        for label, o in outcomes.items()
     }
     passed = all(
         abs(share_after[label] - share_before[label]) <= share_tolerance[label]
@@ -155,14 +157,14 @@ def _by_text(values: Mapping[Label, float]) -> dict[str, float]:
 
 
 def _share_sd(
-    label: Label,
-    share_before: Mapping[Label, float],
-    outcomes: Mapping[Label, ClassOutcome],
-    total_before: float,
+    share_before: float, outcome: ClassOutcome, total_variance: float, total_before: float
 ) -> float:
-    variance = sum(
-        ((float(other == label) - share_before[label]) / total_before) ** 2
-        * o.weight_after_variance
-        for other, o in outcomes.items()
-    )
-    return math.sqrt(variance)
+    """The deviation of a class's weighted share after (delta method): the share moves with
+    its own class's total as (1 - share) / total and with every other's as -share / total.
+
+    Summed over the classes as share**2 x every class's variance, plus the class's own
+    correction, so the check stays linear in the number of classes.
+    """
+    own = ((1.0 - share_before) ** 2 - share_before**2) * outcome.weight_after_variance
+    variance = (share_before**2 * total_variance + own) / total_before**2
+    return math.sqrt(max(variance, 0.0))

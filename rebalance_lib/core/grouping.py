@@ -74,11 +74,11 @@ class Grouping:
                 rows_after=rows_after,
                 weight_after=weight_after,
             )
-        labels = sorted({key[-1] for key in per_group}, key=lambda label: (str(type(label)), label))
-        per_label = {
-            label: merge_outcomes([o for key, o in per_group.items() if key[-1] == label])
-            for label in labels
-        }
+        by_label: dict[Label, list[ClassOutcome]] = {}
+        for key, outcome in per_group.items():
+            by_label.setdefault(key[-1], []).append(outcome)
+        labels = sorted(by_label, key=lambda label: (str(type(label)), label))
+        per_label = {label: merge_outcomes(by_label[label]) for label in labels}
         return per_group, per_label
 
 

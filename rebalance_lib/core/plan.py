@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from rebalance_lib.core.counts import SampleGroups
@@ -86,7 +87,11 @@ class Plan:
     input_size_bytes: int | None = None
 
     def for_label(self, label: Label) -> ClassPlan:
-        return next(c for c in self.classes if c.label == label and type(c.label) is type(label))
+        return self._class_by_label[(type(label), label)]
+
+    @cached_property
+    def _class_by_label(self) -> dict[tuple[type, Label], ClassPlan]:
+        return {(type(c.label), c.label): c for c in self.classes}
 
     @property
     def minority(self) -> ClassPlan:
@@ -360,40 +365,68 @@ def _batch_advice(plan: Plan) -> list[str]:
     return lines
 
 
+# A per-class warning names at most this many classes, then counts the rest.
+_NAMED_CLASSES = 5
+
+
 def _class_warnings(plan: Plan) -> list[str]:
     warnings = []
-    if plan.minority.rows_before < FEW_ROWS:
+    minority_rows = plan.minority.rows_before
+    if minority_rows < FEW_ROWS:
         warnings.append(
-            f"Warning: the minority class has only {plan.minority.rows_before:,} rows; "
+            f"Warning: the minority class has only {minority_rows:,} rows; "
             "any model will see few examples of it."
         )
     request_factor = plan.request.factor
-    for c in plan.classes:
-        if (
-            request_factor is not None
-            and c.label != plan.minority_label
-            and c.factor < request_factor
-        ):
-            warnings.append(
-                f"Class {c.label!r} is divided by {c.factor:.4g}, not {request_factor:g}, so that "
-                "it does not fall below the minority class."
-            )
-        if c.is_downsampled and c.expected_rows_after < plan.minority.rows_before:
-            warnings.append(
-                f"Class {c.label!r} ends with fewer rows than the minority class: a one-pass "
-                "run divides every class by the same F; a two-pass run would not."
-            )
-        if c.is_downsampled and c.expected_rows_after < FEW_ROWS:
-            warnings.append(
-                f"Warning: class {c.label!r} keeps only about {c.expected_rows_after:,.0f} rows; "
-                "use a smaller factor."
-            )
-        if c.factor > LARGE_WEIGHT:
-            warnings.append(
-                f"Warning: kept rows of class {c.label!r} weigh {c.factor:,.4g} each, so a handful "
-                "of rows dominate the loss; prefer a smaller factor or a larger batch."
-            )
+    downsampled = [c for c in plan.classes if c.is_downsampled]
+    divided_less = [
+        c
+        for c in plan.classes
+        if request_factor is not None
+        and c.label != plan.minority_label
+        and c.factor < request_factor
+    ]
+    if len(divided_less) == 1:
+        warnings.append(
+            f"Class {divided_less[0].label!r} is divided by {divided_less[0].factor:.4g}, not "
+            f"{request_factor:g}, so that it does not fall below the minority class."
+        )
+    elif divided_less:
+        warnings.append(
+            f"{_classes_named(divided_less)} are divided by less than {request_factor:g} "
+            "(each by its own factor), so that none falls below the minority class."
+        )
+    below_minority = [c for c in downsampled if c.expected_rows_after < minority_rows]
+    if below_minority:
+        warnings.append(
+            f"{_classes_named(below_minority)}: fewer rows than the minority class at the end: "
+            "a one-pass run divides every class by the same F; a two-pass run would not."
+        )
+    few_kept = [c for c in downsampled if c.expected_rows_after < FEW_ROWS]
+    if few_kept:
+        fewest = min(c.expected_rows_after for c in few_kept)
+        warnings.append(
+            f"Warning: {_classes_named(few_kept)}: as few as about {fewest:,.0f} rows kept; "
+            "use a smaller factor."
+        )
+    heavy = [c for c in plan.classes if c.factor > LARGE_WEIGHT]
+    if heavy:
+        heaviest = max(c.factor for c in heavy)
+        warnings.append(
+            f"Warning: {_classes_named(heavy)}: kept rows weigh up to "
+            f"{heaviest:,.4g} each, so a handful of rows dominate the loss; prefer a smaller "
+            "factor or a larger batch."
+        )
     return warnings
+
+
+def _classes_named(classes: list[ClassPlan]) -> str:
+    """``Class 0``, ``Classes 0, 2``, or ``Classes 0, 2, ... and 7 more``."""
+    named = ", ".join(repr(c.label) for c in classes[:_NAMED_CLASSES])
+    if len(classes) == 1:
+        return f"Class {named}"
+    rest = len(classes) - _NAMED_CLASSES
+    return f"Classes {named}" + (f" and {rest:,} more" if rest > 0 else "")
 
 
 def _human_bytes(size_bytes: float) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rebalance_lib.core.checks import BiasCheck
-from rebalance_lib.report.model import Report, SplitSection, StrataSection
+from rebalance_lib.report.model import Report, SplitSection, StrataSection, shown_classes
 
 
 def to_markdown(report: Report, chart_name: str | None = None) -> str:
@@ -41,7 +41,8 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
         "| weighted after | weighted share before -> after |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for c in report.classes:
+    shown, rest = shown_classes(report)
+    for c in shown:
         key = str(c.label)
         sigmas = "exact" if c.deviation_sigmas is None else f"{c.deviation_sigmas:+.2f}"
         lines.append(
@@ -49,6 +50,14 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
             f"{c.expected_rows_after:,.0f} | {c.rows_after:,} | {sigmas} | "
             f"{c.weighted_total_after:,.0f} | {bias.share_before[key]:.4%} -> "
             f"{bias.weighted_share_after[key]:.4%} |"
+        )
+    if rest:
+        lines.append(
+            f"| {len(rest):,} more classes (each in report.json) | "
+            f"{sum(c.rows_before for c in rest):,} | | | "
+            f"{sum(c.expected_rows_after for c in rest):,.0f} | "
+            f"{sum(c.rows_after for c in rest):,} | | "
+            f"{sum(c.weighted_total_after for c in rest):,.0f} | |"
         )
     lines += _strata_lines(report.strata) + _split_lines(report.splits)
     lines += _calibration_lines(report)

@@ -133,6 +133,22 @@ class Report(_Model):
     calibration: list[CalibrationSection] = []
 
 
+# Pages and charts list at most this many classes: the largest, and the minority.
+SHOWN_CLASSES = 20
+
+
+def shown_classes(report: Report) -> tuple[list[ClassSection], list[ClassSection]]:
+    """The classes a page or a chart lists (the largest and the minority, in label order),
+    and the rest, which report.json still holds one by one."""
+    if len(report.classes) <= SHOWN_CLASSES:
+        return list(report.classes), []
+    minority = [c for c in report.classes if c.label == report.batch.minority_label]
+    largest = sorted((c for c in report.classes if c not in minority), key=lambda c: -c.rows_before)
+    chosen = {id(c) for c in minority + largest[: SHOWN_CLASSES - len(minority)]}
+    shown = [c for c in report.classes if id(c) in chosen]
+    return shown, [c for c in report.classes if id(c) not in chosen]
+
+
 def report_json_schema() -> dict[str, Any]:
     """The documented JSON Schema that every report.json validates against."""
     return Report.model_json_schema()
