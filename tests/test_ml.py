@@ -151,7 +151,9 @@ def assert_same_predictions(expected_df: DataFrame, actual_df: DataFrame) -> Non
     assert differing.count() == 0
 
 
-def test_a_saved_estimator_loads_with_its_params_and_inner_estimator(tmp_path: Path) -> None:
+def test_a_saved_estimator_loads_with_its_params_and_inner_estimator(
+    spark: SparkSession, tmp_path: Path
+) -> None:
     estimator = rebalanced_lr(weightCol="w", minority=1, sampler="hash", sampleKey=["id"])
     estimator.getEstimator().setRegParam(0.3)
     estimator.save(str(tmp_path / "estimator"))
