@@ -6,7 +6,9 @@ the kept rows and their weights; the ``RebalancedModel`` it returns scores every
 inner model and never samples. Inside ``CrossValidator``, ``TrainValidationSplit`` or a
 ``Pipeline`` each fit therefore rebalances only the training part it is handed, and evaluation
 sees the held-out rows untouched. A param grid reaches both the inner estimator's params
-(``lr.regParam``) and the rebalance's (``est.factor``).
+(``lr.regParam``) and the rebalance's (``est.factor``); a fitted validator with such a grid
+cannot be saved, though (pyspark's validator writer finds nested stages only inside its own
+meta-estimators, Pipeline and OneVsRest): save its ``bestModel``.
 
 Example:
     >>> lr = LogisticRegression(featuresCol="features")
