@@ -15,6 +15,10 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import SparkSession
 
 from rebalance_lib import calibrate
+from rebalance_lib.core.calibration import BinaryCorrection, binary_correction
+from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.plan import plan_rebalance
+from rebalance_lib.core.targets import TargetRequest
 
 FACTOR = 10
 
@@ -32,6 +36,34 @@ def test_calibrate_matches_the_worked_example_and_the_logit_form() -> None:
 def test_calibrate_refuses_a_factor_below_one(factor: float) -> None:
     with pytest.raises(ValueError, match="factor"):
         calibrate(0.5, factor)
+
+
+@pytest.mark.parametrize(
+    ("class_counts", "expected"),
+    [
+        ({0: 100_000, 1: 1_000}, BinaryCorrection(minority_index=1, factor=FACTOR)),
+        ({0.0: 1_000, 1.0: 100_000}, BinaryCorrection(minority_index=0, factor=FACTOR)),
+    ],
+)
+def test_a_binary_plan_names_the_minority_index_and_its_partners_factor(
+    class_counts: dict[float, int], expected: BinaryCorrection
+) -> None:
+    assert binary_correction(plan_rebalance(class_counts, TargetRequest(factor=FACTOR))) == expected
+
+
+@pytest.mark.parametrize(
+    ("class_counts", "wanted"),
+    [
+        ({0: 100_000, 1: 5_000, 2: 1_000}, "binary"),
+        ({"no": 100_000, "yes": 1_000}, "labels 0 and 1"),
+        ({1: 100_000, 2: 1_000}, "labels 0 and 1"),
+    ],
+)
+def test_calibration_refuses_plans_it_cannot_correct(
+    class_counts: dict[int | str, int], wanted: str
+) -> None:
+    with pytest.raises(ConfigError, match=wanted):
+        binary_correction(plan_rebalance(class_counts, TargetRequest(factor=FACTOR)))
 
 
 def test_calibrate_on_a_spark_column_equals_numpy(spark: SparkSession) -> None:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rebalance_lib.core.errors import InputError, PlanError
-from rebalance_lib.core.plan import check_no_class_vanishes, degree_of_imbalance, plan_rebalance
+from rebalance_lib.core.plan import (
+    Plan,
+    check_no_class_vanishes,
+    degree_of_imbalance,
+    plan_rebalance,
+)
 from rebalance_lib.core.targets import TargetRequest, water_level
 
 BILLION_TABLE = {0: 1_000_000_000, 1: 10_000_000}
@@ -161,3 +168,20 @@ def test_a_class_that_could_come_out_empty_is_refused() -> None:
     with pytest.raises(PlanError, match=r"could come out empty \(chance about 5\.0%\)"):
         check_no_class_vanishes(plan)
     check_no_class_vanishes(plan_rebalance({0: 1_000_000, 1: 15}, TargetRequest(target_ratio=1)))
+
+
+@pytest.mark.parametrize(
+    ("class_counts", "request_"),
+    [
+        ({0.0: 990_000, 1.0: 10_000}, TargetRequest(factor=20.0)),
+        ({"a": 5_000, "b": 3_000, "c": 100}, TargetRequest(target_ratio=4)),
+        ({False: 50_000, True: 700}, TargetRequest(max_rows=10_000)),
+    ],
+)
+def test_a_plan_survives_json_through_its_state(
+    class_counts: dict[float | str | bool, int], request_: TargetRequest
+) -> None:
+    plan = plan_rebalance(class_counts, request_, batch_size=512, input_size_bytes=12_345)
+    restored = Plan.from_state(json.loads(json.dumps(plan.to_state())))
+    assert restored == plan
+    assert [type(c.label) for c in restored.classes] == [type(c.label) for c in plan.classes]

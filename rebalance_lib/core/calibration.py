@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.targets import Label
 
 Probability = TypeVar("Probability")
@@ -52,3 +55,43 @@ def calibration_table(class_factors: Mapping[Label, float]) -> list[dict[str, An
         for label, factor in class_factors.items()
         if factor > 1.0
     ]
+
+
+@dataclass(frozen=True)
+class BinaryCorrection:
+    """How to calibrate a binary model: its minority's place in the probability vector, and F."""
+
+    minority_index: int
+    factor: float
+
+
+def binary_correction(plan: Plan) -> BinaryCorrection:
+    """Where ``calibrate`` applies for a model trained on ``plan``'s rows, unweighted.
+
+    Spark ML classifiers index their probability vector by the label's value, so the two
+    labels must be 0 and 1; F is the factor the other class was divided by.
+
+    Example:
+        >>> binary_correction(plan_rebalance({0: 10_000, 1: 100}, TargetRequest(factor=10)))
+        BinaryCorrection(minority_index=1, factor=10)
+    """
+    labels = [c.label for c in plan.classes]
+    if len(labels) != 2:
+        raise ConfigError(
+            f"calibration corrects a binary model; the training rows hold {len(labels)} classes: "
+            "train with the weights instead",
+            fix={"calibrate": False},
+        )
+    if {_vector_index(label) for label in labels} != {0, 1}:
+        shown = ", ".join(repr(label) for label in labels)
+        raise ConfigError(
+            f"calibration needs the labels 0 and 1, the model's probability indices (got {shown})"
+        )
+    other = next(c for c in plan.classes if c.label != plan.minority_label)
+    return BinaryCorrection(int(plan.minority_label), other.factor)
+
+
+def _vector_index(label: Label) -> int | None:
+    if isinstance(label, str) or label not in (0, 1):
+        return None
+    return int(label)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -170,6 +170,30 @@ class Plan:
             keep_fractions={(c.label,): c.keep_fraction for c in self.classes},
             weight_multipliers={(c.label,): c.weight_multiplier for c in self.classes},
             rows={(c.label,): c.rows_before for c in self.classes},
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        """The plan's own fields, JSON-ready: what ``from_state`` rebuilds it from.
+
+        Unlike ``to_dict`` (a summary with derived figures), nothing is computed: saving a
+        fitted model stores this and loading it gets the identical plan back.
+
+        Example:
+            >>> plan = plan_rebalance({0: 1_000, 1: 100}, TargetRequest(factor=5))
+            >>> Plan.from_state(json.loads(json.dumps(plan.to_state()))) == plan
+            True
+        """
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Plan:
+        """The plan ``to_state`` described (labels keep their JSON type: 1 or 1.0)."""
+        return cls(
+            request=TargetRequest(**state["request"]),
+            minority_label=state["minority_label"],
+            batch_size=state["batch_size"],
+            classes=tuple(ClassPlan(**c) for c in state["classes"]),
+            input_size_bytes=state["input_size_bytes"],
         )
 
     def to_dict(self) -> dict[str, Any]:

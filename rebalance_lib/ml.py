@@ -1,0 +1,441 @@
+"""Spark ML: a meta-estimator that rebalances only the rows it trains on.
+
+``RebalancedEstimator`` wraps a Spark ML estimator the way ``OneVsRest`` wraps its classifier.
+``fit`` rebalances the DataFrame it is given with ``rebalance`` and fits the inner estimator on
+the kept rows and their weights; the ``RebalancedModel`` it returns scores every row with the
+inner model and never samples. Inside ``CrossValidator``, ``TrainValidationSplit`` or a
+``Pipeline`` each fit therefore rebalances only the training part it is handed, and evaluation
+sees the held-out rows untouched. A param grid reaches both the inner estimator's params
+(``lr.regParam``) and the rebalance's (``est.factor``); a fitted validator with such a grid
+cannot be saved, though (pyspark's validator writer finds nested stages only inside its own
+meta-estimators, Pipeline and OneVsRest): save its ``bestModel``.
+
+Example:
+    >>> lr = LogisticRegression(featuresCol="features")
+    >>> est = RebalancedEstimator(estimator=lr, factor=10.0, seed=5, weightCol="weight")
+    >>> model = est.fit(train_df)
+    >>> model.plan.factor, model.transform(test_df).count() == test_df.count()
+    (10.0, True)
+    >>> model.write().overwrite().save("/models/fraud"); RebalancedModel.load("/models/fraud")
+    >>> grid = ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1]).addGrid(est.factor, [5.0, 10.0])
+
+Spark Connect is not supported yet. Reading pyspark 4.2's source: ``fit`` and ``transform``
+should work there (``rebalance`` is DataFrame expressions and one aggregation; a Java inner
+estimator fits on the server; ``vector_to_array`` and ``array_to_vector`` are Connect
+functions), and so should a plain ``save(path)`` and ``load`` (the metadata goes through the
+DataFrame reader and writer, the inner stages through Connect's own ML writer). But
+``write().overwrite()`` fails: ``MLWriter`` clears the path through ``_jsparkSession``, which a
+Connect session lacks, so delete the path first. Nor can a ``CrossValidator`` holding this
+estimator be saved there: Connect's ML writer knows only pyspark's own meta-estimators.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, TypeVar, cast
+
+import pyspark.sql.functions as F
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasLabelCol, HasWeightCol
+from pyspark.ml.util import (
+    DefaultParamsReader,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
+from pyspark.sql import DataFrame, SparkSession
+
+from rebalance_lib.api import RebalanceOptions, rebalance
+from rebalance_lib.core.calibration import BinaryCorrection, binary_correction, calibrate
+from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.targets import Label
+
+__all__ = ["RebalancedEstimator", "RebalancedModel", "with_calibrated_probability"]
+
+log = logging.getLogger(__name__)
+
+# Each param that ``fit`` hands to ``rebalance``, and its keyword there. Unset params take
+# the API's defaults; weightCol is the output weight column and the inner estimator's.
+API_KEYWORDS = {
+    "labelCol": "label",
+    "factor": "factor",
+    "targetRatio": "target_ratio",
+    "targetMinorityShare": "target_minority_share",
+    "minMinorityPerBatch": "min_minority_per_batch",
+    "maxRows": "max_rows",
+    "seed": "seed",
+    "minority": "minority",
+    "batchSize": "batch_size",
+    "strata": "strata",
+    "sampler": "sampler",
+    "sampleKey": "sample_key",
+    "exact": "exact",
+    "weightBasis": "weight_basis",
+    "inputWeightCol": "input_weight_col",
+}
+
+_Stage = TypeVar("_Stage", bound="_RebalancedParams")
+_Saved = TypeVar("_Saved", "RebalancedEstimator", "RebalancedModel")
+
+
+def _param(name: str, doc: str, converter: Any = TypeConverters.identity) -> Param[Any]:
+    return Param(Params._dummy(), name, doc, typeConverter=converter)
+
+
+class _RebalancedParams(HasLabelCol, HasWeightCol):
+    """The params of ``RebalancedEstimator`` and of the ``RebalancedModel`` it fits."""
+
+    estimator: Param[Estimator[Any]] = _param(
+        "estimator", "the estimator fitted on the rebalanced rows"
+    )
+    factor = _param(
+        "factor", "divide the majority by F; kept rows weigh x F", TypeConverters.toFloat
+    )
+    targetRatio = _param(
+        "targetRatio", "output majority:minority of about R:1", TypeConverters.toFloat
+    )
+    targetMinorityShare = _param(
+        "targetMinorityShare",
+        "the minority is about S of the output (0 < S < 0.5)",
+        TypeConverters.toFloat,
+    )
+    minMinorityPerBatch = _param(
+        "minMinorityPerBatch", "at least K minority rows in an average batch", TypeConverters.toInt
+    )
+    maxRows = _param(
+        "maxRows", "at most N output rows, cutting the largest classes first", TypeConverters.toInt
+    )
+    seed = _param("seed", "the sampler's seed (default 42)", TypeConverters.toInt)
+    minority = _param("minority", "the class to protect (default the least frequent)")
+    batchSize = _param(
+        "batchSize",
+        "the batch size the plan's advice is given for (default 128)",
+        TypeConverters.toInt,
+    )
+    strata = _param(
+        "strata", "plan within each combination of these columns", TypeConverters.toListString
+    )
+    sampler = _param(
+        "sampler",
+        "sampleBy (Bernoulli per row, default) or hash (by sampleKey)",
+        TypeConverters.toString,
+    )
+    sampleKey = _param(
+        "sampleKey", "key column(s) of the hash sampler and of exact", TypeConverters.toListString
+    )
+    exact = _param(
+        "exact",
+        "keep exactly the planned rows of each downsampled group (one more pass)",
+        TypeConverters.toBoolean,
+    )
+    weightBasis = _param(
+        "weightBasis",
+        "nominal (x F, default) or realized (rows before / kept; needs exact)",
+        TypeConverters.toString,
+    )
+    inputWeightCol = _param(
+        "inputWeightCol",
+        "an existing example weight to scale (default weight 1)",
+        TypeConverters.toString,
+    )
+    calibrate = _param(
+        "calibrate",
+        "train the estimator unweighted, then correct its binary probabilities by F",
+        TypeConverters.toBoolean,
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(calibrate=False)
+
+    def getEstimator(self) -> Estimator[Any]:
+        """The inner estimator."""
+        return self.getOrDefault(self.estimator)
+
+    def copy(self: _Stage, extra: dict[Param[Any], Any] | None = None) -> _Stage:
+        """A copy with ``extra`` applied to these params and to the inner estimator's."""
+        extra = extra or {}
+        that = Params.copy(self, extra)
+        if self.isDefined(self.estimator):
+            that._set(estimator=self.getEstimator().copy(extra))
+        return that
+
+    def _calibrates(self) -> bool:
+        return bool(self.getOrDefault(self.calibrate))
+
+    def _weight_col(self) -> str:
+        """The inner estimator's weight column; "" for none, as Spark ML reads it."""
+        return (self.getOrDefault(self.weightCol) or "") if self.isDefined(self.weightCol) else ""
+
+
+class RebalancedEstimator(
+    Estimator["RebalancedModel"],
+    _RebalancedParams,
+    MLReadable["RebalancedEstimator"],
+    MLWritable,
+):
+    """Fit ``estimator`` on its training rows rebalanced: the majority downsampled, kept rows
+    upweighted.
+
+    Args:
+        estimator: the Spark ML estimator to fit; it needs a ``weightCol`` param, unless
+            ``calibrate``. Its ``labelCol`` and ``weightCol`` are set from these at each fit.
+        labelCol: the label column (default ``label``).
+        weightCol: the column the weights are written to and the estimator trains with.
+            Unset, the estimator trains unweighted and its probabilities over-predict the
+            minority (fine for ranking only; a warning says so) unless ``calibrate``.
+        factor, targetRatio, targetMinorityShare, minMinorityPerBatch, maxRows: how much to
+            downsample, exactly one of them (``rebalance``'s ``factor``, ``target_ratio``, ...).
+        seed, minority, batchSize, strata, sampler, sampleKey, exact, weightBasis,
+            inputWeightCol: ``rebalance``'s keywords of the same meaning (``API_KEYWORDS``);
+            unset, its defaults. A split column or null-label dropping is not offered: the
+            tuner splits, and a Spark ML estimator refuses null labels anyway.
+        calibrate: train the estimator unweighted and correct its probabilities with the
+            prior correction (logit - ln F), for estimators without ``weightCol``. Binary
+            labels 0 and 1 only; the prediction and raw prediction stay the inner model's.
+
+    Raises:
+        ConfigError: at construction, for an estimator that cannot be trained as asked.
+
+    Example:
+        >>> est = RebalancedEstimator(estimator=LogisticRegression(), factor=10.0,
+        ...                           weightCol="weight")
+        >>> cv = CrossValidator(estimator=est, estimatorParamMaps=grid, evaluator=evaluator)
+        >>> RebalancedEstimator(estimator=MultilayerPerceptronClassifier(layers=[2, 2]),
+        ...                     factor=10.0, calibrate=True)
+    """
+
+    _input_kwargs: dict[str, Any]
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        estimator: Estimator[Any] | None = None,
+        labelCol: str = "label",
+        weightCol: str | None = None,
+        factor: float | None = None,
+        targetRatio: float | None = None,
+        targetMinorityShare: float | None = None,
+        minMinorityPerBatch: int | None = None,
+        maxRows: int | None = None,
+        seed: int | None = None,
+        minority: Label | None = None,
+        batchSize: int | None = None,
+        strata: list[str] | None = None,
+        sampler: str | None = None,
+        sampleKey: list[str] | None = None,
+        exact: bool | None = None,
+        weightBasis: str | None = None,
+        inputWeightCol: str | None = None,
+        calibrate: bool = False,
+    ) -> None:
+        super().__init__()
+        self.setParams(**self._input_kwargs)
+
+    def setParams(self, **params: Any) -> RebalancedEstimator:
+        """Set params by the constructor's names: ``est.setParams(factor=5.0)``."""
+        unknown = sorted(name for name in params if not self.hasParam(name))
+        if unknown:
+            raise ConfigError(f"unknown param(s) {', '.join(unknown)}: see RebalancedEstimator")
+        candidate = self.copy()  # checked before this estimator takes them
+        candidate._set(**params)
+        candidate._check_estimator()
+        return self._set(**params)
+
+    def _check_estimator(self) -> None:
+        """Refuse an inner estimator that cannot be trained as asked (once it is set)."""
+        if not self.isDefined(self.estimator):
+            return
+        estimator = self.getEstimator()
+        name = type(estimator).__name__
+        if not self._calibrates():
+            if not estimator.hasParam("weightCol"):
+                raise ConfigError(
+                    f"{name} has no weightCol param, so it cannot learn from the rebalanced "
+                    "weights: train it unweighted and calibrate its probabilities",
+                    fix={"calibrate": True},
+                )
+        elif self._weight_col():
+            raise ConfigError(
+                "calibrate trains the estimator unweighted and corrects its probabilities; "
+                "weights as well would correct twice: use one of weightCol and calibrate",
+                fix={"calibrate": False},
+            )
+        elif not estimator.hasParam("probabilityCol"):
+            raise ConfigError(
+                f"{name} predicts no probabilities to calibrate: train it with weights",
+                fix={"calibrate": False},
+            )
+
+    def _fit(self, dataset: DataFrame) -> RebalancedModel:
+        self._check_estimator()
+        weight_col = self._weight_col()
+        # Unweighted, the weights still get a column of their own: dropped before training.
+        output_weight_col = weight_col or f"{self.uid}_weight"
+        rebalanced = rebalance(dataset, **self._rebalance_options(output_weight_col))
+        if self._calibrates():
+            binary_correction(rebalanced.plan)  # refuse before training what it cannot correct
+        elif not weight_col:
+            log.warning(
+                "weightCol is unset and calibrate off: the model trains on rebalanced rows "
+                "unweighted, so its probabilities over-predict the minority (odds about x%g)",
+                rebalanced.plan.factor,
+            )
+        training_df = rebalanced.df if weight_col else rebalanced.df.drop(output_weight_col)
+        estimator = self.getEstimator()
+        inner_model = estimator.fit(training_df, self._inner_params(estimator, weight_col))
+        return self._copyValues(RebalancedModel(inner_model, rebalanced.plan))
+
+    def _rebalance_options(self, weight_col: str) -> RebalanceOptions:
+        options: dict[str, Any] = {
+            keyword: self.getOrDefault(name)
+            for name, keyword in API_KEYWORDS.items()
+            if self.isDefined(self.getParam(name)) and self.getOrDefault(name) is not None
+        }
+        return cast(RebalanceOptions, {**options, "weight_col": weight_col})
+
+    def _inner_params(self, estimator: Estimator[Any], weight_col: str) -> dict[Param[Any], Any]:
+        """The label and weight columns are this estimator's: set on the inner one per fit."""
+        own = {"labelCol": self.getLabelCol(), "weightCol": weight_col}
+        return {
+            estimator.getParam(name): value
+            for name, value in own.items()
+            if estimator.hasParam(name)
+        }
+
+    @classmethod
+    def read(cls) -> MLReader[RebalancedEstimator]:
+        return _RebalancedEstimatorReader()
+
+    def write(self) -> MLWriter:
+        return _RebalancedEstimatorWriter(self)
+
+
+class RebalancedModel(Model, _RebalancedParams, MLReadable["RebalancedModel"], MLWritable):
+    """The inner estimator's model, fitted on rebalanced rows: it scores every row, never samples.
+
+    Attributes:
+        inner_model: the fitted inner model.
+        plan: what the fit did: rows per class, factors, keep fractions, weights.
+
+    Example:
+        >>> model.plan.for_label(0).keep_fraction, model.plan.for_label(0).weight_multiplier
+        (0.1, 10.0)
+        >>> model.transform(test_df).select("prediction", "probability")
+    """
+
+    def __init__(self, inner_model: Model, plan: Plan) -> None:
+        super().__init__()
+        self.inner_model = inner_model
+        self.plan = plan
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        scored_df = self.inner_model.transform(dataset)
+        if not self._calibrates():
+            return scored_df
+        probability_col = self.inner_model.getOrDefault("probabilityCol")
+        return with_calibrated_probability(scored_df, probability_col, binary_correction(self.plan))
+
+    def copy(self, extra: dict[Param[Any], Any] | None = None) -> RebalancedModel:
+        that = super().copy(extra)
+        that.inner_model = self.inner_model.copy(extra)
+        return that
+
+    @classmethod
+    def read(cls) -> MLReader[RebalancedModel]:
+        return _RebalancedModelReader()
+
+    def write(self) -> MLWriter:
+        return _RebalancedModelWriter(self)
+
+
+def with_calibrated_probability(
+    scored_df: DataFrame, probability_col: str, correction: BinaryCorrection
+) -> DataFrame:
+    """Replace a binary model's probability vector by its prior-corrected one.
+
+    Spark SQL expressions only (``calibrate`` on a Column), no Python UDF.
+
+    Example:
+        >>> with_calibrated_probability(scored_df, "probability", BinaryCorrection(1, 10.0))
+    """
+    probabilities = vector_to_array(F.col(probability_col))
+    minority = calibrate(probabilities[correction.minority_index], correction.factor)
+    pair = [minority, 1 - minority] if correction.minority_index == 0 else [1 - minority, minority]
+    return scored_df.withColumn(probability_col, array_to_vector(F.array(*pair)))
+
+
+def _writable(stage: Params) -> MLWritable:
+    if not isinstance(stage, MLWritable):
+        raise ConfigError(f"{type(stage).__name__} cannot be saved: it is not MLWritable")
+    return stage
+
+
+def _save_params(
+    instance: _RebalancedParams,
+    path: str,
+    session: SparkSession,
+    extra_metadata: dict[str, Any] | None = None,
+) -> None:
+    """The params as JSON metadata, the inner estimator in ``estimator/`` (as OneVsRest)."""
+    params = DefaultParamsWriter.extractJsonParams(instance, ["estimator"])
+    DefaultParamsWriter.saveMetadata(instance, path, session, extra_metadata, params)
+    _writable(instance.getEstimator()).save(os.path.join(path, "estimator"))
+
+
+def _load_stage(path: str, name: str, session: SparkSession) -> Any:
+    return DefaultParamsReader.loadParamsInstance(os.path.join(path, name), session)
+
+
+def _restore(
+    instance: _Saved, path: str, metadata: dict[str, Any], session: SparkSession
+) -> _Saved:
+    """Params as saved, then the estimator: checks at construction ran on no estimator."""
+    instance._resetUid(metadata["uid"])
+    DefaultParamsReader.getAndSetParams(instance, metadata, skipParams=["estimator"])
+    instance._set(estimator=_load_stage(path, "estimator", session))
+    return instance
+
+
+class _RebalancedEstimatorWriter(MLWriter):
+    def __init__(self, instance: RebalancedEstimator) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        _save_params(self.instance, path, self.sparkSession)
+
+
+class _RebalancedEstimatorReader(MLReader[RebalancedEstimator]):
+    def load(self, path: str) -> RebalancedEstimator:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        return _restore(RebalancedEstimator(), path, metadata, self.sparkSession)
+
+
+class _RebalancedModelWriter(MLWriter):
+    """The estimator's layout, plus the plan in the metadata and the inner model in ``model/``."""
+
+    def __init__(self, instance: RebalancedModel) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def saveImpl(self, path: str) -> None:
+        plan = {"plan": self.instance.plan.to_state()}
+        _save_params(self.instance, path, self.sparkSession, plan)
+        _writable(self.instance.inner_model).save(os.path.join(path, "model"))
+
+
+class _RebalancedModelReader(MLReader[RebalancedModel]):
+    def load(self, path: str) -> RebalancedModel:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        inner_model = _load_stage(path, "model", self.sparkSession)
+        model = RebalancedModel(inner_model, Plan.from_state(metadata["plan"]))
+        return _restore(model, path, metadata, self.sparkSession)
