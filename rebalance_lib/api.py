@@ -17,12 +17,14 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
     NullLabels,
+    OutputLayout,
     RunOptions,
     Sampler,
     Sampling,
     WeightBasis,
     check_incremental,
     check_one_pass,
+    output_layout,
 )
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.targets import TARGET_FORMS, Label, TargetRequest
@@ -99,6 +101,7 @@ class Rebalanced:
         run_id: str | None = None,
         report_dir: str | None = None,
         partition_by: list[str] | tuple[str, ...] | None = None,
+        cluster_by: list[str] | tuple[str, ...] | None = None,
     ) -> Written:
         """Write the rebalanced rows as a Delta table, with lineage and the report.
 
@@ -114,8 +117,10 @@ class Rebalanced:
                 and finishes what an earlier attempt left undone (lineage properties,
                 report). Default: a fresh id.
             report_dir: where the report goes (default ``PATH/_rebalance_report``).
-            partition_by: the output's partition columns; default the Delta input's own
-                (none for a DataFrame); ``[]`` writes it unpartitioned.
+            partition_by: the output's partition columns; ``[]`` writes it unpartitioned.
+            cluster_by: the output's liquid clustering columns. With neither given, the
+                output is laid out as the Delta input is (partitioned or clustered by the
+                same columns; neither for a DataFrame); giving one leaves out the other.
 
         Returns:
             A :class:`Written`: the table version committed and the report.
@@ -141,13 +146,12 @@ class Rebalanced:
         source = self._opened.source
         # A retry of a run whose data commit is already there: the output is its own.
         committed = run_commit(spark, path, run_id) if run_id is not None else None
-        partitions = tuple(source.partition_columns if partition_by is None else partition_by)
-        missing = [name for name in partitions if name not in self._opened.rows_df.columns]
-        if missing:
-            raise ConfigError(
-                f"partition column(s) {', '.join(missing)} are not columns of the rows",
-                fix={"partition_by": None},
-            )
+        layout = output_layout(
+            OutputLayout(source.partition_columns, source.clustering_columns),
+            partition_by,
+            cluster_by,
+            self._opened.rows_df.columns,
+        )
         check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
         if source.path is None:
             input_files = self._opened.rows_df.inputFiles()
@@ -163,7 +167,7 @@ class Rebalanced:
             run_id or uuid.uuid4().hex,
             report_dir,
             self._incremental_into is not None,
-            partitions,
+            layout,
             self._timer,
             committed,
         )

@@ -59,6 +59,7 @@ FLAG_KEYS = {
     "run_id": "output.run_id",
     "incremental": "output.incremental",
     "partition_by": "output.partition_by",
+    "cluster_by": "output.cluster_by",
     "master": "spark.master",
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
@@ -139,7 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     running.add_argument(
         "--partition-by",
         type=lambda text: [name for name in text.split(",") if name.strip()],
-        help="output partition columns (default: the Delta input's; '' for none)",
+        help="output partition columns (default: the Delta input's layout; '' for none)",
+    )
+    running.add_argument(
+        "--cluster-by",
+        type=lambda text: [name for name in text.split(",") if name.strip()],
+        help="output liquid clustering columns (default: the Delta input's layout)",
     )
     running.add_argument("--seed", type=int)
     running.add_argument("--sampler", choices=["sampleBy", "hash"])
@@ -400,6 +406,7 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
         config.output.run_id,
         config.output.report_dir,
         config.output.partition_by,
+        config.output.cluster_by,
     )
 
 

@@ -68,6 +68,7 @@ class OutputConfig(_Section):
     run_id: str | None = None
     incremental: bool = False
     partition_by: list[str] | None = None
+    cluster_by: list[str] | None = None
 
 
 class SparkConfig(_Section):

@@ -252,3 +252,38 @@ def test_the_output_keeps_the_inputs_partition_columns_unless_told_otherwise(
     )
     assert exit_code == 2 and "partition column(s) hour are not columns" in line, line
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_output_keeps_the_inputs_clustering_columns_unless_told_otherwise(
+    spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = str(tmp_path / "in")
+    labelled_df(spark, 8_000, 200).write.format("delta").save(source)
+    spark.sql(f"ALTER TABLE delta.`{source}` CLUSTER BY (x)")  # Delta's writer ignores clusterBy
+    common = ["--input", source, "--factor", "4"]
+
+    def layout(output: str) -> tuple[list[str], list[str]]:
+        detail = spark.sql(f"DESCRIBE DETAIL delta.`{output}`").first()
+        assert detail is not None
+        return detail["partitionColumns"], detail["clusteringColumns"]
+
+    assert layout(source) == ([], ["x"])
+    assert run(capsys, *common, "--output", str(tmp_path / "kept"))[0] == 0
+    assert layout(str(tmp_path / "kept")) == ([], ["x"])
+    assert run(capsys, *common, "--output", str(tmp_path / "by_id"), "--cluster-by", "id")[0] == 0
+    assert layout(str(tmp_path / "by_id")) == ([], ["id"])
+    partitioned = str(tmp_path / "partitioned")
+    assert run(capsys, *common, "--output", partitioned, "--partition-by", "label")[0] == 0
+    assert layout(partitioned) == (["label"], [])
+    exit_code, _, line = run(
+        capsys,
+        *common,
+        "--output",
+        str(tmp_path / "both"),
+        "--partition-by",
+        "label",
+        "--cluster-by",
+        "x",
+    )
+    assert exit_code == 2 and "either partitioned or clustered" in line, line
+    assert not (tmp_path / "both").exists()

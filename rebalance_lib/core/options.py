@@ -6,6 +6,7 @@ rule about which options go together lives in this one place.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -133,6 +134,49 @@ def check_one_pass(options: RunOptions, classes: tuple[Label, ...]) -> float:
             fix={"one_pass": False},
         )
     return factor
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """How the output's files are laid out: partition columns or clustering columns."""
+
+    partition_by: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()
+
+
+def output_layout(
+    input_layout: OutputLayout,
+    partition_by: Sequence[str] | None,
+    cluster_by: Sequence[str] | None,
+    columns: Sequence[str],
+) -> OutputLayout:
+    """The output's layout: the input's own unless either is stated (then only what is).
+
+    Example:
+        >>> output_layout(OutputLayout(cluster_by=("day",)), None, None, ["day", "label"])
+        OutputLayout(partition_by=(), cluster_by=('day',))
+    """
+    if partition_by is None and cluster_by is None:
+        layout = input_layout
+    else:
+        layout = OutputLayout(tuple(partition_by or ()), tuple(cluster_by or ()))
+    if layout.partition_by and layout.cluster_by:
+        raise ConfigError(
+            "a Delta table is either partitioned or clustered: give partition_by or cluster_by",
+            fix={"partition_by": None, "cluster_by": None},
+        )
+    for setting, names in (
+        ("partition_by", layout.partition_by),
+        ("cluster_by", layout.cluster_by),
+    ):
+        missing = [name for name in names if name not in columns]
+        if missing:
+            kind = "partition" if setting == "partition_by" else "clustering"
+            raise ConfigError(
+                f"{kind} column(s) {', '.join(missing)} are not columns of the rows",
+                fix={setting: None},
+            )
+    return layout
 
 
 def check_incremental(options: RunOptions) -> None:

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from rebalance_lib.core.checks import ClassOutcome
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.grouping import GroupTotals
-from rebalance_lib.core.options import RunOptions
+from rebalance_lib.core.options import OutputLayout, RunOptions
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
@@ -24,7 +24,7 @@ from rebalance_lib.report.model import Report
 from rebalance_lib.runs.opening import Opened
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage import fs, lineage
-from rebalance_lib.storage.sink import WriteResult, set_table_properties, write_delta
+from rebalance_lib.storage.sink import WriteResult, finish_table, write_delta
 from rebalance_lib.storage.source import latest_version
 from rebalance_lib.transforms.exact import find_thresholds, keep_exact
 from rebalance_lib.transforms.measure import (
@@ -106,7 +106,7 @@ def write_rebalanced(
     run_id: str,
     report_dir: str | None,
     incremental: bool,
-    partition_by: tuple[str, ...],
+    layout: OutputLayout,
     timer: PhaseTimer,
     committed: dict[str, Any] | None = None,
 ) -> Written:
@@ -135,7 +135,7 @@ def write_rebalanced(
     )
     if committed is None:
         with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
-            write = _write_checked(observed_df, path, mode, run_id, run_lineage, partition_by)
+            write = _write_checked(observed_df, path, mode, run_id, run_lineage, layout)
     else:
         write = _earlier_attempt(spark, path, committed)
     fault_point("after-properties")
@@ -154,7 +154,8 @@ def write_rebalanced(
             )
         log.info("run id %s committed its data before: finishing its lineage and report", run_id)
         if _table_run_id(spark, path) != run_id:
-            set_table_properties(spark, path, lineage.table_properties(committed or run_lineage))
+            properties = lineage.table_properties(committed or run_lineage)
+            finish_table(spark, path, properties, layout.cluster_by)
             write = replace(write, table_version=latest_version(DeltaTable.forPath(spark, path)))
     appended = mode == "append"
     class_totals = None
@@ -226,7 +227,7 @@ def _write_checked(
     mode: Mode,
     run_id: str,
     run_lineage: dict[str, object],
-    partition_by: tuple[str, ...],
+    layout: OutputLayout,
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""
@@ -239,7 +240,8 @@ def _write_checked(
             run_id,
             user_metadata=json.dumps(run_lineage),
             table_properties=lineage.table_properties(run_lineage),
-            partition_by=partition_by,
+            partition_by=layout.partition_by,
+            cluster_by=layout.cluster_by,
         )
     except (PySparkException, Py4JJavaError) as error:
         failure = row_check_failure(error)

@@ -108,13 +108,16 @@ def write_delta(
     user_metadata: str,
     table_properties: Mapping[str, str],
     partition_by: Sequence[str] = (),
+    cluster_by: Sequence[str] = (),
 ) -> WriteResult:
     """Write ``df`` to the Delta table at ``path`` in one data commit.
 
     ``error`` creates the table, ``overwrite`` replaces it (old versions stay readable through
     time travel), ``append`` adds to it. A write repeating ``run_id`` commits nothing, so a
     retried task cannot append twice. Lineage properties follow in a metadata-only commit:
-    the DataFrameWriterV2 path that could set them atomically loses observed metrics.
+    the DataFrameWriterV2 path that could set them atomically loses observed metrics. So do
+    the clustering columns of a table this write creates or replaces (``cluster_by``): Delta's
+    DataFrameWriter ignores ``clusterBy``, and its V2 ``create`` refuses it.
     """
     spark = df.sparkSession
     version_before = (
@@ -148,8 +151,8 @@ def write_delta(
     version_after = latest_version(DeltaTable.forPath(spark, path))
     skipped = version_after == version_before
     table_version = version_after
-    if not skipped and table_properties:
-        set_table_properties(spark, path, table_properties)
+    if not skipped and (table_properties or cluster_by):
+        finish_table(spark, path, table_properties, cluster_by)
         table_version = latest_version(DeltaTable.forPath(spark, path))
     return WriteResult(path, version_before, version_after, skipped, table_version)
 
@@ -164,11 +167,29 @@ def undo_write(spark: SparkSession, write: WriteResult) -> None:
     log.info("restored %s to version %d", write.path, write.previous_version)
 
 
+def finish_table(
+    spark: SparkSession, path: str, properties: Mapping[str, str], cluster_by: Sequence[str]
+) -> None:
+    """After the data commit: the clustering columns, then the properties (metadata only)."""
+    if cluster_by:
+        columns = ", ".join(_quoted_name(name) for name in cluster_by)
+        spark.sql(f"ALTER TABLE {_table_name(spark, path)} CLUSTER BY ({columns})")
+    if properties:
+        set_table_properties(spark, path, properties)
+
+
 def set_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> None:
     """Set table properties of the Delta table at ``path`` in one metadata-only commit."""
-    table_name = "delta.`" + fs.qualified(spark, path).replace("`", "``") + "`"
     assignments = ", ".join(f"'{_quoted(k)}' = '{_quoted(v)}'" for k, v in properties.items())
-    spark.sql(f"ALTER TABLE {table_name} SET TBLPROPERTIES ({assignments})")
+    spark.sql(f"ALTER TABLE {_table_name(spark, path)} SET TBLPROPERTIES ({assignments})")
+
+
+def _table_name(spark: SparkSession, path: str) -> str:
+    return "delta." + _quoted_name(fs.qualified(spark, path))
+
+
+def _quoted_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _quoted(text: str) -> str:
