@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(prog="rebalance", description=__doc__)
+    parser.add_argument("--version", action="version", version=_versions())
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser(
         "plan", parents=[planning], help="count classes and print the plan; writes nothing"
@@ -199,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warm.add_argument("--log", default=".venv/warm-jars.log", help="where Ivy's output goes")
     return parser
+
+
+def _versions() -> str:
+    """``rebalance 0.4.0 (pyspark 4.2.0, delta-spark 4.4.0)``: what a bug report needs."""
+    installed = ", ".join(f"{name} {version(name)}" for name in ("pyspark", "delta-spark"))
+    return f"rebalance {version('rebalance')} ({installed})"
 
 
 def _label_list(text: str) -> list[Any]:

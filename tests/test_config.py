@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,17 @@ def test_two_targets_in_a_file_are_refused_when_planning(tmp_path: Path) -> None
     config_file.write_text("target:\n  factor: 20\n  target_ratio: 5\n")
     with pytest.raises(PlanError, match="exactly one target"):
         resolve_options(load_config(config_file).rebalance_options())
+
+
+def test_version_names_rebalance_and_the_spark_and_delta_it_runs_with(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--version"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == (
+        f"rebalance {version('rebalance')} (pyspark {version('pyspark')}, "
+        f"delta-spark {version('delta-spark')})"
+    )
+    assert "pyspark 4.2.0, delta-spark 4.4.0" in printed  # the pinned pair
