@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import labelled_df, write_delta
+from pyspark.sql import SparkSession
+
 from rebalance_lib.storage.session import delta_package
 
 # An Ivy setup whose only repository is an empty folder: Delta's JAR cannot be resolved.
@@ -36,7 +39,11 @@ def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(tmp_path: 
     log = tmp_path / "warm.log"
     finished = subprocess.run(
         [str(Path(sys.executable).with_name("rebalance")), "warm-jars", "--log", str(log)],
-        env={**os.environ, "SPARK_CONF_DIR": str(conf_dir)},
+        env={
+            **os.environ,
+            "SPARK_CONF_DIR": str(conf_dir),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),  # no JARs noted by an earlier start
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -49,3 +56,34 @@ def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(tmp_path: 
         f"(log: {log})"
     ]
     assert "UNRESOLVED DEPENDENCIES" in log.read_text()
+
+
+def test_a_second_start_loads_the_noted_jars_without_resolving_them(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The first start resolves Delta's JARs (one line says so) and notes their files; the
+    next loads those files directly: no resolver report, and only rebalance's own lines."""
+    source = write_delta(labelled_df(spark, 2_000, 50), tmp_path / "in")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    command = [str(Path(sys.executable).with_name("rebalance")), "plan", "--input", source]
+
+    def start() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, "--factor", "5"], env=env, capture_output=True, text=True, timeout=300
+        )
+
+    first = start()
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert f"rebalance: fetching Delta's JARs ({delta_package()})" in first.stderr
+    noted = next((tmp_path / "cache" / "rebalance").glob("jars-*.txt")).read_text().split()
+    assert any("delta-spark_4.2_2.13-4.4.0.jar" in jar for jar in noted)
+    second = start()
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "fetching" not in second.stderr and ":: resolving dependencies" not in second.stderr
+    foreign = [
+        line
+        for line in second.stderr.splitlines()
+        if not line.startswith("rebalance: ") and "incubator modules" not in line
+    ]
+    assert foreign == [], foreign  # Spark's start-up chatter is gone
+    assert second.stdout == first.stdout  # the same plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import subprocess
@@ -22,8 +23,11 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
-# Shown while a stage runs, so a long job is never silent.
-PROGRESS_CONF = {"spark.ui.showConsoleProgress": "true"}
+# Spark's stage progress bar: on a terminal only; in a scheduler's log it is noise.
+PROGRESS_CONF = {"spark.ui.showConsoleProgress": str(sys.stderr.isatty()).lower()}
+LOG4J2_CONF = Path(__file__).parent / "conf" / "log4j2.properties"
+
+log = logging.getLogger(__name__)
 
 
 def delta_package() -> str:
@@ -42,25 +46,72 @@ def build_session(
 ) -> SparkSession:
     """Build (or join) a SparkSession with Delta configured.
 
-    Under spark-submit the master and packages come from the command line; locally, the
-    Delta JAR is fetched once into the Ivy cache and reused.
+    Under spark-submit the master and packages come from the command line. Locally, the
+    first start fetches Delta's JARs into the Ivy cache and notes their paths; later starts
+    load those files directly, with no resolution and no resolver report. Spark logs
+    warnings only (``conf/log4j2.properties``).
     """
     local = not launched_by_spark_submit()
-    # Locally the session catalog lives in memory, so a warehouse folder in the working
-    # directory would only be litter; a cluster's own setting is never replaced.
-    local_defaults = {"spark.sql.warehouse.dir": _scratch_warehouse()} if local else {}
+    local_defaults: dict[str, str] = {}
+    if local:
+        # The session catalog lives in memory: a warehouse folder in the working directory
+        # would only be litter. A cluster's own settings are never replaced.
+        local_defaults["spark.sql.warehouse.dir"] = _scratch_warehouse()
+        local_defaults["spark.driver.extraJavaOptions"] = (
+            f"-Dlog4j2.configurationFile={LOG4J2_CONF}"
+        )
+        cached = cached_delta_jars()
+        if cached:
+            local_defaults["spark.jars"] = ",".join(cached)
+        else:
+            log.info("fetching Delta's JARs (%s) once into the local Ivy cache", delta_package())
+            local_defaults["spark.jars.packages"] = delta_package()
     builder = SparkSession.builder.appName(app_name)
     for key, value in {**DELTA_CONF, **PROGRESS_CONF, **local_defaults, **(conf or {})}.items():
         builder = builder.config(key, value)
     if local:
-        builder = builder.master(master).config("spark.jars.packages", delta_package())
+        builder = builder.master(master)
     try:
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
     except PySparkRuntimeError as error:
         raise EnvironmentSetupError(
             f"Spark could not start with Delta's JAR {delta_package()} ({error.getCondition()}): "
             "run `make setup` with access to Maven Central, and check that Java 17 is installed"
         ) from None
+    if local and "spark.jars.packages" in local_defaults:
+        _note_delta_jars(spark.conf.get("spark.jars") or "")
+    return spark
+
+
+def _jar_manifest() -> Path:
+    """Where the local paths of Delta's resolved JARs are noted, per Delta coordinate."""
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache_home / "rebalance" / f"jars-{delta_package().replace(':', '_')}.txt"
+
+
+def cached_delta_jars() -> list[str]:
+    """The local JAR files a previous start resolved for this Delta, if all still exist."""
+    try:
+        jars = _jar_manifest().read_text().split()
+    except OSError:
+        return []
+    paths = [jar.removeprefix("file://") for jar in jars]
+    return jars if jars and all(Path(path).is_file() for path in paths) else []
+
+
+def _note_delta_jars(spark_jars: str) -> None:
+    """Note the JARs a start resolved, for the next start (best effort: a cache only)."""
+    jars = [jar for jar in spark_jars.split(",") if jar.endswith(".jar")]
+    if not any("delta-spark" in jar for jar in jars):
+        return
+    manifest = _jar_manifest()
+    try:
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        partial = manifest.with_suffix(".partial")
+        partial.write_text("\n".join(jars) + "\n")
+        partial.replace(manifest)
+    except OSError as error:
+        log.debug("cannot note Delta's JARs in %s: %s", manifest, error)
 
 
 def _scratch_warehouse() -> str:
