@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--master", help="Spark master for local runs (ignored under spark-submit)")
     common.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines and no report page: only the result line and errors",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: every line a JSON object (time, level, message), for schedulers; the "
+        "report page is left to the report files",
     )
 
     planning = argparse.ArgumentParser(add_help=False, parents=[common])
@@ -241,45 +255,84 @@ def _without_py4j(record: logging.LogRecord) -> bool:
     return not record.pathname.endswith(_PY4J_MODULES)
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per line: what log collectors of schedulers parse."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["trace"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+_TEXT_FORMAT = "rebalance: %(message)s"
+
+
+@dataclass(frozen=True)
+class Console:
+    """Where the command's own lines go: progress and errors on stderr through logging, the
+    result line and the report page on stdout, as text or JSON lines."""
+
+    log_format: str = "text"
+    quiet: bool = False
+
+    def result(self, message: str) -> None:
+        """The one line that says what the command did: always printed."""
+        record = logging.LogRecord("rebalance", logging.INFO, "", 0, message, None, None)
+        formatter = JsonLines() if self.log_format == "json" else logging.Formatter(_TEXT_FORMAT)
+        print(formatter.format(record), flush=True)
+
+    def page(self, text: str) -> None:
+        """A page for people (the report, the plan): left out when quiet or logging JSON."""
+        if not self.quiet and self.log_format == "text":
+            print(text)
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Our lines on stderr, as text or JSON; quiet keeps warnings and errors only."""
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format=_TEXT_FORMAT, stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        if args.log_format == "json":
+            handler.setFormatter(JsonLines())
+        # py4j's own errors reach us as exceptions; its log lines (some sent to the root
+        # logger) would only repeat them with a trace.
+        if not args.verbose:
+            handler.addFilter(_without_py4j)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="rebalance: %(message)s",
-        stream=sys.stderr,
-    )
-    # py4j's own errors reach us as exceptions; its log lines (some sent to the root logger)
-    # would only repeat them with a trace.
-    for handler in logging.getLogger().handlers:
-        if args.verbose:
-            handler.removeFilter(_without_py4j)
-        else:
-            handler.addFilter(_without_py4j)  # once: a handler keeps one of each filter
+    _configure_logging(args)
+    console = Console(args.log_format, args.quiet)
     progress = Progress()
     previous_handlers: dict[signal.Signals, Any] = {
         signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate),
         signal.SIGINT: signal.getsignal(signal.SIGINT),
     }
     try:
-        return _dispatch(args, progress)
+        return _dispatch(args, progress, console)
     except (KeyboardInterrupt, Terminated) as stop:
         signal_name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         progress.cancel_quietly()
-        print(f"rebalance: interrupted by {signal_name}: {progress.said()}", file=sys.stderr)
+        log.error("interrupted by %s: %s", signal_name, progress.said())
         return 143 if isinstance(stop, Terminated) else 130
     except NothingToDo as done:
-        print(f"rebalance: {done.render(flag_setting)}; nothing to do")
+        console.result(f"{done.render(flag_setting)}; nothing to do")
         return 0
     except RebalanceError as error:
-        print(f"rebalance: error: {error.render(flag_setting)}", file=sys.stderr)
+        log.error("error: %s", error.render(flag_setting))
         return error.exit_code
     except PySparkException as error:
         if args.verbose:
             raise
         first_line = str(error).strip().splitlines()[0]
-        print(
-            f"rebalance: Spark failed: {first_line} (rerun with -v for the trace)", file=sys.stderr
-        )
+        log.error("Spark failed: %s (rerun with -v for the trace)", first_line)
         return 1
     finally:
         for signal_number, handler in previous_handlers.items():
@@ -337,10 +390,10 @@ class Progress:
         )
 
 
-def _dispatch(args: argparse.Namespace, progress: Progress) -> int:
+def _dispatch(args: argparse.Namespace, progress: Progress, console: Console) -> int:
     if args.command == "warm-jars":
         warm_jar_cache(Path(args.log))
-        print("rebalance: Delta JARs are in the local Ivy cache")
+        console.result("Delta JARs are in the local Ivy cache")
         return 0
     if args.command == "demo":
         args = _demo_defaults(args)
@@ -351,7 +404,7 @@ def _dispatch(args: argparse.Namespace, progress: Progress) -> int:
     # print traces; a plain KeyboardInterrupt lets main() cancel the jobs and say one line.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.command == "report":
-        print(_report_text(spark, args.output, args.report_dir))
+        print(_report_text(spark, args.output, args.report_dir))  # the page is what was asked
         return 0
     if args.command == "plan":
         plan = _open(spark, config, counted=True).plan
@@ -369,22 +422,21 @@ def _dispatch(args: argparse.Namespace, progress: Progress) -> int:
     progress.output, progress.run_id = config.output.path, config.output.run_id
     written = run_configured(spark, config)
     if written.report is None:
-        print(
-            f"rebalance: run id {config.output.run_id} already written to {written.path}; "
-            "nothing to do"
+        console.result(
+            f"run id {config.output.run_id} already written to {written.path}; nothing to do"
         )
         return 0
-    print(to_markdown(written.report))
+    console.page(to_markdown(written.report))
     if not written.report.checks_passed:
         raise ChecksFailedError(
             f"the output was committed (Delta version {written.delta_version}) but its own "
             f"checks failed: see {written.report_dir}/report.md; the data commit stays, marked "
             "FAIL in the report"
         )
-    print(
-        f"rebalance: output {written.path}: data committed as Delta version "
-        f"{written.delta_version}, table at version {written.table_version} with its lineage; "
-        f"report in {written.report_dir}"
+    console.result(
+        f"output {written.path}: data committed as Delta version {written.delta_version}, "
+        f"table at version {written.table_version} with its lineage; report in "
+        f"{written.report_dir}"
     )
     return 0
 

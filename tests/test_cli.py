@@ -75,3 +75,45 @@ def test_console_script_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     assert "Prediction-bias check**: **PASS**" in finished.stdout
     assert (tmp_path / "output" / "_delta_log").is_dir()
     assert (tmp_path / "output" / "_rebalance_report" / "report.json").is_file()
+
+
+def test_a_scheduler_gets_json_lines_and_quiet_keeps_only_the_result(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`--log-format json`: every line of ours a JSON object, the result line on stdout;
+    `--quiet` drops the progress lines; a bad option is still one JSON error line."""
+    source = write_delta(labelled_df(spark, 4_000, 100), tmp_path / "in")
+    rebalance = str(Path(sys.executable).with_name("rebalance"))
+
+    def run(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [rebalance, "run", "--input", source, "--master", "local[1]", *flags],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    def ours(stderr: str) -> list[dict[str, str]]:
+        lines = [line for line in stderr.splitlines() if "incubator modules" not in line]
+        return [json.loads(line) for line in lines]  # each line is JSON, or this fails
+
+    logged = run("--output", str(tmp_path / "a"), "--factor", "5", "--log-format", "json")
+    assert logged.returncode == 0, logged.stderr[-2000:]
+    result = json.loads(logged.stdout)  # the report page is left to the report files
+    assert result["level"] == "info"
+    assert result["message"].startswith(f"output {tmp_path / 'a'}: data committed as Delta")
+    phases = [entry["message"] for entry in ours(logged.stderr)]
+    assert any(message.startswith("[sample_write] done in") for message in phases), phases
+
+    quiet = run("--output", str(tmp_path / "b"), "--factor", "5", "--quiet")
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    [result_line] = quiet.stdout.splitlines()  # no report page: the result line alone
+    assert result_line.startswith(f"rebalance: output {tmp_path / 'b'}: data committed")
+    assert [line for line in quiet.stderr.splitlines() if "incubator" not in line] == []
+
+    refused = run("--output", str(tmp_path / "c"), "--factor", "0.5", "--log-format", "json")
+    assert refused.returncode == 2
+    [error] = ours(refused.stderr)
+    assert error["level"] == "error" and error["message"].startswith("error: factor must be")
+    assert not (tmp_path / "c").exists()
