@@ -3,6 +3,7 @@
     python bench/groups_bench.py generate --rows 2000000
     python bench/groups_bench.py run --strata 50000      # label x 25,000 users
     python bench/groups_bench.py run --classes 100000    # a label with 100,000 classes
+    python bench/groups_bench.py sweep                   # all of them; appends to RESULTS.md
 
 Per-group fractions and weights are joined on from a small plan DataFrame, so a run with
 50,000 strata should cost about what a run with 4 does on the same table. Each ``run`` is
@@ -15,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("action", choices=("generate", "run"))
+    parser.add_argument("action", choices=("generate", "run", "sweep"))
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--data-dir", default=".rebalance-bench/groups")
     groups = parser.add_mutually_exclusive_group()
@@ -41,8 +44,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+SWEEP = (("strata", 4), ("strata", 5_000), ("strata", 50_000))
+SWEEP += (("classes", 10), ("classes", 1_000), ("classes", 100_000))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.action == "sweep":
+        sweep(args)
+        return 0
     from rebalance_lib.storage.session import build_session
 
     spark = build_session(
@@ -60,6 +70,42 @@ def main(argv: list[str] | None = None) -> int:
     result["seconds"] = round(time.perf_counter() - started, 2)
     print(json.dumps(result))
     return 0
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """Each (kind, groups) in its own process, timed whole; a Markdown table, also appended
+    to bench/RESULTS.md."""
+    here = Path(__file__)
+    common = ["--rows", str(args.rows), "--data-dir", args.data_dir, "--master", args.master]
+    subprocess.run([sys.executable, str(here), "generate", *common], check=True)
+    lines = [
+        f"### Groups vs time ({args.rows:,} rows, factor {FACTOR}, {args.master}, "
+        f"{datetime.now(UTC):%Y-%m-%d}, whole process, one run each)",
+        "",
+        "| groups | rows out | wall s | sampling + write s | exact s | measure s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for kind, count in SWEEP:
+        print(f"groups bench: {count:,} {kind} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        finished = subprocess.run(
+            [sys.executable, str(here), "run", f"--{kind}", str(count), *common],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - started
+        result = json.loads(finished.stdout.strip().splitlines()[-1])
+        phases = result["phases_s"]
+        lines.append(
+            f"| {count:,} {kind} | {result['rows_out']:,} | {wall:.1f} | "
+            f"{phases.get('sample_write', 0):.1f} | {phases.get('exact', 0):.1f} | "
+            f"{phases.get('measure', 0):.1f} |"
+        )
+    table = "\n".join(lines) + "\n"
+    print(table)
+    with (here.parent / "RESULTS.md").open("a") as results:
+        results.write("\n" + table)
 
 
 def generate(spark: Any, source: str, rows: int) -> None:
