@@ -114,6 +114,14 @@ def _note_delta_jars(spark_jars: str) -> None:
         log.debug("cannot note Delta's JARs in %s: %s", manifest, error)
 
 
+def _cores(local_master: str) -> int:
+    """The cores of ``local``, ``local[N]``, ``local[N,retries]`` or ``local[*]``."""
+    inside = local_master.removeprefix("local").strip("[]").split(",")[0]
+    if inside.isdigit():
+        return max(1, int(inside))
+    return 1 if not inside else os.cpu_count() or 1
+
+
 def _scratch_warehouse() -> str:
     """A warehouse folder of this process's own, removed when it exits."""
     folder = tempfile.mkdtemp(prefix="rebalance-warehouse-")
