@@ -23,19 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from run_bench import FACTOR, SEED, bench_parser  # the main benchmark's factor and seed
+
 POSITIVE_SHARE = 0.01
 MAX_USERS = 25_000
 MAX_CLASSES = 100_000
-FACTOR = 10
-SEED = 42
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_parser(__doc__, 2_000_000)
     parser.add_argument("action", choices=("generate", "run", "sweep"))
-    parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--data-dir", default=".rebalance-bench/groups")
     groups = parser.add_mutually_exclusive_group()
     groups.add_argument("--strata", type=int, help="label x users strata (even, <= 50,000)")

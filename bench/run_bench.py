@@ -36,11 +36,17 @@ FACTOR = 10
 SEED = 42
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def bench_parser(doc: str | None, rows: int) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as help, and the table's row count."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--rows", type=int, default=rows)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = bench_parser(__doc__, 10_000_000)
     parser.add_argument(
         "--data-dir", default="bench/data", help="generated tables, kept between runs"
     )
