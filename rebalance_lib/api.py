@@ -17,7 +17,6 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
     NullLabels,
-    OutputLayout,
     RunOptions,
     Sampler,
     Sampling,
@@ -147,7 +146,7 @@ class Rebalanced:
         # A retry of a run whose data commit is already there: the output is its own.
         committed = run_commit(spark, path, run_id) if run_id is not None else None
         layout = output_layout(
-            OutputLayout(source.partition_columns, source.clustering_columns),
+            source.layout,
             partition_by,
             cluster_by,
             self._opened.rows_df.columns,

@@ -137,29 +137,29 @@ def check_one_pass(options: RunOptions, classes: tuple[Label, ...]) -> float:
 
 
 @dataclass(frozen=True)
-class OutputLayout:
-    """How the output's files are laid out: partition columns or clustering columns."""
+class TableLayout:
+    """How a Delta table's files are laid out: partition columns or clustering columns."""
 
     partition_by: tuple[str, ...] = ()
     cluster_by: tuple[str, ...] = ()
 
 
 def output_layout(
-    input_layout: OutputLayout,
+    input_layout: TableLayout,
     partition_by: Sequence[str] | None,
     cluster_by: Sequence[str] | None,
     columns: Sequence[str],
-) -> OutputLayout:
+) -> TableLayout:
     """The output's layout: the input's own unless either is stated (then only what is).
 
     Example:
-        >>> output_layout(OutputLayout(cluster_by=("day",)), None, None, ["day", "label"])
-        OutputLayout(partition_by=(), cluster_by=('day',))
+        >>> output_layout(TableLayout(cluster_by=("day",)), None, None, ["day", "label"])
+        TableLayout(partition_by=(), cluster_by=('day',))
     """
     if partition_by is None and cluster_by is None:
         layout = input_layout
     else:
-        layout = OutputLayout(tuple(partition_by or ()), tuple(cluster_by or ()))
+        layout = TableLayout(tuple(partition_by or ()), tuple(cluster_by or ()))
     if layout.partition_by and layout.cluster_by:
         raise ConfigError(
             "a Delta table is either partitioned or clustered: give partition_by or cluster_by",

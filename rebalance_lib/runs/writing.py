@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from rebalance_lib.core.checks import ClassOutcome
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.grouping import GroupTotals
-from rebalance_lib.core.options import OutputLayout, RunOptions
+from rebalance_lib.core.options import RunOptions, TableLayout
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
@@ -106,7 +106,7 @@ def write_rebalanced(
     run_id: str,
     report_dir: str | None,
     incremental: bool,
-    layout: OutputLayout,
+    layout: TableLayout,
     timer: PhaseTimer,
     committed: dict[str, Any] | None = None,
 ) -> Written:
@@ -227,7 +227,7 @@ def _write_checked(
     mode: Mode,
     run_id: str,
     run_lineage: dict[str, object],
-    layout: OutputLayout,
+    layout: TableLayout,
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""

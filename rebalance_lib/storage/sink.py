@@ -116,8 +116,8 @@ def write_delta(
     time travel), ``append`` adds to it. A write repeating ``run_id`` commits nothing, so a
     retried task cannot append twice. Lineage properties follow in a metadata-only commit:
     the DataFrameWriterV2 path that could set them atomically loses observed metrics. So do
-    the clustering columns of a table this write creates or replaces (``cluster_by``): Delta's
-    DataFrameWriter ignores ``clusterBy``, and its V2 ``create`` refuses it.
+    the clustering columns (``cluster_by``): Delta's DataFrameWriter ignores ``clusterBy``,
+    and its V2 ``create`` refuses it.
     """
     spark = df.sparkSession
     version_before = (

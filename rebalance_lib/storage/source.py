@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
@@ -10,6 +10,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.options import TableLayout
 from rebalance_lib.storage import fs
 
 
@@ -22,8 +23,7 @@ class SourceInfo:
     delta_version: int | None
     size_bytes: int | None
     appended_after_version: int | None = None  # set for an incremental run's appended rows
-    partition_columns: tuple[str, ...] = ()  # a Delta input's, kept by the output by default
-    clustering_columns: tuple[str, ...] = ()  # likewise: liquid clustering
+    layout: TableLayout = field(default_factory=TableLayout)  # kept by the output by default
 
     @property
     def path(self) -> str | None:
@@ -74,10 +74,8 @@ def read_source(
     delta_table = DeltaTable.forPath(spark, source)
     pinned = _pinned_version(delta_table, version, source)
     delta_df = spark.read.format("delta").option("versionAsOf", pinned).load(source)
-    size, partitions, clusters = _detail(delta_table)
-    return delta_df, SourceInfo(
-        source, "delta", pinned, size, partition_columns=partitions, clustering_columns=clusters
-    )
+    size, layout = _detail(delta_table)
+    return delta_df, SourceInfo(source, "delta", pinned, size, layout=layout)
 
 
 def _read_table(
@@ -95,10 +93,8 @@ def _read_table(
         return spark.table(name), SourceInfo(name, "table", None, None)
     pinned = _pinned_version(delta_table, version, name)
     table_df = spark.read.option("versionAsOf", pinned).table(name)
-    size, partitions, clusters = _detail(delta_table)
-    return table_df, SourceInfo(
-        name, "delta-table", pinned, size, partition_columns=partitions, clustering_columns=clusters
-    )
+    size, layout = _detail(delta_table)
+    return table_df, SourceInfo(name, "delta-table", pinned, size, layout=layout)
 
 
 def latest_version(delta_table: DeltaTable) -> int:
@@ -114,12 +110,12 @@ def latest_version(delta_table: DeltaTable) -> int:
         return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]  # a Delta table has at least one commit
 
 
-def _detail(delta_table: DeltaTable) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
-    """The table's size, partition and clustering columns from its log: no data file is read."""
+def _detail(delta_table: DeltaTable) -> tuple[int, TableLayout]:
+    """The table's size and layout from its log: no data file is read."""
     columns = ("sizeInBytes", "partitionColumns", "clusteringColumns")
     detail = delta_table.detail().select(*columns).first()
     assert detail is not None  # DESCRIBE DETAIL has one row
-    return int(detail[0]), tuple(detail[1] or ()), tuple(detail[2] or ())
+    return int(detail[0]), TableLayout(tuple(detail[1] or ()), tuple(detail[2] or ()))
 
 
 def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> int:

@@ -95,6 +95,7 @@ def find_thresholds(
 ) -> dict[GroupKey, Threshold]:
     """Per downsampled group, the (u, tie) cut that keeps exactly ``exact_target`` rows."""
     u, tie = rank_columns(df, seed, key_cols)
+    group_names = [f"_g{index}" for index in range(len(group_cols))]  # the ranked rows' groups
     pending = {key: 0 for key, fraction in keep_fractions.items() if fraction < 1.0}
     thresholds: dict[GroupKey, Threshold] = {}
     while pending:
@@ -105,23 +106,26 @@ def find_thresholds(
         }
         ranked_df = (
             df.select(
-                *[column(name).alias(f"_g{i}") for i, name in enumerate(group_cols)],
+                *[
+                    column(name).alias(alias)
+                    for name, alias in zip(group_cols, group_names, strict=True)
+                ],
                 u.alias("_u"),
                 tie.alias("_tie"),
             )
-            .transform(with_group_numbers, [f"_g{i}" for i in range(len(group_cols))], band_numbers)
+            .transform(with_group_numbers, group_names, band_numbers)
             .filter(F.col("_hi") >= 0)
         )
         in_band = (F.col("_u") >= F.col("_lo")) & (F.col("_u") < F.col("_hi"))
         rows = (
-            ranked_df.groupBy(*[F.col(f"_g{i}") for i in range(len(group_cols))])
+            ranked_df.groupBy(*group_names)
             .agg(
                 F.count_if(F.col("_u") < F.col("_lo")).alias("below"),
                 F.collect_list(F.when(in_band, F.struct("_u", "_tie"))).alias("band"),
             )
             .collect()
         )
-        found = {tuple(row[f"_g{i}"] for i in range(len(group_cols))): row for row in rows}
+        found = {tuple(row[name] for name in group_names): row for row in rows}
         for key in list(pending):
             row = found.get(key)
             wanted = exact_target(group_rows[key], keep_fractions[key])
