@@ -27,6 +27,7 @@ from rebalance_lib.core.options import (
 )
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.targets import TARGET_FORMS, Label, TargetRequest
+from rebalance_lib.runs.lineage_events import RunDatasets, catalog_namespace, lineage_run
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
@@ -157,19 +158,31 @@ class Rebalanced:
             for written_path in (path, report_dir):
                 if written_path is not None:
                     check_inputs_outside(spark, written_path, input_files)
-        return write_rebalanced(
-            self.df,
-            self._opened,
-            self._options,
-            path,
-            mode,
-            run_id or uuid.uuid4().hex,
-            report_dir,
-            self._incremental_into is not None,
-            layout,
-            self._timer,
-            committed,
+        run_id = run_id or uuid.uuid4().hex
+        datasets = RunDatasets(
+            source, self._opened.rows_df.schema, path, mode, catalog_namespace(spark)
         )
+        events = lineage_run(datasets, run_id, spark.version)
+        events.start()
+        try:
+            written = write_rebalanced(
+                self.df,
+                self._opened,
+                self._options,
+                path,
+                mode,
+                run_id,
+                report_dir,
+                self._incremental_into is not None,
+                layout,
+                self._timer,
+                committed,
+            )
+        except BaseException as error:
+            events.fail(error)
+            raise
+        events.complete(written, self.df.schema)
+        return written
 
 
 def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
