@@ -8,6 +8,7 @@ the spark-submit job are thin doors onto these two functions.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, TypedDict, Unpack
@@ -17,6 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
     NullLabels,
+    OutputPartition,
     RunOptions,
     Sampler,
     Sampling,
@@ -31,7 +33,7 @@ from rebalance_lib.runs.lineage_events import RunDatasets, catalog_namespace, li
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
-from rebalance_lib.storage.lineage import run_commit
+from rebalance_lib.storage import lineage
 from rebalance_lib.storage.sink import check_inputs_outside, check_output_path
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
 
@@ -102,6 +104,7 @@ class Rebalanced:
         report_dir: str | None = None,
         partition_by: list[str] | tuple[str, ...] | None = None,
         cluster_by: list[str] | tuple[str, ...] | None = None,
+        into_partition: Mapping[str, object] | None = None,
     ) -> Written:
         """Write the rebalanced rows as a Delta table, with lineage and the report.
 
@@ -121,6 +124,11 @@ class Rebalanced:
             cluster_by: the output's liquid clustering columns. With neither given, the
                 output is laid out as the Delta input is (partitioned or clustered by the
                 same columns; neither for a DataFrame); giving one leaves out the other.
+            into_partition: write every row into this partition, e.g. ``{"ds": "2026-11-23"}``
+                (new string columns; the table is partitioned by them first). An overwrite
+                then replaces that partition only (Delta ``replaceWhere``), so a daily job's
+                rerun of one day leaves the other days alone. The report goes to
+                ``PATH/_rebalance_report/ds=2026-11-23`` by default.
 
         Returns:
             A :class:`Written`: the table version committed and the report.
@@ -144,13 +152,23 @@ class Rebalanced:
             mode = "append"  # an increment always adds to the earlier runs' table
         spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
+        partition = None
+        if into_partition is not None:
+            if self._incremental_into is not None:
+                raise ConfigError(
+                    "an increment appends to its table as it is: leave out into_partition",
+                    fix={"into_partition": None},
+                )
+            partition = OutputPartition.parse(into_partition)
+            report_dir = report_dir or f"{lineage.default_report_dir(path)}/{partition.folder}"
         # A retry of a run whose data commit is already there: the output is its own.
-        committed = run_commit(spark, path, run_id) if run_id is not None else None
+        committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
         layout = output_layout(
             source.layout,
             partition_by,
             cluster_by,
             self._opened.rows_df.columns,
+            partition,
         )
         check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
         if source.path is None:
@@ -177,6 +195,7 @@ class Rebalanced:
                 layout,
                 self._timer,
                 committed,
+                partition,
             )
         except BaseException as error:
             events.fail(error)

@@ -62,6 +62,7 @@ FLAG_KEYS = {
     "incremental": "output.incremental",
     "partition_by": "output.partition_by",
     "cluster_by": "output.cluster_by",
+    "into_partition": "output.into_partition",
     "master": "spark.master",
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
@@ -162,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=lambda text: [name for name in text.split(",") if name.strip()],
         help="output liquid clustering columns (default: the Delta input's layout)",
     )
+    running.add_argument(
+        "--into-partition",
+        type=_partition_values,
+        metavar="COL=VALUE[,COL=VALUE]",
+        help="write every row into this partition (new columns, e.g. ds=2026-11-23); "
+        "--mode overwrite then replaces that partition only",
+    )
     running.add_argument("--seed", type=int)
     running.add_argument("--sampler", choices=["sampleBy", "hash"])
     running.add_argument(
@@ -215,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warm.add_argument("--log", default=".venv/warm-jars.log", help="where Ivy's output goes")
     return parser
+
+
+def _partition_values(text: str) -> dict[str, str]:
+    """``ds=2026-11-23,country=fr`` -> ``{"ds": "2026-11-23", "country": "fr"}``."""
+    values = {}
+    for pair in text.split(","):
+        column, equals, value = pair.partition("=")
+        if not equals or not column.strip() or not value:
+            raise argparse.ArgumentTypeError(f"write it as COLUMN=VALUE (got {pair!r})")
+        values[column.strip()] = value
+    return values
 
 
 def _versions() -> str:
@@ -467,6 +486,7 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
         config.output.report_dir,
         config.output.partition_by,
         config.output.cluster_by,
+        config.output.into_partition,
     )
 
 

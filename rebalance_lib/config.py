@@ -69,6 +69,7 @@ class OutputConfig(_Section):
     incremental: bool = False
     partition_by: list[str] | None = None
     cluster_by: list[str] | None = None
+    into_partition: dict[str, str] | None = None
 
 
 class SparkConfig(_Section):

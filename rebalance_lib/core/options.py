@@ -6,9 +6,10 @@ rule about which options go together lives in this one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.grouping import strata_columns
@@ -144,13 +145,75 @@ class TableLayout:
     cluster_by: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class OutputPartition:
+    """The partition a run writes into: each column set to one value for every row written.
+
+    A rerun with ``overwrite`` replaces this partition only (Delta's ``replaceWhere``); the
+    other partitions of the table stay as they are.
+    """
+
+    values: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, values: Mapping[str, object]) -> OutputPartition:
+        """From ``{"ds": "2026-11-23"}``; refused in one line when empty or a value is null.
+
+        Example:
+            >>> OutputPartition.parse({"ds": "2026-11-23"}).predicate
+            "`ds` = '2026-11-23'"
+        """
+        if not values:
+            raise ConfigError(
+                "into_partition needs at least one COLUMN=VALUE (e.g. ds=2026-11-23)",
+                fix={"into_partition": None},
+            )
+        for column, value in values.items():
+            if not column or value is None or str(value) == "":
+                raise ConfigError(
+                    f"into_partition needs a column and a value, got {column!r}={value!r}: "
+                    "write it as COLUMN=VALUE",
+                    fix={"into_partition": None},
+                )
+        return cls(tuple((column, str(value)) for column, value in values.items()))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(column for column, _ in self.values)
+
+    @property
+    def predicate(self) -> str:
+        """The Spark SQL condition that selects exactly this partition's rows."""
+        return " AND ".join(
+            f"{_sql_name(column)} = {_sql_string(value)}" for column, value in self.values
+        )
+
+    @property
+    def folder(self) -> str:
+        """``ds=2026-11-23``: where this partition's report goes, under the table's."""
+        return "/".join(
+            f"{quote(column, safe='')}={quote(value, safe='')}" for column, value in self.values
+        )
+
+
+def _sql_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def output_layout(
     input_layout: TableLayout,
     partition_by: Sequence[str] | None,
     cluster_by: Sequence[str] | None,
     columns: Sequence[str],
+    into_partition: OutputPartition | None = None,
 ) -> TableLayout:
     """The output's layout: the input's own unless either is stated (then only what is).
+
+    A run into one partition partitions the table by that partition's columns first.
 
     Example:
         >>> output_layout(TableLayout(cluster_by=("day",)), None, None, ["day", "label"])
@@ -160,6 +223,23 @@ def output_layout(
         layout = input_layout
     else:
         layout = TableLayout(tuple(partition_by or ()), tuple(cluster_by or ()))
+    if into_partition is not None:
+        if layout.cluster_by:
+            raise ConfigError(
+                "a run into one partition writes a partitioned table, not a clustered one: "
+                "leave out cluster_by (the input's clustering is not kept then)",
+                fix={"cluster_by": None},
+            )
+        taken = [name for name in into_partition.columns if name in columns]
+        if taken:
+            raise ConfigError(
+                f"into_partition column(s) {', '.join(taken)} are already columns of the rows: "
+                "name a new column",
+                fix={"into_partition": None},
+            )
+        rest = tuple(name for name in layout.partition_by if name not in into_partition.columns)
+        layout = TableLayout(into_partition.columns + rest)
+        columns = [*columns, *into_partition.columns]
     if layout.partition_by and layout.cluster_by:
         raise ConfigError(
             "a Delta table is either partitioned or clustered: give partition_by or cluster_by",

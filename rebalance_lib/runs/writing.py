@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import pyspark.sql.functions as F
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
@@ -15,7 +16,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from rebalance_lib.core.checks import ClassOutcome
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.grouping import GroupTotals
-from rebalance_lib.core.options import RunOptions, TableLayout
+from rebalance_lib.core.options import OutputPartition, RunOptions, TableLayout
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
@@ -109,13 +110,22 @@ def write_rebalanced(
     layout: TableLayout,
     timer: PhaseTimer,
     committed: dict[str, Any] | None = None,
+    into_partition: OutputPartition | None = None,
 ) -> Written:
     """Write ``rows_df`` as one Delta commit with its lineage, measure it, write the report.
 
     ``committed`` is this run id's data commit from an earlier attempt: nothing is written
     again, and what that attempt left undone (table properties, report) is finished.
+    ``into_partition`` sets its columns on every row; an overwrite then replaces only that
+    partition, and the output's read-backs see only it.
     """
     spark = rows_df.sparkSession
+    rows_where = None
+    if into_partition is not None:
+        rows_where = into_partition.predicate
+        rows_df = rows_df.withColumns(
+            {column: F.lit(value) for column, value in into_partition.values}
+        )
     labels = [c.label for c in opened.plan.classes]
     weight_col, label_col = options.weight_col, options.label_col
     observed_df, observation = observe_class_totals(rows_df, labels, label_col, weight_col)
@@ -135,9 +145,9 @@ def write_rebalanced(
     )
     if committed is None:
         with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
-            write = _write_checked(observed_df, path, mode, run_id, run_lineage, layout)
+            write = _write_checked(observed_df, path, mode, run_id, run_lineage, layout, rows_where)
     else:
-        write = _earlier_attempt(spark, path, committed)
+        write = replace(_earlier_attempt(spark, path, committed), rows_where=rows_where)
     fault_point("after-properties")
     if write.skipped_as_repeat:
         if _finished(spark, path, run_id, report_dir):
@@ -228,6 +238,7 @@ def _write_checked(
     run_id: str,
     run_lineage: dict[str, object],
     layout: TableLayout,
+    rows_where: str | None,
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""
@@ -242,6 +253,7 @@ def _write_checked(
             table_properties=lineage.table_properties(run_lineage),
             partition_by=layout.partition_by,
             cluster_by=layout.cluster_by,
+            replace_where=rows_where,
         )
     except (PySparkException, Py4JJavaError) as error:
         failure = row_check_failure(error)
@@ -316,6 +328,8 @@ def _written_totals(
 
     def totals_at(version: int) -> GroupTotals:
         version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
+        if write.rows_where is not None:
+            version_df = version_df.filter(write.rows_where)
         return scanned_group_totals(version_df, group_cols, weight_col)
 
     after = totals_at(write.delta_version)

@@ -37,6 +37,7 @@ class WriteResult:
     delta_version: int  # the data commit
     skipped_as_repeat: bool
     table_version: int  # after the lineage properties' own commit
+    rows_where: str | None = None  # the condition selecting this write's rows (one partition)
 
 
 def check_output_path(
@@ -109,6 +110,7 @@ def write_delta(
     table_properties: Mapping[str, str],
     partition_by: Sequence[str] = (),
     cluster_by: Sequence[str] = (),
+    replace_where: str | None = None,
 ) -> WriteResult:
     """Write ``df`` to the Delta table at ``path`` in one data commit.
 
@@ -117,7 +119,8 @@ def write_delta(
     retried task cannot append twice. Lineage properties follow in a metadata-only commit:
     the DataFrameWriterV2 path that could set them atomically loses observed metrics. So do
     the clustering columns (``cluster_by``): Delta's DataFrameWriter ignores ``clusterBy``,
-    and its V2 ``create`` refuses it.
+    and its V2 ``create`` refuses it. With ``replace_where``, an overwrite replaces only the
+    rows that condition selects (Delta checks that every row written meets it).
     """
     spark = df.sparkSession
     version_before = (
@@ -131,8 +134,10 @@ def write_delta(
         .option("userMetadata", user_metadata)
         .option("txnAppId", f"rebalance-{run_id}")
         .option("txnVersion", 1)
-        .option("overwriteSchema", str(mode == "overwrite").lower())
+        .option("overwriteSchema", str(mode == "overwrite" and replace_where is None).lower())
     )
+    if replace_where is not None and mode == "overwrite":
+        writer = writer.option("replaceWhere", replace_where)
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     if any(set(name) & _NEEDS_COLUMN_MAPPING for name in df.columns):
@@ -154,7 +159,7 @@ def write_delta(
     if not skipped and (table_properties or cluster_by):
         finish_table(spark, path, table_properties, cluster_by)
         table_version = latest_version(DeltaTable.forPath(spark, path))
-    return WriteResult(path, version_before, version_after, skipped, table_version)
+    return WriteResult(path, version_before, version_after, skipped, table_version, replace_where)
 
 
 def undo_write(spark: SparkSession, write: WriteResult) -> None:
