@@ -1,10 +1,17 @@
 """Airflow DAG: plan, then rebalance, each a spark-submit of jobs/rebalance_job.py.
 
+The input and the output are Airflow Assets (see rebalance_assets.py): the run task's
+inlet and outlet, so a DAG scheduled on the output starts when a day is written. Each
+logical date is written into its own partition `ds` of one output table; a rerun of a day
+replaces that day only.
+
 Deployment settings come from the environment of the Airflow workers:
+REBALANCE_INPUT and REBALANCE_OUTPUT (the Delta paths),
 REBALANCE_HOME (the project checkout, default: this file's parent folder),
 REBALANCE_WHEEL (default REBALANCE_HOME/dist/rebalance-0.1.0-py3-none-any.whl) and
 REBALANCE_PYSPARK_PYTHON (the Python that runs the job's driver). The Spark master comes
-from the `spark_default` connection.
+from the `spark_default` connection. With Airflow's OpenLineage provider configured, the
+job's own lineage events name this task's run as their parent.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param
+from rebalance_assets import EVENTS, EVENTS_REBALANCED, INPUT_PATH, OUTPUT_PATH
 
 PROJECT = Path(os.environ.get("REBALANCE_HOME", Path(__file__).resolve().parents[1]))
 WHEEL = os.environ.get(
@@ -26,6 +34,23 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+
+def _lineage_parent_env() -> dict[str, str]:
+    """The task's OpenLineage run as the job's parent, when Airflow's provider is on."""
+    try:
+        from airflow.providers.openlineage.conf import is_disabled
+    except ImportError:
+        return {}
+    if is_disabled():
+        return {}
+    macros = "macros.OpenLineageProviderPlugin"
+    return {
+        "OPENLINEAGE_PARENT_ID": f"{{{{ {macros}.lineage_parent_id(task_instance) }}}}",
+        "OPENLINEAGE_ROOT_PARENT_ID": f"{{{{ {macros}.lineage_root_parent_id(task_instance) }}}}",
+    }
+
+
 TARGET_ARGS = [
     "--label",
     "{{ params.label }}",
@@ -44,8 +69,8 @@ with DAG(
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
     params={
-        "input": Param("/data/events", type="string", description="input Delta path"),
-        "output": Param("/data/events_rebalanced", type="string", description="output root"),
+        "input": Param(INPUT_PATH, type="string", description="input Delta path"),
+        "output": Param(OUTPUT_PATH, type="string", description="output Delta table"),
         "label": Param("label", type="string"),
         "factor": Param(20.0, type="number", minimum=1),
         "batch_size": Param(128, type="integer", minimum=1),
@@ -58,15 +83,18 @@ with DAG(
         "packages": DELTA_PACKAGE,
         "conf": DELTA_CONF,
         "conn_id": "spark_default",
-        "env_vars": {"PYSPARK_PYTHON": os.environ.get("REBALANCE_PYSPARK_PYTHON", "python3")},
+        "env_vars": {
+            "PYSPARK_PYTHON": os.environ.get("REBALANCE_PYSPARK_PYTHON", "python3"),
+            **_lineage_parent_env(),
+        },
     }
     plan = SparkSubmitOperator(
         task_id="plan",
         application_args=["plan", "--input", "{{ params.input }}", *TARGET_ARGS],
         **common,
     )
-    # One output table per logical date; the Airflow run id makes a retried task a no-op
-    # once its write has committed.
+    # One partition per logical date (replaceWhere on ds); the Airflow run id makes a retried
+    # task a no-op once its write has committed.
     rebalance = SparkSubmitOperator(
         task_id="run",
         application_args=[
@@ -75,12 +103,16 @@ with DAG(
             "{{ params.input }}",
             *TARGET_ARGS,
             "--output",
-            "{{ params.output }}/ds={{ ds }}",
+            "{{ params.output }}",
+            "--into-partition",
+            "ds={{ ds }}",
             "--mode",
             "overwrite",
             "--run-id",
             "{{ run_id }}",
         ],
+        inlets=[EVENTS],
+        outlets=[EVENTS_REBALANCED],
         **common,
     )
     plan >> rebalance
