@@ -302,8 +302,10 @@ def rebalance_table(
         check_incremental(run_options)
     one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
     timer = PhaseTimer()
-    with timer.phase("open", "opening the input and pinning its version"):
+    with timer.phase("open", f"opened {source}") as note:
         source_df, source_info = read_source(spark, source, input_format, version)
+        if source_info.delta_version is not None:
+            note.found = f"pinned at version {source_info.delta_version}"
     if incremental_into is not None:
         opened = open_increment(spark, source_info, run_options, incremental_into, timer)
     elif one_pass_factor is not None:

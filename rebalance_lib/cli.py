@@ -445,7 +445,7 @@ def _dispatch(args: argparse.Namespace, progress: Progress, console: Console) ->
             f"run id {config.output.run_id} already written to {written.path}; nothing to do"
         )
         return 0
-    console.page(to_markdown(written.report))
+    console.page(to_markdown(written.report, calibration=False))
     if not written.report.checks_passed:
         raise ChecksFailedError(
             f"the output was committed (Delta version {written.delta_version}) but its own "

@@ -104,7 +104,19 @@ def test_a_scheduler_gets_json_lines_and_quiet_keeps_only_the_result(
     assert result["level"] == "info"
     assert result["message"].startswith(f"output {tmp_path / 'a'}: data committed as Delta")
     phases = [entry["message"] for entry in ours(logged.stderr)]
-    assert any(message.startswith("[sample_write] done in") for message in phases), phases
+    assert any(message.startswith("[sample_write] sampled and wrote") for message in phases), phases
+
+    plain = run("--output", str(tmp_path / "plain"), "--factor", "5")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    printed = plain.stdout.splitlines() + plain.stderr.splitlines()
+    assert len(printed) <= 40, "\n".join(printed)  # a plain run fits on one screen
+    progress = [line for line in plain.stderr.splitlines() if "incubator" not in line]
+    assert [line.split("]")[0] for line in progress] == [
+        "rebalance: [open",
+        "rebalance: [profile",
+        "rebalance: [sample_write",
+    ], progress  # one line per phase, and nothing of Spark's or the JAR resolver's
+    assert "pinned at version 0" in progress[0] and "4,000 rows in 2 classes" in progress[1]
 
     quiet = run("--output", str(tmp_path / "b"), "--factor", "5", "--quiet")
     assert quiet.returncode == 0, quiet.stderr[-2000:]

@@ -146,7 +146,7 @@ def test_an_interrupted_run_says_in_one_line_what_it_committed(
     exit_code: int,
     name: str,
 ) -> None:
-    """Ctrl-C or a scheduler's SIGTERM while the input is read: one line, its exit code, no
+    """Ctrl-C or a scheduler's SIGTERM while the input is counted: one line, its exit code, no
     trace, nothing committed and nothing left in the working directory."""
     workdir, stderr_file = tmp_path / "cwd", tmp_path / "stderr.txt"
     workdir.mkdir()
@@ -158,7 +158,7 @@ def test_an_interrupted_run_says_in_one_line_what_it_committed(
     with stderr_file.open("w") as stderr:
         process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=stderr)
         deadline = time.monotonic() + 300
-        while "[open] opening the input" not in stderr_file.read_text():
+        while "[open] opened" not in stderr_file.read_text():  # the input is read next
             assert process.poll() is None, stderr_file.read_text()[-2000:]
             assert time.monotonic() < deadline, "the run did not start within 300 s"
             time.sleep(0.05)

@@ -23,7 +23,7 @@ def write_report_files(spark: SparkSession, report: Report, report_dir: str) -> 
     fs.write_bytes(spark, f"{report_dir}/report.json", report.model_dump_json(indent=2).encode())
     fs.write_bytes(spark, f"{report_dir}/{CHART_NAME}", class_counts_png(report))
     fs.write_bytes(spark, f"{report_dir}/report.md", to_markdown(report, CHART_NAME).encode())
-    log.info("report written to %s", report_dir)
+    log.debug("report written to %s", report_dir)
 
 
 def read_report(spark: SparkSession, output_path: str, report_dir: str | None = None) -> Report:

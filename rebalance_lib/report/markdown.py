@@ -6,8 +6,12 @@ from rebalance_lib.core.checks import BiasCheck
 from rebalance_lib.report.model import Report, SplitSection, StrataSection, shown_classes
 
 
-def to_markdown(report: Report, chart_name: str | None = None) -> str:
-    """A one-page human summary of the report."""
+def to_markdown(report: Report, chart_name: str | None = None, *, calibration: bool = True) -> str:
+    """A one-page human summary of the report.
+
+    ``calibration=False`` (the console's page after a run) points to ``report.md`` for the
+    calibration table instead of showing it.
+    """
     source, output, batch, bias = report.source, report.output, report.batch, report.bias_check
     version = f" @ version {source.delta_version}" if source.delta_version is not None else ""
     dropped = source.null_label_rows_dropped
@@ -60,7 +64,10 @@ def to_markdown(report: Report, chart_name: str | None = None) -> str:
             f"{sum(c.weighted_total_after for c in rest):,.0f} | |"
         )
     lines += _strata_lines(report.strata) + _split_lines(report.splits)
-    lines += _calibration_lines(report)
+    if calibration:
+        lines += _calibration_lines(report)
+    elif report.calibration:
+        lines += ["", "Calibration, for models trained without the weight column: `report.md`."]
     if chart_name is not None:
         lines += ["", f"![class counts before and after]({chart_name})"]
     lines += ["", "## Advice", "", *[f"- {line}" for line in report.advice]]

@@ -116,8 +116,9 @@ def plan_rows(
             grouping,
         )
     label_col = options.label_col
-    with timer.phase("profile", f"counting classes of '{label_col}' in {source.name}"):
+    with timer.phase("profile", f"counted the classes of '{label_col}'") as note:
         profile = profile_classes(rows_df, label_col, options.input_weight_col)
+        note.found = f"{profile.rows:,} rows in {len(profile.classes):,} classes"
     _check_profile(profile, options)
     plan = plan_rebalance(
         profile.class_counts,
@@ -138,8 +139,9 @@ def _plan_groups(
 ) -> Grouping:
     split_col = options.split_col
     group_cols = ([split_col] if split_col else []) + list(options.strata_columns)
-    with timer.phase("profile", f"counting rows per group in {source.name}"):
+    with timer.phase("profile", "counted the rows of each group") as note:
         profile = profile_groups(rows_df, options.label_col, group_cols, options.input_weight_col)
+        note.found = f"{len(profile.groups):,} groups"
     train_value = (
         as_label_type(options.train_value, rows_df, split_col) if split_col is not None else None
     )
@@ -221,7 +223,7 @@ class CountedDuringWrite:
     ) -> TableProfile:
         labels = [c.label for c in stated.classes]
         if self.observation is None:
-            with timer.phase("profile", "counting the input's rows from Delta's file statistics"):
+            with timer.phase("profile", "counted the input's rows from Delta's file statistics"):
                 total_rows = self.unchecked_df.count()
             minority_rows = output_totals.get(stated.minority_label, (0, 0.0))[0]
             other = next(label for label in labels if label != stated.minority_label)
@@ -230,7 +232,7 @@ class CountedDuringWrite:
             return TableProfile(classes, null_label_rows=0, bad_weight_rows=0)
         profile = observed_profile(self.observation, labels)
         if profile is None:
-            with timer.phase("profile", "counting classes (the write did not report them)"):
+            with timer.phase("profile", "counted the classes (the write did not report them)"):
                 profile = profile_classes(self.unchecked_df, self.label_col, self.input_weight_col)
         return profile
 
@@ -305,7 +307,7 @@ def open_increment(
         )
     appended_df = appended_rows(spark, source.path, previous.source_version, source.delta_version)
     since = previous.source_version
-    with timer.phase("profile", f"counting classes of the rows appended since version {since}"):
+    with timer.phase("profile", f"counted the classes of the rows appended since version {since}"):
         profile = profile_classes(appended_df, options.label_col, options.input_weight_col)
     _check_profile(profile, options)
     if not profile.class_counts:

@@ -70,7 +70,7 @@ def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> D
     groups = opened.sample_groups(label_col)
     kept_df = opened.rows_df.transform(drop_null_labels, label_col)
     if sampling.exact:
-        with timer.phase("exact", "finding the exact cut of each downsampled group"):
+        with timer.phase("exact", "found the exact cut of each downsampled group"):
             thresholds = find_thresholds(
                 kept_df,
                 groups.columns,
@@ -144,8 +144,9 @@ def write_rebalanced(
         incremental=incremental,
     )
     if committed is None:
-        with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
+        with timer.phase("sample_write", f"sampled and wrote {path}") as note:
             write = _write_checked(observed_df, path, mode, run_id, run_lineage, layout, rows_where)
+            note.found = f"Delta version {write.delta_version}"
     else:
         write = replace(_earlier_attempt(spark, path, committed), rows_where=rows_where)
     fault_point("after-properties")
@@ -278,7 +279,7 @@ def _class_totals(
     observed = observed_class_totals(observation, labels)
     if observed is not None:
         return observed, "observation"
-    with timer.phase("measure", "reading back the output's label and weight columns"):
+    with timer.phase("measure", "read back the output's label and weight columns"):
         totals = _written_totals(spark, write, [options.label_col], options.weight_col, appended)
     return {key[0]: value for key, value in totals.items()}, "output-scan"
 
@@ -294,7 +295,7 @@ def _measure(
 ) -> Measured:
     grouping = opened.grouping
     if grouping is not None:
-        with timer.phase("measure", "reading back the output's group columns and weights"):
+        with timer.phase("measure", "read back the output's group columns and weights"):
             totals = _written_totals(spark, write, list(grouping.columns), weight_col, appended)
         per_group, per_label = grouping.outcomes(totals)
         return Measured(
