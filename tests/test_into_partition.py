@@ -9,6 +9,7 @@ import pytest
 from conftest import labelled_df, run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.api import Written
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import OutputPartition
@@ -33,10 +34,10 @@ def day_df(spark: SparkSession, output: Path, day: str, version: int | None = No
     return reader.load(str(output)).filter(F.col("ds") == day)
 
 
-def into_day(
+def write_day(
     spark: SparkSession, source: str, output: Path, day: str, **settings: object
-) -> Report:
-    written = run_rebalance(
+) -> Written:
+    return run_rebalance(
         spark,
         source,
         output,
@@ -47,8 +48,14 @@ def into_day(
             **settings,
         },
     )
-    assert written.report is not None
-    return written.report
+
+
+def into_day(
+    spark: SparkSession, source: str, output: Path, day: str, **settings: object
+) -> Report:
+    report = write_day(spark, source, output, day, **settings).report
+    assert report is not None
+    return report
 
 
 def test_a_rerun_of_one_day_replaces_that_day_only(
@@ -91,17 +98,7 @@ def test_a_retried_day_commits_nothing_twice(
     output = tmp_path / "rebalanced"
     into_day(spark, source, output, DAY_1, **{"output.run_id": "day-1"})
     history_before = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").count()
-    written = run_rebalance(
-        spark,
-        source,
-        output,
-        **{
-            "target.factor": FACTOR,
-            "output.mode": "overwrite",
-            "output.into_partition": {"ds": DAY_1},
-            "output.run_id": "day-1",
-        },
-    )
+    written = write_day(spark, source, output, DAY_1, **{"output.run_id": "day-1"})
     assert written.skipped_as_repeat
     assert spark.sql(f"DESCRIBE HISTORY delta.`{output}`").count() == history_before
 
