@@ -17,6 +17,7 @@ from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.grouping import GroupTotals
 from rebalance_lib.core.options import RunOptions, TableLayout
 from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.sweep import DRAW_COLUMN, METADATA_KEY, factor_results
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
 from rebalance_lib.report.files import write_report_files
@@ -35,6 +36,7 @@ from rebalance_lib.transforms.measure import (
 )
 from rebalance_lib.transforms.profile import row_check_failure
 from rebalance_lib.transforms.sample import drop_null_labels, sample_groups, with_group_weight
+from rebalance_lib.transforms.sweep import sweep_totals
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,7 @@ def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> D
             )
         sampled_df = keep_exact(kept_df, groups.columns, thresholds, sampling.seed, sampling.key)
     else:
+        sweep = opened.sweep
         sampled_df = sample_groups(
             kept_df,
             groups.columns,
@@ -87,6 +90,8 @@ def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> D
             sampling.method,
             sampling.seed,
             sampling.key,
+            keep_draw_as=DRAW_COLUMN if sweep else None,
+            draw_metadata={METADATA_KEY: sweep.to_metadata()} if sweep else None,
         )
     return sampled_df.transform(
         with_group_weight,
@@ -132,6 +137,7 @@ def write_rebalanced(
         grouped=options.is_grouped,
         exact=sampling.exact,
         incremental=incremental,
+        sweep_factors=list(options.sweep_factors),
     )
     if committed is None:
         with timer.phase("sample_write", f"sampling and writing Delta to {path}"):
@@ -163,6 +169,14 @@ def write_rebalanced(
         class_totals = _class_totals(spark, write, observation, labels, options, appended, timer)
     opened = opened.counting.settle(opened, write, class_totals[0] if class_totals else None, timer)
     measured = _measure(spark, opened, write, class_totals, weight_col, appended, timer)
+    if opened.sweep is not None:
+        with timer.phase("sweep", "counting each factor of the sweep in the output"):
+            output_df = (
+                spark.read.format("delta").option("versionAsOf", write.delta_version).load(path)
+            )
+            totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
+        results = factor_results(opened.sweep, opened.profile.classes, totals)
+        measured = replace(measured, sweep=opened.sweep, factor_results=tuple(results))
     facts = RunFacts(
         run_id=run_id,
         spark_version=spark.version,
