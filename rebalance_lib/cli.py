@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     planning.add_argument(
         "--batch-size", type=int, help="training batch size for the advice (default 128)"
     )
+    # A sweep (--factors) needs the hash sampler, so plan takes the sampler's flags too.
+    planning.add_argument("--seed", type=int)
+    planning.add_argument("--sampler", choices=["sampleBy", "hash"])
+    planning.add_argument(
+        "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
+    )
     target = planning.add_mutually_exclusive_group()
     target.add_argument("--factor", type=float, help="divide the majority by F (weight x F)")
     target.add_argument("--target-ratio", type=float, help="output majority:minority ratio R:1")
@@ -170,11 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster-by",
         type=lambda text: [name for name in text.split(",") if name.strip()],
         help="output liquid clustering columns (default: the Delta input's layout)",
-    )
-    running.add_argument("--seed", type=int)
-    running.add_argument("--sampler", choices=["sampleBy", "hash"])
-    running.add_argument(
-        "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
     )
     running.add_argument("--weight-col", help="output weight column (default: weight)")
     running.add_argument(

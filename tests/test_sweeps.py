@@ -175,3 +175,6 @@ def test_the_command_line_runs_a_sweep_and_refuses_the_default_sampler_in_one_li
     )
     assert main([*common, "--sampler", "hash", "--sample-key", "id", "--mode", "append"]) == 2
     assert "write it to a new path or overwrite [--mode overwrite]" in capsys.readouterr().err
+    plan = ["plan", "--input", source, "--factors", "5,10,20", "--sampler", "hash"]
+    assert main([*plan, "--sample-key", "id"]) == 0
+    assert "F=5 is the smallest factor of the sweep" in capsys.readouterr().out

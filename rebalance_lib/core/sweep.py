@@ -121,9 +121,10 @@ class SweepPlan:
         larger = tuple(f for f in self.factors if f > factor)
         return replace(self, factors=(float(factor), *larger))
 
-    def advice(self, wanted: int | None = None) -> tuple[str, ...]:
-        """Which factor of the sweep reaches ``wanted`` minority rows per batch, at what size."""
-        wanted = wanted or ADVISED_MINORITY_PER_BATCH
+    def advice(self) -> tuple[str, ...]:
+        """Which factor of the sweep is the first to give several minority rows per batch
+        (``ADVISED_MINORITY_PER_BATCH``), at what size."""
+        wanted = ADVISED_MINORITY_PER_BATCH
         plans = self.plans
         batch = self.batch_size
         summary = "; ".join(
