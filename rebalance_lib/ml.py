@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import pyspark.sql.functions as F
@@ -315,12 +316,18 @@ class RebalancedEstimator(
         }
         options.pop("factor", None)  # the sweep's factors are the target
         swept = rebalance(dataset, **cast(RebalanceOptions, options))
+        # Drawn once for all maps, as a validator caches each fold: freed after the last fit.
+        sample_df = swept.df.persist()
+        unfitted = _Countdown(len(paramMaps), sample_df.unpersist)
 
         def fit_one(index: int) -> RebalancedModel:
             fitting = estimator.copy(paramMaps[index])
             factor = fitting.getOrDefault(fitting.factor)
-            rows_df = select_factor(swept.df, factor).drop(DRAW_COLUMN)
-            return fitting._fit_rebalanced(rows_df, swept.plan_at(factor))
+            try:
+                rows_df = select_factor(sample_df, factor).drop(DRAW_COLUMN)
+                return fitting._fit_rebalanced(rows_df, swept.plan_at(factor))
+            finally:
+                unfitted.tick()
 
         return _FitMultipleIterator(fit_one, len(paramMaps))
 
@@ -392,6 +399,22 @@ class RebalancedEstimator(
 
     def write(self) -> MLWriter:
         return _RebalancedEstimatorWriter(self)
+
+
+class _Countdown:
+    """Calls ``then`` once ``count`` ticks have come in, from any thread."""
+
+    def __init__(self, count: int, then: Callable[[], object]) -> None:
+        self._left = count
+        self._then = then
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        with self._lock:
+            self._left -= 1
+            done = self._left == 0
+        if done:
+            self._then()
 
 
 class RebalancedModel(Model, _RebalancedParams, MLReadable["RebalancedModel"], MLWritable):

@@ -345,7 +345,11 @@ def test_a_grid_over_the_factor_samples_each_training_fold_once(
         foldCol="fold",
         collectSubModels=True,
     )
+    events_df.count()  # the cached table, materialized: only what the fits cache is counted
+    persisted = events_df.sparkSession.sparkContext._jsc.sc().getPersistentRDDs().size()
     tuned = validator.fit(events_df)
+    # Each fold's sample was cached for its six fits and freed after the last.
+    assert events_df.sparkSession.sparkContext._jsc.sc().getPersistentRDDs().size() == persisted
     # One sampling per training fold for all six maps, then the best map refitted on all.
     assert [options.get("factors") for options in samplings] == [[5.0, FACTOR, 20.0]] * FOLDS + [
         None
