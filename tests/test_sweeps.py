@@ -15,6 +15,7 @@ from rebalance_lib import rebalance, rebalance_table, select_factor
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import ConfigError, InputError
 from rebalance_lib.core.sweep import DRAW_COLUMN, METADATA_KEY
+from rebalance_lib.runs import writing
 from rebalance_lib.storage.scans import source_scans, sql_execution_count
 
 ROWS, MINORITY_ROWS = 200_000, 2_000
@@ -130,6 +131,19 @@ def test_a_sweep_reads_the_source_as_often_as_a_single_run_and_reports_every_fac
         assert section.rows_after == sum(selected.values())
     assert report.factor == 2.0 and report.output.rows == report.sweep.factors[0].rows_after
     assert any(line.startswith("F=5 is the smallest factor") for line in report.sweep.advice)
+
+
+def test_each_factor_is_read_back_from_the_output_when_the_write_did_not_report_it(
+    spark: SparkSession, source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = {"sample.method": "hash", "sample.key": ["id"], "sample.factors": FACTORS}
+    observed = run_rebalance(spark, source, tmp_path / "observed", **settings)
+    monkeypatch.setattr(writing, "observed_sweep_totals", lambda *_: None)
+    scanned = run_rebalance(spark, source, tmp_path / "scanned", **settings)
+    assert observed.report is not None and observed.report.sweep is not None
+    assert scanned.report is not None and scanned.report.sweep is not None
+    assert "sweep" not in observed.report.timings_s and "sweep" in scanned.report.timings_s
+    assert scanned.report.sweep == observed.report.sweep
 
 
 def test_multiclass_sweeps_divide_every_class_above_the_minority_by_the_capped_factor(

@@ -36,7 +36,11 @@ from rebalance_lib.transforms.measure import (
 )
 from rebalance_lib.transforms.profile import row_check_failure
 from rebalance_lib.transforms.sample import drop_null_labels, sample_groups, with_group_weight
-from rebalance_lib.transforms.sweep import sweep_totals
+from rebalance_lib.transforms.sweep import (
+    observe_sweep_totals,
+    observed_sweep_totals,
+    sweep_totals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +128,11 @@ def write_rebalanced(
     labels = [c.label for c in opened.plan.classes]
     weight_col, label_col = options.weight_col, options.label_col
     observed_df, observation = observe_class_totals(rows_df, labels, label_col, weight_col)
+    sweep_observation = None
+    if opened.sweep is not None:
+        observed_df, sweep_observation = observe_sweep_totals(
+            observed_df, DRAW_COLUMN, opened.sweep
+        )
     sampling = options.sampling
     run_lineage = lineage.run_lineage(
         opened.plan,
@@ -170,11 +179,13 @@ def write_rebalanced(
     opened = opened.counting.settle(opened, write, class_totals[0] if class_totals else None, timer)
     measured = _measure(spark, opened, write, class_totals, weight_col, appended, timer)
     if opened.sweep is not None:
-        with timer.phase("sweep", "counting each factor of the sweep in the output"):
-            output_df = (
-                spark.read.format("delta").option("versionAsOf", write.delta_version).load(path)
-            )
-            totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
+        totals = observed_sweep_totals(sweep_observation, opened.sweep)
+        if totals is None:
+            with timer.phase("sweep", "reading back each factor's rows from the output"):
+                output_df = (
+                    spark.read.format("delta").option("versionAsOf", write.delta_version).load(path)
+                )
+                totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
         results = factor_results(opened.sweep, opened.profile.classes, totals)
         measured = replace(measured, sweep=opened.sweep, factor_results=tuple(results))
     facts = RunFacts(

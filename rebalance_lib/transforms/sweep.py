@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pyspark.sql.functions as F
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Observation
 
 from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.options import MAX_OBSERVED_CLASSES
 from rebalance_lib.core.sweep import METADATA_KEY, SweepPlan, SweepTotals
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.lookup import GroupNumbers, fresh_name, with_group_numbers
+from rebalance_lib.transforms.measure import observed_metrics
 from rebalance_lib.transforms.names import column
 from rebalance_lib.transforms.profile import weight_expr
 from rebalance_lib.transforms.sample import keep_below, set_group_weight
@@ -65,6 +67,44 @@ def select_factor(df: DataFrame, factor: float) -> DataFrame:
             for name in selected_df.columns
         ]
     )
+
+
+def observe_sweep_totals(
+    df: DataFrame, draw_col: str, sweep: SweepPlan
+) -> tuple[DataFrame, Observation | None]:
+    """Attach an Observation of ``sweep_totals`` as the sweep's rows are written: per factor
+    and class, two aggregates on every row; none above ``MAX_OBSERVED_CLASSES`` classes
+    (the caller reads the output back)."""
+    if len(sweep.class_rows) > MAX_OBSERVED_CLASSES:
+        return df, None
+    observation = Observation("rebalance_sweep")
+    weight = weight_expr(sweep.input_weight_column)
+    metrics = []
+    for index, (_, plan) in enumerate(sweep.plans):
+        for class_index, c in enumerate(plan.classes):
+            inside = (column(sweep.label_column) == F.lit(c.label)) & (
+                column(draw_col) < F.lit(c.keep_fraction)
+            )
+            metrics.append(F.count_if(inside).alias(f"rows_{index}_{class_index}"))
+            metrics.append(F.sum(F.when(inside, weight)).alias(f"weight_{index}_{class_index}"))
+    return df.observe(observation, *metrics), observation
+
+
+def observed_sweep_totals(observation: Observation | None, sweep: SweepPlan) -> SweepTotals | None:
+    """The observed ``sweep_totals``, or None when not observed or not reported by the writer."""
+    metrics = None if observation is None else observed_metrics(observation)
+    if metrics is None:
+        return None
+    return {
+        factor: {
+            c.label: (
+                int(metrics[f"rows_{index}_{class_index}"]),
+                float(metrics[f"weight_{index}_{class_index}"] or 0.0),
+            )
+            for class_index, c in enumerate(plan.classes)
+        }
+        for index, (factor, plan) in enumerate(sweep.plans)
+    }
 
 
 def sweep_totals(df: DataFrame, draw_col: str, sweep: SweepPlan) -> SweepTotals:
