@@ -192,3 +192,6 @@ def test_the_command_line_runs_a_sweep_and_refuses_the_default_sampler_in_one_li
     plan = ["plan", "--input", source, "--factors", "5,10,20", "--sampler", "hash"]
     assert main([*plan, "--sample-key", "id"]) == 0
     assert "F=5 is the smallest factor of the sweep" in capsys.readouterr().out
+    assert main([*plan, "--sample-key", "id", "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["factor"] == 5.0 and [p["factor"] for p in planned["sweep"]] == [5.0, 10.0, 20.0]
