@@ -13,6 +13,7 @@ from rebalance_lib.config import load_config
 from rebalance_lib.core.checks import ClassOutcome
 from rebalance_lib.core.counts import ClassStats
 from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.increment import extendable_run
 from rebalance_lib.core.plan import plan_rebalance
 from rebalance_lib.core.sweep import SweepPlan, factor_results, sweep_factors
 from rebalance_lib.core.targets import TargetRequest
@@ -144,3 +145,10 @@ def test_factors_on_the_command_line_replace_the_files_target(tmp_path: Any) -> 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--factor", "5", "--factors", "5,10"])
     assert flag_setting("factors", None) == "--factors"
+
+
+def test_an_increment_does_not_extend_a_sweep() -> None:
+    lineage = {"source": "/in", "seed": 1, "grouped": False, "exact": False}
+    assert extendable_run({**lineage, "sweep_factors": []}, {"seed": 1}).lineage["seed"] == 1
+    with pytest.raises(ConfigError, match="or a factor sweep: rerun in full and overwrite"):
+        extendable_run({**lineage, "sweep_factors": [5.0, 10.0]}, {"seed": 1})
