@@ -33,7 +33,7 @@ from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, pl
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
 from rebalance_lib.storage.lineage import run_commit
-from rebalance_lib.storage.sink import check_inputs_outside, check_output_path
+from rebalance_lib.storage.sink import check_inputs_outside, check_not_a_sweep, check_output_path
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
 from rebalance_lib.transforms.sweep import select_factor
 
@@ -189,6 +189,8 @@ class Rebalanced:
             self._opened.rows_df.columns,
         )
         check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
+        if mode == "append" and committed is None:
+            check_not_a_sweep(spark, path)
         if source.path is None:
             input_files = self._opened.rows_df.inputFiles()
             for written_path in (path, report_dir):

@@ -189,6 +189,16 @@ def test_the_command_line_runs_a_sweep_and_refuses_the_default_sampler_in_one_li
     )
     assert main([*common, "--sampler", "hash", "--sample-key", "id", "--mode", "append"]) == 2
     assert "write it to a new path or overwrite [--mode overwrite]" in capsys.readouterr().err
+    single = ["run", "--input", source, "--output", str(tmp_path / "out"), "--factor", "5"]
+    assert main([*single, "--mode", "append"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "holds a factor sweep: its rows are selected by their draw, which appended rows would "
+            "lack; write to a new path or overwrite [--mode overwrite]"
+        )
+    )
     plan = ["plan", "--input", source, "--factors", "5,10,20", "--sampler", "hash"]
     assert main([*plan, "--sample-key", "id"]) == 0
     assert "F=5 is the smallest factor of the sweep" in capsys.readouterr().out
