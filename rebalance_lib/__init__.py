@@ -5,9 +5,18 @@
 >>> out.plan.minority_per_batch_after        # the pure plan, before a row is read again
 >>> out.df                                   # lazy: the kept rows plus the weight column
 >>> out.write("/data/events_rebalanced")     # Delta + report + lineage
+>>> sweep = rebalance(events_df, factors=[5, 10, 20], sampler="hash", sample_key="id")
+>>> select_factor(sweep.df, 10)              # the rows and weights of F = 10, from one sample
 """
 
-from rebalance_lib.api import Rebalanced, RebalanceOptions, Written, rebalance, rebalance_table
+from rebalance_lib.api import (
+    Rebalanced,
+    RebalanceOptions,
+    Written,
+    rebalance,
+    rebalance_table,
+    select_factor,
+)
 from rebalance_lib.core.calibration import calibrate
 from rebalance_lib.core.errors import RebalanceError
 from rebalance_lib.core.plan import ClassPlan, Plan, plan_rebalance
@@ -28,4 +37,5 @@ __all__ = [
     "plan_rebalance",
     "rebalance",
     "rebalance_table",
+    "select_factor",
 ]

@@ -26,18 +26,28 @@ from rebalance_lib.core.options import (
     check_incremental,
     check_one_pass,
     output_layout,
+    target_request,
 )
 from rebalance_lib.core.plan import Plan
-from rebalance_lib.core.targets import TARGET_FORMS, Label, TargetRequest
+from rebalance_lib.core.sweep import SweepPlan
+from rebalance_lib.core.targets import TARGET_FORMS, Label
 from rebalance_lib.runs.lineage_events import RunDatasets, catalog_namespace, lineage_run
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
 from rebalance_lib.storage import lineage
-from rebalance_lib.storage.sink import check_inputs_outside, check_output_path
+from rebalance_lib.storage.sink import check_inputs_outside, check_not_a_sweep, check_output_path
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
+from rebalance_lib.transforms.sweep import select_factor
 
-__all__ = ["RebalanceOptions", "Rebalanced", "Written", "rebalance", "rebalance_table"]
+__all__ = [
+    "RebalanceOptions",
+    "Rebalanced",
+    "Written",
+    "rebalance",
+    "rebalance_table",
+    "select_factor",
+]
 
 
 class RebalanceOptions(TypedDict, total=False):
@@ -50,6 +60,7 @@ class RebalanceOptions(TypedDict, total=False):
     target_minority_share: float
     min_minority_per_batch: int
     max_rows: int
+    factors: list[float] | tuple[float, ...]
     seed: int
     minority: Label
     null_labels: NullLabels
@@ -95,6 +106,26 @@ class Rebalanced:
     def advice(self) -> tuple[str, ...]:
         """What an expert would say about the plan before a row is written."""
         return self._opened.advice
+
+    @property
+    def sweep(self) -> SweepPlan | None:
+        """A factor sweep's factors and counts (``plan`` is its smallest factor's); else None."""
+        return self._opened.sweep
+
+    def plan_at(self, factor: float) -> Plan:
+        """The plan of one factor of a sweep: what ``select_factor(df, factor)`` selects.
+
+        Example:
+            >>> out = rebalance(events_df, label="label", factors=[5, 10, 20], sampler="hash",
+            ...                 sample_key="id")
+            >>> out.plan_at(20).minority_per_batch_after
+        """
+        if self._opened.sweep is None:
+            raise ConfigError(
+                "only a sweep plans several factors: rebalance with factors",
+                fix={"factors": None},
+            )
+        return self._opened.sweep.plan_at(factor)
 
     def write(
         self,
@@ -142,6 +173,12 @@ class Rebalanced:
             raise ConfigError(
                 f"mode must be error, overwrite or append (got {mode!r})", fix={"mode": None}
             )
+        if self._opened.sweep is not None and mode == "append":
+            raise ConfigError(
+                "a sweep's table holds one sample with its own draw column: write it to a new "
+                "path or overwrite",
+                fix={"mode": "overwrite"},
+            )
         if self._incremental_into is not None:
             if path != self._incremental_into:
                 raise ConfigError(
@@ -171,6 +208,8 @@ class Rebalanced:
             partition,
         )
         check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
+        if mode == "append" and committed is None:
+            check_not_a_sweep(spark, path)
         if source.path is None:
             input_files = self._opened.rows_df.inputFiles()
             for written_path in (path, report_dir):
@@ -216,6 +255,9 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
         factor: divide the majority by F; kept rows weigh x F. Or exactly one of
             ``target_ratio`` (R:1), ``target_minority_share`` (0 < S < 0.5),
             ``min_minority_per_batch`` (K rows per batch), ``max_rows`` (N rows).
+            Or ``factors``: a sweep (hash sampler): ``df`` holds the rows of the smallest
+            factor and a ``rebalance_draw`` column; ``select_factor(df, F)`` gives any F
+            >= the smallest exactly, as a single run at F would.
         seed: the sampler's seed (default 42).
         minority: the class to protect (default the least frequent).
         null_labels: ``error`` (default) or ``drop`` rows with a null label.
@@ -320,7 +362,8 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
     unknown = sorted(set(options) - set(RebalanceOptions.__annotations__))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}: see rebalance()'s parameters")
-    request = TargetRequest(**{form: options[form] for form in TARGET_FORMS if form in options})  # type: ignore[literal-required]  # the forms are keys of RebalanceOptions
+    stated = {form: options[form] for form in TARGET_FORMS if form in options}  # type: ignore[literal-required]  # the forms are keys of RebalanceOptions
+    request, sweep_factors = target_request(stated, options.get("factors"))
     sample_key = options.get("sample_key", ())
     return RunOptions(
         request=request,
@@ -340,4 +383,5 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
             exact=options.get("exact", False),
             weight_basis=options.get("weight_basis", "nominal"),
         ),
+        sweep_factors=sweep_factors,
     )

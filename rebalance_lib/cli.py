@@ -64,8 +64,11 @@ FLAG_KEYS = {
     "cluster_by": "output.cluster_by",
     "into_partition": "output.into_partition",
     "master": "spark.master",
+    "factors": "sample.factors",
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
+# Flags that each state the whole target: one given replaces every target of the file.
+_TARGET_FLAGS = {*TARGET_FORMS, "factors"}
 _PY4J_MODULES = ("py4j/java_gateway.py", "py4j/clientserver.py", "py4j/protocol.py")
 # API parameters whose flag is not simply --name-with-dashes.
 _FLAG_OF_PARAMETER = {
@@ -129,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     planning.add_argument(
         "--batch-size", type=int, help="training batch size for the advice (default 128)"
     )
+    # A sweep (--factors) needs the hash sampler, so plan takes the sampler's flags too.
+    planning.add_argument("--seed", type=int)
+    planning.add_argument("--sampler", choices=["sampleBy", "hash"])
+    planning.add_argument(
+        "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
+    )
     target = planning.add_mutually_exclusive_group()
     target.add_argument("--factor", type=float, help="divide the majority by F (weight x F)")
     target.add_argument("--target-ratio", type=float, help="output majority:minority ratio R:1")
@@ -139,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--min-minority-per-batch", type=int, help="at least K minority rows per batch"
     )
     target.add_argument("--max-rows", type=int, help="at most N output rows")
+    target.add_argument(
+        "--factors",
+        type=_factor_list,
+        help="a sweep, e.g. 5,10,20,50 (--sampler hash): one table at the smallest factor, "
+        "any larger one selected exactly by its rebalance_draw column",
+    )
 
     running = argparse.ArgumentParser(add_help=False, parents=[planning])
     running.add_argument("--output", help="output Delta path")
@@ -169,11 +184,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COL=VALUE[,COL=VALUE]",
         help="write every row into this partition (new columns, e.g. ds=2026-11-23); "
         "--mode overwrite then replaces that partition only",
-    )
-    running.add_argument("--seed", type=int)
-    running.add_argument("--sampler", choices=["sampleBy", "hash"])
-    running.add_argument(
-        "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
     )
     running.add_argument("--weight-col", help="output weight column (default: weight)")
     running.add_argument(
@@ -242,6 +252,15 @@ def _versions() -> str:
     return f"rebalance {version('rebalance')} ({installed})"
 
 
+def _factor_list(text: str) -> list[float]:
+    try:
+        return [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"factors are numbers separated by commas, e.g. 5,10,20 (got {text!r})"
+        ) from None
+
+
 def _label_list(text: str) -> list[Any]:
     return [yaml.safe_load(item) for item in text.split(",") if item.strip()]
 
@@ -252,8 +271,8 @@ def config_from_args(args: argparse.Namespace) -> RebalanceConfig:
     given = {
         dest: getattr(args, dest) for dest in FLAG_KEYS if getattr(args, dest, None) is not None
     }
-    if any(dest in TARGET_FORMS for dest in given):
-        overrides.update({f"target.{form}": None for form in TARGET_FORMS})
+    if any(dest in _TARGET_FLAGS for dest in given):
+        overrides.update({FLAG_KEYS[dest]: None for dest in _TARGET_FLAGS})
     overrides.update({FLAG_KEYS[dest]: value for dest, value in given.items()})
     return load_config(args.config, overrides)
 
@@ -426,8 +445,14 @@ def _dispatch(args: argparse.Namespace, progress: Progress, console: Console) ->
         print(_report_text(spark, args.output, args.report_dir))  # the page is what was asked
         return 0
     if args.command == "plan":
-        plan = _open(spark, config, counted=True).plan
-        print(json.dumps(plan.to_dict(), indent=2) if args.json else describe_plan(plan))
+        opened = _open(spark, config, counted=True)
+        plan, sweep = opened.plan, opened.sweep
+        if args.json:
+            swept = {"sweep": [p.to_dict() for _, p in sweep.plans]} if sweep else {}
+            print(json.dumps({**plan.to_dict(), **swept}, indent=2))
+        else:
+            sweep_advice = "\n".join(sweep.advice()) if sweep else ""
+            print(describe_plan(plan) + ("\n" + sweep_advice if sweep else ""))
         return 0
     if args.command == "demo":
         ensure_demo_input(spark, config.input.source or "", args.rows, args.positive_share)

@@ -48,6 +48,7 @@ class SampleConfig(_Section):
     one_pass: bool = False
     strata: list[str] = Field(default_factory=list)
     exact: bool = False
+    factors: list[float] | None = None
 
 
 class SplitConfig(_Section):
@@ -119,6 +120,7 @@ class RebalanceConfig(_Section):
             "minority": self.label.minority,
             "input_weight_col": self.weight.input_column,
             "split_col": self.split.column,
+            "factors": self.sample.factors,
             **self.target.model_dump(),
         }
         return {key: value for key, value in options.items() if value is not None}  # type: ignore[return-value]  # keys are RebalanceOptions'

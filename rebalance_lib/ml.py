@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import pyspark.sql.functions as F
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model
+from pyspark.ml.base import _FitMultipleIterator
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasLabelCol, HasWeightCol
@@ -51,10 +54,11 @@ from pyspark.ml.util import (
 )
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib.api import RebalanceOptions, rebalance
+from rebalance_lib.api import RebalanceOptions, rebalance, select_factor
 from rebalance_lib.core.calibration import BinaryCorrection, binary_correction, calibrate
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.sweep import DRAW_COLUMN
 from rebalance_lib.core.targets import Label
 
 __all__ = ["RebalancedEstimator", "RebalancedModel", "with_calibrated_probability"]
@@ -80,6 +84,9 @@ API_KEYWORDS = {
     "weightBasis": "weight_basis",
     "inputWeightCol": "input_weight_col",
 }
+
+# The target params besides factor: a grid reuses one sample only when none is set.
+_OTHER_TARGETS = ("targetRatio", "targetMinorityShare", "minMinorityPerBatch", "maxRows")
 
 _Stage = TypeVar("_Stage", bound="_RebalancedParams")
 _Saved = TypeVar("_Saved", "RebalancedEstimator", "RebalancedModel")
@@ -277,22 +284,97 @@ class RebalancedEstimator(
 
     def _fit(self, dataset: DataFrame) -> RebalancedModel:
         self._check_estimator()
+        rebalanced = rebalance(dataset, **self._rebalance_options(self._output_weight_col()))
+        return self._fit_rebalanced(rebalanced.df, rebalanced.plan)
+
+    def fitMultiple(
+        self, dataset: DataFrame, paramMaps: Sequence[dict[Param[Any], Any]]
+    ) -> Iterator[tuple[int, RebalancedModel]]:
+        """One model per param map, as ``fit`` would give each, sampling ``dataset`` once.
+
+        When the maps vary no param of this estimator but ``factor`` (the inner estimator's
+        params may vary) and the sampler is ``hash``, ``dataset`` is rebalanced once as a
+        sweep of the maps' factors and each map's rows are selected from it
+        (``select_factor``): the same rows and weights a fit at that factor draws, from one
+        count and one nested sample per training fold of a validator. Otherwise each map
+        is fitted on its own, as pyspark does.
+
+        Example:
+            >>> est = RebalancedEstimator(estimator=lr, factor=10.0, sampler="hash",
+            ...                           sampleKey=["id"], weightCol="weight")
+            >>> grid = ParamGridBuilder().addGrid(est.factor, [5.0, 10.0, 20.0]).build()
+            >>> CrossValidator(estimator=est, estimatorParamMaps=grid, ...).fit(train_df)
+        """
+        factors = self._swept_factors(paramMaps)
+        if factors is None:
+            return super().fitMultiple(dataset, paramMaps)
+        estimator = self.copy()
+        estimator._check_estimator()
+        options: dict[str, Any] = {
+            **estimator._rebalance_options(estimator._output_weight_col()),
+            "factors": factors,
+        }
+        options.pop("factor", None)  # the sweep's factors are the target
+        swept = rebalance(dataset, **cast(RebalanceOptions, options))
+        # Drawn once for all maps, as a validator caches each fold: freed after the last fit.
+        sample_df = swept.df.persist()
+        unfitted = _Countdown(len(paramMaps), sample_df.unpersist)
+
+        def fit_one(index: int) -> RebalancedModel:
+            fitting = estimator.copy(paramMaps[index])
+            factor = fitting.getOrDefault(fitting.factor)
+            try:
+                rows_df = select_factor(sample_df, factor).drop(DRAW_COLUMN)
+                return fitting._fit_rebalanced(rows_df, swept.plan_at(factor))
+            finally:
+                unfitted.tick()
+
+        return _FitMultipleIterator(fit_one, len(paramMaps))
+
+    def _swept_factors(self, paramMaps: Sequence[dict[Param[Any], Any]]) -> list[float] | None:
+        """The maps' factors when one nested sample serves them all, else None."""
+        own_varied = {
+            param.name for params in paramMaps for param in params if param.parent == self.uid
+        }
+        one_sample = (
+            bool(paramMaps)
+            and own_varied <= {"factor"}
+            and self._own("sampler") == "hash"
+            and not self._own("exact")
+            and not self._own("strata")
+            and self._own("inputWeightCol") != self._output_weight_col()
+            and all(self._own(form) is None for form in _OTHER_TARGETS)
+        )
+        if not one_sample:
+            return None
+        factors = [params.get(self.factor, self._own("factor")) for params in paramMaps]
+        return None if None in factors else sorted(set(factors))
+
+    def _own(self, name: str) -> Any:
+        """This estimator's param value, None when unset."""
+        param = self.getParam(name)
+        return self.getOrDefault(param) if self.isDefined(param) else None
+
+    def _output_weight_col(self) -> str:
+        """Where the rebalance writes the weights: the inner estimator's weight column, or
+        (unweighted) a column of its own, dropped before training."""
+        return self._weight_col() or f"{self.uid}_weight"
+
+    def _fit_rebalanced(self, rows_df: DataFrame, plan: Plan) -> RebalancedModel:
+        """Fit the inner estimator on rebalanced rows (weighted, or calibrated after)."""
         weight_col = self._weight_col()
-        # Unweighted, the weights still get a column of their own: dropped before training.
-        output_weight_col = weight_col or f"{self.uid}_weight"
-        rebalanced = rebalance(dataset, **self._rebalance_options(output_weight_col))
         if self._calibrates():
-            binary_correction(rebalanced.plan)  # refuse before training what it cannot correct
+            binary_correction(plan)  # refuse before training what it cannot correct
         elif not weight_col:
             log.warning(
                 "weightCol is unset and calibrate off: the model trains on rebalanced rows "
                 "unweighted, so its probabilities over-predict the minority (odds about x%g)",
-                rebalanced.plan.factor,
+                plan.factor,
             )
-        training_df = rebalanced.df if weight_col else rebalanced.df.drop(output_weight_col)
+        training_df = rows_df if weight_col else rows_df.drop(self._output_weight_col())
         estimator = self.getEstimator()
         inner_model = estimator.fit(training_df, self._inner_params(estimator, weight_col))
-        return self._copyValues(RebalancedModel(inner_model, rebalanced.plan))
+        return self._copyValues(RebalancedModel(inner_model, plan))
 
     def _rebalance_options(self, weight_col: str) -> RebalanceOptions:
         options: dict[str, Any] = {
@@ -317,6 +399,22 @@ class RebalancedEstimator(
 
     def write(self) -> MLWriter:
         return _RebalancedEstimatorWriter(self)
+
+
+class _Countdown:
+    """Calls ``then`` once ``count`` ticks have come in, from any thread."""
+
+    def __init__(self, count: int, then: Callable[[], object]) -> None:
+        self._left = count
+        self._then = then
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        with self._lock:
+            self._left -= 1
+            done = self._left == 0
+        if done:
+            self._then()
 
 
 class RebalancedModel(Model, _RebalancedParams, MLReadable["RebalancedModel"], MLWritable):

@@ -19,6 +19,7 @@ from pyspark.ml.param.shared import HasLabelCol, HasProbabilityCol, HasWeightCol
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib import ml, rebalance
 from rebalance_lib.core.errors import ConfigError, PlanError
 from rebalance_lib.ml import RebalancedEstimator, RebalancedModel
 
@@ -315,6 +316,53 @@ def test_train_validation_split_rebalances_only_its_training_part(
     validated_positives = sum(rows for (_, label), rows in validated.items() if label == 1)
     positives = events_df.filter(F.col("label") == 1).count()
     assert training_plan.for_label(1).rows_before + validated_positives == positives
+
+
+def test_a_grid_over_the_factor_samples_each_training_fold_once(
+    events_df: DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samplings: list[dict[str, Any]] = []
+
+    def counted_rebalance(df: DataFrame, **options: Any) -> Any:
+        samplings.append(options)
+        return rebalance(df, **options)
+
+    monkeypatch.setattr(ml, "rebalance", counted_rebalance)
+    lr = LogisticRegression(maxIter=20)
+    estimator = rebalanced_lr(weightCol="weight", sampler="hash", sampleKey=["id"])
+    estimator.setParams(estimator=lr)
+    grid = (
+        ParamGridBuilder()
+        .addGrid(lr.regParam, [0.0, 0.01])
+        .addGrid(estimator.factor, [5.0, FACTOR, 20.0])
+        .build()
+    )
+    validator = CrossValidator(
+        estimator=estimator,
+        estimatorParamMaps=grid,
+        evaluator=CountingLogLoss(),
+        numFolds=FOLDS,
+        foldCol="fold",
+        collectSubModels=True,
+    )
+    events_df.count()  # the cached table, materialized: only what the fits cache is counted
+    persisted = events_df.sparkSession.sparkContext._jsc.sc().getPersistentRDDs().size()
+    tuned = validator.fit(events_df)
+    # Each fold's sample was cached for its six fits and freed after the last.
+    assert events_df.sparkSession.sparkContext._jsc.sc().getPersistentRDDs().size() == persisted
+    # One sampling per training fold for all six maps, then the best map refitted on all.
+    assert [options.get("factors") for options in samplings] == [[5.0, FACTOR, 20.0]] * FOLDS + [
+        None
+    ]
+    index = 5  # regParam 0.01, factor 20
+    assert (grid[index][lr.regParam], grid[index][estimator.factor]) == (0.01, 20.0)
+    reused = tuned.subModels[1][index]
+    alone = estimator.copy(grid[index]).fit(events_df.filter(F.col("fold") != 1))
+    assert reused.plan == alone.plan and reused.getOrDefault("factor") == 20.0
+    assert reused.inner_model.coefficients.toArray() == pytest.approx(
+        alone.inner_model.coefficients.toArray(), rel=1e-9
+    )
+    assert reused.inner_model.intercept == pytest.approx(alone.inner_model.intercept, rel=1e-9)
 
 
 class UnweightableClassifier(Estimator[Model], HasLabelCol, HasProbabilityCol):

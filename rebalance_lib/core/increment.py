@@ -43,10 +43,14 @@ def extendable_run(last_lineage: Mapping[str, Any], wanted: Mapping[str, Any]) -
             "an increment must repeat the last run's source, hash sampler, seed, key and "
             f"columns; it had {', '.join(different)}"
         )
-    if last_lineage.get("grouped") or last_lineage.get("exact"):
+    if (
+        last_lineage.get("grouped")
+        or last_lineage.get("exact")
+        or last_lineage.get("sweep_factors")
+    ):
         raise ConfigError(
-            "an increment extends label-level runs only; the last run used strata, a split "
-            "or exact counts: rerun in full and overwrite",
+            "an increment extends label-level runs only; the last run used strata, a split, "
+            "exact counts or a factor sweep: rerun in full and overwrite",
             fix={"mode": "overwrite"},
         )
     return PreviousRun(dict(last_lineage))

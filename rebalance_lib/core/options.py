@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.grouping import strata_columns
+from rebalance_lib.core.sweep import sweep_factors
 from rebalance_lib.core.targets import Label, TargetRequest
 
 Sampler = Literal["sampleBy", "hash"]
@@ -75,6 +76,8 @@ class RunOptions:
     split_col: str | None = None
     train_value: Any = "train"
     sampling: Sampling = field(default_factory=Sampling)
+    # A factor sweep: every factor selectable from one sample at the smallest (empty: none).
+    sweep_factors: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         _one_of("null_labels", self.null_labels, ("error", "drop"))
@@ -90,6 +93,8 @@ class RunOptions:
         for name in ("label_col", "weight_col"):
             if not getattr(self, name):
                 raise ConfigError(f"{name.replace('_', ' ')} needs a name", fix={name: None})
+        if self.sweep_factors:
+            _check_sweep(self)
 
     @property
     def strata_columns(self) -> tuple[str, ...]:
@@ -111,6 +116,11 @@ MAX_OBSERVED_CLASSES = 32
 def check_one_pass(options: RunOptions, classes: tuple[Label, ...]) -> float:
     """A one-pass run states its plan: the factor, the minority and every class. Its factor."""
     factor = options.request.factor
+    if options.sweep_factors:
+        raise ConfigError(
+            "a sweep plans each factor from the class counts: run it in two passes",
+            fix={"one_pass": False},
+        )
     if factor is None or options.minority is None or len(classes) < 2:
         raise ConfigError(
             "one pass needs a factor, the minority label and every class (e.g. 0,1); "
@@ -259,8 +269,67 @@ def output_layout(
     return layout
 
 
+def target_request(
+    stated: Mapping[str, Any], factors: Sequence[float] | None
+) -> tuple[TargetRequest, tuple[float, ...]]:
+    """The request (from exactly one target form, or a sweep's factors) and the sweep's
+    factors (empty for a single run).
+
+    Only factors nest: a target ratio, share, per-batch minimum or row cap is met by one
+    factor per class on these counts, not by a list of them.
+
+    Example:
+        >>> target_request({}, [20, 5])[1]
+        (5.0, 20.0)
+    """
+    if factors is None:
+        return TargetRequest(**stated), ()
+    if stated:
+        raise ConfigError(
+            f"a sweep's factors are its target: leave out {', '.join(stated)} (only factors "
+            "give nested samples; sweep the factors the other forms would plan)",
+            fix=dict.fromkeys(stated),
+        )
+    swept = sweep_factors(factors)
+    return TargetRequest(factor=swept[0]), swept
+
+
+def _check_sweep(options: RunOptions) -> None:
+    """A sweep keeps one seeded draw per row and selects each factor from it."""
+    sampling = options.sampling
+    if sampling.method != "hash":
+        raise ConfigError(
+            "a factor sweep selects every factor from one seeded draw per row, which only the "
+            "hash sampler keeps: use the hash sampler with a key",
+            fix={"sampler": "hash", "sample_key": None},
+        )
+    if sampling.exact:
+        raise ConfigError(
+            "exact counts cut each factor at its own rank, so their samples do not nest: "
+            "leave out exact for a sweep",
+            fix={"exact": False},
+        )
+    if options.is_grouped:
+        raise ConfigError(
+            "a factor sweep plans the whole table per label: leave out strata and the split column",
+            fix={"strata": None, "split_col": None},
+        )
+    if options.input_weight_col == options.weight_col:
+        raise ConfigError(
+            "a sweep weighs each factor from the input weight, so it must stay in its own "
+            f"column: name another output weight column than '{options.weight_col}'",
+            fix={"weight_col": None},
+        )
+
+
 def check_incremental(options: RunOptions) -> None:
     """An increment decides new rows alone: each row's fate must depend on its key only."""
+    if options.sweep_factors:
+        raise ConfigError(
+            "an increment appends with the factors of the last run, not a sweep: leave out "
+            "the factors",
+            fix={"factors": None},
+        )
     if options.sampling.method != "hash" or options.sampling.exact:
         raise ConfigError(
             "an increment needs the hash sampler (a row's decision must not depend on the "

@@ -370,7 +370,7 @@ def advise(plan: Plan) -> tuple[str, ...]:
         f"{plan.ratio_after:,.4g}:1; about {plan.expected_rows_after:,.0f} rows."
     )
     if plan.expected_size_bytes is not None:
-        advice.append(f"Expected output size: about {_human_bytes(plan.expected_size_bytes)}.")
+        advice.append(f"Expected output size: about {human_bytes(plan.expected_size_bytes)}.")
     return tuple(advice)
 
 
@@ -453,7 +453,8 @@ def _classes_named(classes: list[ClassPlan]) -> str:
     return f"Classes {named}" + (f" and {rest:,} more" if rest > 0 else "")
 
 
-def _human_bytes(size_bytes: float) -> str:
+def human_bytes(size_bytes: float) -> str:
+    """A size as people read it: ``212.9 MiB``."""
     units = ("B", "KiB", "MiB", "GiB", "TiB")
     index = min(int(math.log(max(size_bytes, 1), 1024)), len(units) - 1)
     return f"{size_bytes / 1024**index:,.1f} {units[index]}"

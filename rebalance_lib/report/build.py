@@ -14,11 +14,13 @@ from rebalance_lib.core.counts import GroupValues, TableProfile
 from rebalance_lib.core.grouping import Grouping, GroupTotals
 from rebalance_lib.core.options import Sampling
 from rebalance_lib.core.plan import Plan, degree_of_imbalance, rows_per_batch
+from rebalance_lib.core.sweep import DRAW_COLUMN, FactorResult, SweepPlan
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.model import (
     BatchSection,
     CalibrationSection,
     ClassSection,
+    FactorSection,
     OutputSection,
     Report,
     RequestSection,
@@ -27,6 +29,7 @@ from rebalance_lib.report.model import (
     SplitSection,
     StrataSection,
     StratumSection,
+    SweepSection,
 )
 from rebalance_lib.storage.sink import WriteResult
 from rebalance_lib.storage.source import SourceInfo
@@ -43,6 +46,8 @@ class Measured:
     metrics_source: Literal["observation", "output-scan"]
     group_outcomes: dict[GroupValues, ClassOutcome] | None = None
     group_totals: GroupTotals | None = None
+    sweep: SweepPlan | None = None
+    factor_results: tuple[FactorResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,8 @@ def build_report(
     within_bound = counts_within_bound(outcomes)
     bias_check = check_prediction_bias(outcomes)
     no_class_lost = all(o.rows_after > 0 for o in outcomes.values() if o.rows_before > 0)
+    sweep = _sweep_section(measured.sweep, measured.factor_results) if measured.sweep else None
+    sweep_passed = sweep is None or all(f.checks_passed for f in sweep.factors)
     return Report(
         run_id=facts.run_id,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -110,7 +117,7 @@ def build_report(
         classes=_class_sections(plan, outcomes),
         counts_within_bound=within_bound,
         bias_check=bias_check,
-        checks_passed=within_bound and bias_check.passed and no_class_lost,
+        checks_passed=within_bound and bias_check.passed and no_class_lost and sweep_passed,
         batch=_batch_section(plan, outcomes),
         advice=list(advice),
         timings_s=dict(facts.timings_s),
@@ -119,6 +126,28 @@ def build_report(
         calibration=[
             CalibrationSection(**entry) for entry in calibration_table(plan.weight_multipliers)
         ],
+        sweep=sweep,
+    )
+
+
+def _sweep_section(sweep: SweepPlan, results: tuple[FactorResult, ...]) -> SweepSection:
+    """Each factor of the sweep as selected from the table, and which one to train with."""
+    return SweepSection(
+        draw_column=DRAW_COLUMN,
+        factors=[
+            FactorSection(
+                factor=result.factor,
+                expected_rows_after=result.plan.expected_rows_after,
+                rows_after=result.rows_after,
+                minority_rows_after=result.minority_rows_after,
+                minority_per_batch_after=result.minority_per_batch,
+                counts_within_bound=result.counts_within_bound,
+                bias_check=result.bias_check,
+                checks_passed=result.passed,
+            )
+            for result in results
+        ],
+        advice=list(sweep.advice()),
     )
 
 

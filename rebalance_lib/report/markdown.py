@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from rebalance_lib.core.checks import BiasCheck
-from rebalance_lib.report.model import Report, SplitSection, StrataSection, shown_classes
+from rebalance_lib.report.model import (
+    Report,
+    SplitSection,
+    StrataSection,
+    SweepSection,
+    shown_classes,
+)
 
 
 def to_markdown(report: Report, chart_name: str | None = None, *, calibration: bool = True) -> str:
@@ -63,6 +69,7 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
             f"{sum(c.rows_after for c in rest):,} | | "
             f"{sum(c.weighted_total_after for c in rest):,.0f} | |"
         )
+    lines += _sweep_lines(report.sweep, batch.batch_size)
     lines += _strata_lines(report.strata) + _split_lines(report.splits)
     if calibration:
         lines += _calibration_lines(report)
@@ -77,6 +84,40 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
         f"Timings: {timings}. Spark {report.spark_version}, application `{report.spark_app_id}`.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sweep_lines(sweep: SweepSection | None, batch_size: int) -> list[str]:
+    if sweep is None:
+        return []
+    lines = [
+        "",
+        f"## Factor sweep: {len(sweep.factors)} factors from this one table",
+        "",
+        f"The table holds the rows of the smallest factor; `select_factor(df, F)` keeps those "
+        f"of any larger F by their `{sweep.draw_column}` and weighs them x F.",
+        "",
+        f"| F | expected rows | rows | minority rows | minority per batch of {batch_size} "
+        "| weighted label mean (before -> after, tolerance) | bias check | counts within bound |",
+        "|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for f in sweep.factors:
+        lines.append(
+            f"| {f.factor:,.6g} | {f.expected_rows_after:,.0f} | {f.rows_after:,} | "
+            f"{f.minority_rows_after:,} | {f.minority_per_batch_after:.2f} | "
+            f"{_mean_cell(f.bias_check)} | {f.bias_check.verdict} | "
+            f"{'yes' if f.counts_within_bound else 'NO'} |"
+        )
+    lines += ["", *[f"- {line}" for line in sweep.advice]]
+    return lines
+
+
+def _mean_cell(bias: BiasCheck) -> str:
+    if bias.label_mean_before is None or bias.weighted_label_mean_after is None:
+        return "shares only (labels are not numbers)"
+    return (
+        f"{bias.label_mean_before:.6f} -> {bias.weighted_label_mean_after:.6f} "
+        f"(+/-{bias.label_mean_tolerance:.6f})"
+    )
 
 
 def _strata_lines(strata: StrataSection | None) -> list[str]:

@@ -107,6 +107,28 @@ class CalibrationSection(_Model):
     logit_offset: float
 
 
+class FactorSection(_Model):
+    """One factor of a sweep, as selected from the written table."""
+
+    factor: float
+    expected_rows_after: float
+    rows_after: int
+    minority_rows_after: int
+    minority_per_batch_after: float
+    counts_within_bound: bool
+    bias_check: BiasCheck
+    checks_passed: bool
+
+
+class SweepSection(_Model):
+    """A factor sweep: the table holds the smallest factor's rows; ``draw_column`` selects
+    every other (``rebalance_lib.select_factor``)."""
+
+    draw_column: str
+    factors: list[FactorSection]
+    advice: list[str]
+
+
 class Report(_Model):
     """Everything a user needs to trust a rebalanced table without opening it."""
 
@@ -131,6 +153,7 @@ class Report(_Model):
     strata: StrataSection | None = None
     splits: SplitSection | None = None
     calibration: list[CalibrationSection] = []
+    sweep: SweepSection | None = None
 
 
 # Pages and charts list at most this many classes: the largest, and the minority.

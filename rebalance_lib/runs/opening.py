@@ -26,6 +26,7 @@ from rebalance_lib.core.plan import (
     stated_factor_plan,
     with_realized_factors,
 )
+from rebalance_lib.core.sweep import SweepPlan
 from rebalance_lib.core.targets import Label
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage.increment import appended_rows, previous_run
@@ -70,10 +71,12 @@ class Opened:
     plan: Plan
     counting: Counting
     grouping: Grouping | None = None  # set when planned within strata or the train split
+    sweep: SweepPlan | None = None  # set for a factor sweep: ``plan`` is its smallest factor's
 
     @property
     def advice(self) -> tuple[str, ...]:
-        return self.grouping.plan.advice() if self.grouping else self.plan.advice
+        advice = self.grouping.plan.advice() if self.grouping else self.plan.advice
+        return advice + (self.sweep.advice() if self.sweep else ())
 
     def sample_groups(self, label_col: str) -> SampleGroups:
         return (
@@ -131,7 +134,24 @@ def plan_rows(
         plan = with_realized_factors(plan)
     if not options.sampling.exact:
         check_no_class_vanishes(plan)
-    return Opened(rows_df, source, profile, plan, counting)
+    sweep = _plan_sweep(plan, options, source) if options.sweep_factors else None
+    return Opened(rows_df, source, profile, plan, counting, sweep=sweep)
+
+
+def _plan_sweep(plan: Plan, options: RunOptions, source: SourceInfo) -> SweepPlan:
+    """Every factor of the sweep planned on the same counts, as single runs would be."""
+    sweep = SweepPlan(
+        factors=options.sweep_factors,
+        class_rows=tuple((c.label, c.rows_before) for c in plan.classes),
+        minority_label=plan.minority_label,
+        batch_size=options.batch_size,
+        label_column=options.label_col,
+        weight_column=options.weight_col,
+        input_weight_column=options.input_weight_col,
+        input_size_bytes=source.size_bytes,
+    )
+    sweep.check()
+    return sweep
 
 
 def _plan_groups(

@@ -18,6 +18,7 @@ from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.grouping import GroupTotals
 from rebalance_lib.core.options import OutputPartition, RunOptions, TableLayout
 from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.sweep import DRAW_COLUMN, METADATA_KEY, factor_results
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
 from rebalance_lib.report.files import write_report_files
@@ -36,6 +37,11 @@ from rebalance_lib.transforms.measure import (
 )
 from rebalance_lib.transforms.profile import row_check_failure
 from rebalance_lib.transforms.sample import drop_null_labels, sample_groups, with_group_weight
+from rebalance_lib.transforms.sweep import (
+    observe_sweep_totals,
+    observed_sweep_totals,
+    sweep_totals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,7 @@ def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> D
             )
         sampled_df = keep_exact(kept_df, groups.columns, thresholds, sampling.seed, sampling.key)
     else:
+        sweep = opened.sweep
         sampled_df = sample_groups(
             kept_df,
             groups.columns,
@@ -88,6 +95,8 @@ def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> D
             sampling.method,
             sampling.seed,
             sampling.key,
+            keep_draw_as=DRAW_COLUMN if sweep else None,
+            draw_metadata={METADATA_KEY: sweep.to_metadata()} if sweep else None,
         )
     return sampled_df.transform(
         with_group_weight,
@@ -129,6 +138,11 @@ def write_rebalanced(
     labels = [c.label for c in opened.plan.classes]
     weight_col, label_col = options.weight_col, options.label_col
     observed_df, observation = observe_class_totals(rows_df, labels, label_col, weight_col)
+    sweep_observation = None
+    if opened.sweep is not None:
+        observed_df, sweep_observation = observe_sweep_totals(
+            observed_df, DRAW_COLUMN, opened.sweep
+        )
     sampling = options.sampling
     run_lineage = lineage.run_lineage(
         opened.plan,
@@ -142,6 +156,7 @@ def write_rebalanced(
         grouped=options.is_grouped,
         exact=sampling.exact,
         incremental=incremental,
+        sweep_factors=list(options.sweep_factors),
     )
     if committed is None:
         with timer.phase("sample_write", f"sampled and wrote {path}") as note:
@@ -174,6 +189,14 @@ def write_rebalanced(
         class_totals = _class_totals(spark, write, observation, labels, options, appended, timer)
     opened = opened.counting.settle(opened, write, class_totals[0] if class_totals else None, timer)
     measured = _measure(spark, opened, write, class_totals, weight_col, appended, timer)
+    if opened.sweep is not None:
+        totals = observed_sweep_totals(sweep_observation, opened.sweep)
+        if totals is None:
+            with timer.phase("sweep", "read back each factor's rows from the output"):
+                output_df = _written_rows(spark, write, write.delta_version)
+                totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
+        results = factor_results(opened.sweep, opened.profile.classes, totals)
+        measured = replace(measured, sweep=opened.sweep, factor_results=tuple(results))
     facts = RunFacts(
         run_id=run_id,
         spark_version=spark.version,
@@ -322,16 +345,19 @@ def _measure(
     return Measured(outcomes, sum(o.rows_after for o in outcomes.values()), metrics_source)
 
 
+def _written_rows(spark: SparkSession, write: WriteResult, version: int) -> DataFrame:
+    """The output at ``version``, only the rows this write owns (its partition, if one)."""
+    version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
+    return version_df if write.rows_where is None else version_df.filter(write.rows_where)
+
+
 def _written_totals(
     spark: SparkSession, write: WriteResult, group_cols: list[str], weight_col: str, appended: bool
 ) -> GroupTotals:
     """This write's totals per group, read back; for an append, the table's growth."""
 
     def totals_at(version: int) -> GroupTotals:
-        version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
-        if write.rows_where is not None:
-            version_df = version_df.filter(write.rows_where)
-        return scanned_group_totals(version_df, group_cols, weight_col)
+        return scanned_group_totals(_written_rows(spark, write, version), group_cols, weight_col)
 
     after = totals_at(write.delta_version)
     if write.previous_version is None or not appended:

@@ -31,6 +31,7 @@ def run_lineage(
     grouped: bool,
     exact: bool,
     incremental: bool,
+    sweep_factors: list[float] | None = None,
 ) -> dict[str, Any]:
     """The commit's userMetadata: enough to redo the run."""
     return {
@@ -50,6 +51,7 @@ def run_lineage(
         "grouped": grouped,
         "exact": exact,
         "incremental": incremental,
+        "sweep_factors": sweep_factors or [],
     }
 
 
@@ -72,6 +74,8 @@ def table_properties(lineage: dict[str, Any]) -> dict[str, str]:
     properties = {f"rebalance.{name}": str(lineage[key]) for name, key in _PROPERTY_KEYS.items()}
     properties["rebalance.factor"] = f"{lineage['factor']:.17g}"
     properties["rebalance.classFactors"] = json.dumps(lineage["class_factors"])
+    if lineage.get("sweep_factors"):
+        properties["rebalance.sweepFactors"] = json.dumps(lineage["sweep_factors"])
     properties["rebalance.calibration"] = json.dumps(
         {
             "formula": "q = p / (p + F * (1 - p)); logit(q) = logit(p) - log(F)",

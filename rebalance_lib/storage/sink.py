@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.faults import fault_point
+from rebalance_lib.core.sweep import METADATA_KEY
 from rebalance_lib.storage import fs
 from rebalance_lib.storage.source import latest_version
 
@@ -85,6 +86,20 @@ def check_output_path(
         raise OutputError(
             f"output {output_path} exists and is not a Delta table: refusing to write into it; "
             "choose a new path"
+        )
+
+
+def check_not_a_sweep(spark: SparkSession, path: str) -> None:
+    """Refuse appending to a sweep's table: rows without its draw would get a null one, and
+    no factor selected from the table would hold them."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return
+    fields = spark.read.format("delta").load(path).schema.fields
+    if any(METADATA_KEY in field.metadata for field in fields):
+        raise OutputError(
+            f"{path} holds a factor sweep: its rows are selected by their draw, which appended "
+            "rows would lack; write to a new path or overwrite",
+            fix={"mode": "overwrite"},
         )
 
 

@@ -56,7 +56,7 @@ def observe_source_profile(
 
 def observed_profile(observation: Observation, labels: Sequence[Label]) -> TableProfile | None:
     """The input's profile as observed during the write, or None when it was not reported."""
-    metrics = _observed_metrics(observation)
+    metrics = observed_metrics(observation)
     if metrics is None:
         return None
     classes = {}
@@ -70,7 +70,7 @@ def observed_profile(observation: Observation, labels: Sequence[Label]) -> Table
     return TableProfile(classes, null_label_rows=int(metrics["null_labels"]), bad_weight_rows=0)
 
 
-def _observed_metrics(observation: Observation) -> dict[str, Any] | None:
+def observed_metrics(observation: Observation) -> dict[str, Any] | None:
     """Observation.get blocks until metrics arrive; a write that committed nothing never sends
     them, and some writers (DataFrameWriterV2's CREATE) send an empty row, so look first.
     """
@@ -87,7 +87,7 @@ def observed_class_totals(
     observation: Observation | None, labels: Sequence[Label]
 ) -> ClassTotals | None:
     """The observed output totals, or None when not observed or not reported by the writer."""
-    metrics = None if observation is None else _observed_metrics(observation)
+    metrics = None if observation is None else observed_metrics(observation)
     if metrics is None:
         return None
     return {

@@ -60,12 +60,16 @@ def sample_groups(
     seed: int,
     key_cols: Sequence[str] = (),
     default_fraction: float = 1.0,
+    keep_draw_as: str | None = None,
+    draw_metadata: Mapping[str, Any] | None = None,
 ) -> DataFrame:
     """Keep each row with its group's fraction (``default_fraction`` for unlisted groups).
 
     ``sampleBy`` draws ``rand(seed)`` per row as ``DataFrame.sampleBy`` does; ``hash`` draws
     from the seeded hash of ``key_cols``, so all rows of one key in a group go together. The
     draw is taken before the fractions are joined on, so it does not depend on the join.
+    ``keep_draw_as`` keeps the draw in a column of that name, with ``draw_metadata`` (a
+    factor sweep selects its larger factors from it).
     """
     if method == "hash":
         missing = [name for name in key_cols if name not in df.columns]
@@ -83,14 +87,36 @@ def sample_groups(
         draw = key_hash_uniform(key_cols, seed)
     else:
         draw = F.rand(seed)
-    draw_col = fresh_name(df, "_rebalance_draw")
+    if keep_draw_as is not None and keep_draw_as in df.columns:
+        raise InputError(
+            f"the input already has a column '{keep_draw_as}' (the table of a sweep?): select "
+            "a factor from it, or drop that column first"
+        )
+    draw_col = keep_draw_as or fresh_name(df, "_rebalance_draw")
+    kept_df = df.select("*", draw.alias(draw_col, metadata=dict(draw_metadata or {}))).transform(
+        keep_below, group_cols, keep_fractions, draw_col, default_fraction
+    )
+    return kept_df if keep_draw_as else kept_df.drop(draw_col)
+
+
+def keep_below(
+    df: DataFrame,
+    group_cols: Sequence[str],
+    keep_fractions: Mapping[tuple[Any, ...], float],
+    draw_col: str,
+    default_fraction: float = 1.0,
+) -> DataFrame:
+    """Keep the rows whose draw (a column in [0, 1)) is below their group's keep fraction.
+
+    Example:
+        >>> drawn_df.transform(keep_below, ["label"], {(0,): 0.05}, "rebalance_draw")
+    """
     fraction_col = fresh_name(df, "_rebalance_keep_fraction")
     fractions = GroupNumbers(keep_fractions, default_fraction)
     return (
-        df.withColumn(draw_col, draw)
-        .transform(with_group_numbers, group_cols, {fraction_col: fractions})
-        .filter(F.col(draw_col) < F.col(fraction_col))
-        .drop(draw_col, fraction_col)
+        df.transform(with_group_numbers, group_cols, {fraction_col: fractions})
+        .filter(column(draw_col) < F.col(fraction_col))
+        .drop(fraction_col)
     )
 
 
@@ -124,6 +150,17 @@ def with_group_weight(
             "column, or scale the existing one as the input weight",
             fix={"weight_col": None, "input_weight_col": weight_col},
         )
+    return set_group_weight(df, group_cols, weight_multipliers, weight_col, input_weight_col)
+
+
+def set_group_weight(
+    df: DataFrame,
+    group_cols: Sequence[str],
+    weight_multipliers: Mapping[tuple[Any, ...], float],
+    weight_col: str,
+    input_weight_col: str | None,
+) -> DataFrame:
+    """Set ``weight_col`` = input weight x its group's multiplier, added or replaced."""
     multiplier_col = fresh_name(df, "_rebalance_weight_multiplier")
     multipliers = GroupNumbers(weight_multipliers, 1.0)
     weighted_df = df.transform(with_group_numbers, group_cols, {multiplier_col: multipliers})
