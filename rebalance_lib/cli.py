@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import uuid
@@ -29,7 +28,7 @@ from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import lineage
-from rebalance_lib.storage.session import build_session, warm_jar_cache
+from rebalance_lib.storage.session import build_session, set_log_level, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_path
 
 log = logging.getLogger("rebalance")
@@ -361,8 +360,8 @@ class Progress:
         if self.spark is None:
             return
         try:
-            self.spark.sparkContext.setLogLevel("OFF")
-            self.spark.sparkContext.cancelAllJobs()
+            set_log_level(self.spark, "OFF")
+            self.spark.interruptAll()
         except Exception:  # best effort while stopping: the JVM may be gone
             pass
 
@@ -520,9 +519,7 @@ def _demo_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _session(config: RebalanceConfig) -> SparkSession:
-    spark = build_session(config.spark.master, config.spark.app_name, config.spark.conf)
-    spark.sparkContext.setLogLevel(os.environ.get("REBALANCE_SPARK_LOG_LEVEL", "WARN"))
-    return spark
+    return build_session(config.spark.master, config.spark.app_name, config.spark.conf)
 
 
 if __name__ == "__main__":

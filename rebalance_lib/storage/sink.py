@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
-from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.faults import fault_point
-from rebalance_lib.storage import fs
-from rebalance_lib.storage.source import latest_version
+from rebalance_lib.storage import delta_sql, fs
+from rebalance_lib.storage.delta_sql import path_ref
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,7 @@ def check_output_path(
             )
     if not fs.exists(spark, output_path) or fs.is_empty_dir(spark, output_path):
         return
-    is_delta = DeltaTable.isDeltaTable(spark, output_path)
+    is_delta = delta_sql.is_delta(spark, output_path)
     if not is_delta and fs.exists(spark, f"{output_path.rstrip('/')}/_delta_log"):
         log.info(
             "%s holds an uncommitted Delta write (a killed run): writing over it; Delta ignores "
@@ -89,12 +87,9 @@ def check_output_path(
 
 def check_inputs_outside(spark: SparkSession, path: str, input_files: list[str]) -> None:
     """Refuse an output that holds files the rows are read from (a DataFrame's own input)."""
-    root = urlparse(fs.resolved(spark, path))
     folders = {name.rsplit("/", 1)[0] for name in input_files}
     for folder in folders:
-        location = urlparse(fs.resolved(spark, folder))
-        inside = location.path == root.path or location.path.startswith(root.path + "/")
-        if inside and location.scheme == root.scheme:
+        if fs.inside(spark, folder, path):
             raise OutputError(
                 f"{path} holds files the input is read from: write to a separate path"
             )
@@ -120,10 +115,9 @@ def write_delta(
     and its V2 ``create`` refuses it.
     """
     spark = df.sparkSession
+    ref = path_ref(path)
     version_before = (
-        latest_version(DeltaTable.forPath(spark, path))
-        if DeltaTable.isDeltaTable(spark, path)
-        else None
+        delta_sql.latest_version(spark, ref) if delta_sql.is_delta(spark, path) else None
     )
     writer = (
         df.write.format("delta")
@@ -140,7 +134,7 @@ def write_delta(
         for key, value in _COLUMN_MAPPING.items():
             writer = writer.option(key, value)
     try:
-        writer.save(path)
+        writer.save(fs.absolute(path))
     except AnalysisException as error:
         reason = str(error).splitlines()[0]
         raise OutputError(
@@ -148,13 +142,18 @@ def write_delta(
             fix={"mode": "overwrite"},
         ) from None
     fault_point("after-data-commit")
-    version_after = latest_version(DeltaTable.forPath(spark, path))
-    skipped = version_after == version_before
-    table_version = version_after
+    # The run id is in the commit's userMetadata and txn makes it one commit per table, so
+    # the tag finds this write's commit, whoever else commits; none new means a repeat.
+    created = delta_sql.tagged_version(spark, ref, user_metadata)
+    skipped = created is None or (version_before is not None and created <= version_before)
+    if skipped:
+        created = delta_sql.latest_version(spark, ref)
+    assert created is not None
+    table_version = created
     if not skipped and (table_properties or cluster_by):
         finish_table(spark, path, table_properties, cluster_by)
-        table_version = latest_version(DeltaTable.forPath(spark, path))
-    return WriteResult(path, version_before, version_after, skipped, table_version)
+        table_version = delta_sql.latest_version(spark, ref)
+    return WriteResult(path, version_before, created, skipped, table_version)
 
 
 def undo_write(spark: SparkSession, write: WriteResult) -> None:
@@ -163,7 +162,7 @@ def undo_write(spark: SparkSession, write: WriteResult) -> None:
         fs.delete(spark, write.path)
         log.info("removed %s, which this run had created", write.path)
         return
-    DeltaTable.forPath(spark, write.path).restoreToVersion(write.previous_version)
+    delta_sql.restore(spark, path_ref(write.path), write.previous_version)
     log.info("restored %s to version %d", write.path, write.previous_version)
 
 
@@ -172,25 +171,6 @@ def finish_table(
 ) -> None:
     """After the data commit: the clustering columns, then the properties (metadata only)."""
     if cluster_by:
-        columns = ", ".join(_quoted_name(name) for name in cluster_by)
-        spark.sql(f"ALTER TABLE {_table_name(spark, path)} CLUSTER BY ({columns})")
+        delta_sql.cluster_by(spark, path_ref(path), cluster_by)
     if properties:
-        set_table_properties(spark, path, properties)
-
-
-def set_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> None:
-    """Set table properties of the Delta table at ``path`` in one metadata-only commit."""
-    assignments = ", ".join(f"'{_quoted(k)}' = '{_quoted(v)}'" for k, v in properties.items())
-    spark.sql(f"ALTER TABLE {_table_name(spark, path)} SET TBLPROPERTIES ({assignments})")
-
-
-def _table_name(spark: SparkSession, path: str) -> str:
-    return "delta." + _quoted_name(fs.qualified(spark, path))
-
-
-def _quoted_name(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+        delta_sql.set_properties(spark, path_ref(path), properties)
