@@ -62,6 +62,7 @@ FLAG_KEYS = {
     "partition_by": "output.partition_by",
     "cluster_by": "output.cluster_by",
     "master": "spark.master",
+    "remote": "spark.remote",
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
 _PY4J_MODULES = ("py4j/java_gateway.py", "py4j/clientserver.py", "py4j/protocol.py")
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override any config key, e.g. --set spark.conf.spark.sql.shuffle.partitions=64",
     )
     common.add_argument("--master", help="Spark master for local runs (ignored under spark-submit)")
+    common.add_argument(
+        "--remote",
+        metavar="sc://HOST:PORT",
+        help="run on a Spark Connect server (default: SPARK_REMOTE, if set); --master is ignored",
+    )
     common.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
     )
@@ -519,7 +525,9 @@ def _demo_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _session(config: RebalanceConfig) -> SparkSession:
-    return build_session(config.spark.master, config.spark.app_name, config.spark.conf)
+    return build_session(
+        config.spark.master, config.spark.app_name, config.spark.conf, config.spark.remote
+    )
 
 
 if __name__ == "__main__":

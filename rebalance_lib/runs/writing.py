@@ -213,7 +213,7 @@ def _finished(spark: SparkSession, path: str, run_id: str, report_dir: str | Non
 
 
 def _table_run_id(spark: SparkSession, path: str) -> str | None:
-    detail = delta_sql.detail(spark, path_ref(path))
+    detail = delta_sql.path_detail(spark, path)
     return None if detail is None else detail.properties.get("rebalance.runId")
 
 

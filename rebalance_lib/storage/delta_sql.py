@@ -18,6 +18,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.options import TableLayout
+from rebalance_lib.storage import fs
 from rebalance_lib.storage.fs import absolute
 
 # What DESCRIBE DETAIL raises where there is no Delta table (or nothing at all).
@@ -27,6 +28,7 @@ _NO_TABLE = {
     "TABLE_OR_VIEW_NOT_FOUND",
     "PATH_NOT_FOUND",
     "DELTA_PATH_DOES_NOT_EXIST",
+    "DELTA_INVALID_PARTITION_PATH",  # a folder inside a table
 }
 
 
@@ -67,8 +69,17 @@ def detail(spark: SparkSession, ref: str) -> TableDetail | None:
     )
 
 
+def path_detail(spark: SparkSession, path: str) -> TableDetail | None:
+    """The Delta table whose root is ``path``, or None (Delta would also answer for a
+    partition folder inside a table: that is not a table of its own)."""
+    found = detail(spark, path_ref(path))
+    if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, path):
+        return None
+    return found
+
+
 def is_delta(spark: SparkSession, path: str) -> bool:
-    return detail(spark, path_ref(path)) is not None
+    return path_detail(spark, path) is not None
 
 
 def history(spark: SparkSession, ref: str) -> DataFrame:

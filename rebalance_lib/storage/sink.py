@@ -16,7 +16,6 @@ from rebalance_lib.storage.delta_sql import path_ref
 
 log = logging.getLogger(__name__)
 
-_SAVE_MODES = {"error": "errorifexists", "overwrite": "overwrite", "append": "append"}
 # Characters Delta refuses in column names unless the table maps names to physical columns.
 _NEEDS_COLUMN_MAPPING = set(" ,;{}()\n\t=")
 _COLUMN_MAPPING = {
@@ -121,7 +120,7 @@ def write_delta(
     )
     writer = (
         df.write.format("delta")
-        .mode(_SAVE_MODES[mode])
+        .mode(mode)  # error, overwrite or append: Connect knows no "errorifexists"
         .option("userMetadata", user_metadata)
         .option("txnAppId", f"rebalance-{run_id}")
         .option("txnVersion", 1)
