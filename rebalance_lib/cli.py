@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--max-rows", type=int, help="at most N output rows")
 
     running = argparse.ArgumentParser(add_help=False, parents=[planning])
-    running.add_argument("--output", help="output Delta path")
+    running.add_argument(
+        "--output", help="output Delta path, or table:DB.NAME for a Delta table in the catalog"
+    )
     running.add_argument("--mode", choices=["error", "overwrite", "append"])
     running.add_argument(
         "--report-dir", help=f"report folder (default OUTPUT/{lineage.REPORT_DIR_NAME})"
@@ -450,7 +452,9 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
     """What `rebalance run` does with a resolved config: ``rebalance_table(...).write(...)``."""
     output = config.output.path
     if output is None:
-        raise ConfigError("no output given: name the Delta path to write", fix={"path": None})
+        raise ConfigError(
+            "no output given: name the Delta path (or table:DB.NAME) to write", fix={"path": None}
+        )
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     run_id = config.output.run_id

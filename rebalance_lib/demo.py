@@ -49,7 +49,7 @@ def ensure_demo_input(
 ) -> None:
     """Write the demo table as Delta at ``path`` unless one with the same spec is there."""
     spec = f"rows={rows},positive_share={positive_share},seed={seed},features={feature_count}"
-    existing = delta_sql.path_detail(spark, path)
+    existing = delta_sql.table_detail(spark, path)
     if existing is not None and existing.properties.get(_SPEC_PROPERTY) == spec:
         log.info("[demo] reusing the demo table at %s (%s)", path, spec)
         return
@@ -66,4 +66,4 @@ def ensure_demo_input(
         .option("overwriteSchema", "true")
         .save(fs.absolute(path))
     )
-    delta_sql.set_properties(spark, delta_sql.path_ref(path), {_SPEC_PROPERTY: spec})
+    delta_sql.set_properties(spark, delta_sql.table_ref(path), {_SPEC_PROPERTY: spec})

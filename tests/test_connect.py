@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -44,12 +45,14 @@ def append_rows(spark: SparkSession, source: str) -> None:
 
 
 def table_rows(spark: SparkSession, output: str) -> Rows:
-    table_df = spark.read.format("delta").load(output).select("id", "label", "weight")
+    name = delta_sql.table_name(output)
+    output_df = spark.read.table(name) if name else spark.read.format("delta").load(output)
+    table_df = output_df.select("id", "label", "weight")
     return {(row[0], row[1], row[2]) for row in table_df.collect()}
 
 
 def commits(spark: SparkSession, output: str) -> int:
-    return delta_sql.history(spark, delta_sql.path_ref(output)).count()
+    return delta_sql.history(spark, delta_sql.table_ref(output)).count()
 
 
 def through_the_api(spark: SparkSession, workdir: Path) -> str:
@@ -92,7 +95,22 @@ def rerun(spark: SparkSession, workdir: Path) -> str:
     return first.path
 
 
-@pytest.mark.parametrize("scenario", [through_the_api, one_pass, incremental, rerun])
+def to_a_catalog_table(spark: SparkSession, workdir: Path) -> str:
+    source = make_source(spark, workdir / "in")
+    table = f"table:default.rebalanced_{uuid.uuid4().hex}"
+    first = run_rebalance(spark, source, table, **HASHED, **{"output.run_id": "t1"})  # type: ignore[arg-type]  # a table name, not a path
+    assert first.report is not None and first.report.output.path == table
+    versions = commits(spark, table)
+    again = run_rebalance(spark, source, table, **HASHED, **{"output.run_id": "t1"})  # type: ignore[arg-type]  # a table name, not a path
+    assert again.skipped_as_repeat and commits(spark, table) == versions
+    detail = delta_sql.table_detail(spark, table)
+    assert detail is not None and detail.properties["rebalance.runId"] == "t1"
+    return table
+
+
+@pytest.mark.parametrize(
+    "scenario", [through_the_api, one_pass, incremental, rerun, to_a_catalog_table]
+)
 def test_connect_writes_what_classic_writes(
     spark: SparkSession, connect: Connect, tmp_path: Path, scenario: Callable[..., str]
 ) -> None:

@@ -18,7 +18,7 @@ from rebalance_lib.core.errors import OutputError
 from rebalance_lib.report.chart import class_counts_png
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.report.model import Report
-from rebalance_lib.storage import fs
+from rebalance_lib.storage import delta_sql, fs
 from rebalance_lib.storage.lineage import default_report_dir
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def table_report_dir(spark: SparkSession, output_path: str, report_dir: str | No
     the driver."""
     if report_dir is not None and fs.client_is_driver(spark):
         return report_dir
-    return default_report_dir(output_path)
+    return default_report_dir(delta_sql.location(spark, output_path) or output_path)
 
 
 def _client_only_dir(spark: SparkSession, report_dir: str | None) -> Path | None:

@@ -20,9 +20,9 @@ from rebalance_lib.report.files import read_report_json, write_report_files
 from rebalance_lib.report.model import Report
 from rebalance_lib.runs.opening import Opened
 from rebalance_lib.runs.timer import PhaseTimer
-from rebalance_lib.storage import delta_sql, fs, lineage
-from rebalance_lib.storage.delta_sql import path_ref
-from rebalance_lib.storage.sink import WriteResult, finish_table, write_delta
+from rebalance_lib.storage import delta_sql, lineage
+from rebalance_lib.storage.delta_sql import table_ref
+from rebalance_lib.storage.sink import WriteResult, finish_table, remove_output, write_delta
 from rebalance_lib.transforms.exact import find_thresholds, keep_exact
 from rebalance_lib.transforms.measure import (
     ClassTotals,
@@ -153,7 +153,7 @@ def write_rebalanced(
         if _table_run_id(spark, path) != run_id:
             properties = lineage.table_properties(committed or run_lineage)
             finish_table(spark, path, properties, layout.cluster_by)
-            write = replace(write, table_version=delta_sql.latest_version(spark, path_ref(path)))
+            write = replace(write, table_version=delta_sql.latest_version(spark, table_ref(path)))
     appended = mode == "append"
     class_totals = None
     if opened.grouping is None:
@@ -195,7 +195,7 @@ def write_rebalanced(
 def _earlier_attempt(spark: SparkSession, path: str, committed: dict[str, Any]) -> WriteResult:
     """The write an earlier attempt of this run committed, as if it had just been made."""
     version = int(committed["version"])
-    table_version = delta_sql.latest_version(spark, path_ref(path))
+    table_version = delta_sql.latest_version(spark, table_ref(path))
     previous = version - 1 if version > 0 else None
     return WriteResult(path, previous, version, True, table_version)
 
@@ -213,7 +213,7 @@ def _finished(spark: SparkSession, path: str, run_id: str, report_dir: str | Non
 
 
 def _table_run_id(spark: SparkSession, path: str) -> str | None:
-    detail = delta_sql.path_detail(spark, path)
+    detail = delta_sql.table_detail(spark, path)
     return None if detail is None else detail.properties.get("rebalance.runId")
 
 
@@ -244,7 +244,7 @@ def _write_checked(
         if failure is None:
             raise
         if not table_existed:
-            fs.delete(df.sparkSession, path)
+            remove_output(df.sparkSession, path)
         raise failure from None
 
 
@@ -311,9 +311,7 @@ def _written_totals(
     """This write's totals per group, read back; for an append, the table's growth."""
 
     def totals_at(version: int) -> GroupTotals:
-        version_df = (
-            spark.read.format("delta").option("versionAsOf", version).load(fs.absolute(write.path))
-        )
+        version_df = delta_sql.read_version(spark, write.path, version)
         return scanned_group_totals(version_df, group_cols, weight_col)
 
     after = totals_at(write.delta_version)

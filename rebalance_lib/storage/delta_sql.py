@@ -3,8 +3,8 @@
 
 SQL rather than the ``DeltaTable`` Python API, which needs the driver's JVM in this process:
 the same statements answer on a classic session, on a cluster and over Spark Connect. A
-table is named by a SQL reference: ``delta.`/abs/path``` for a path (``path_ref``) or a
-catalog name.
+table is named by a SQL reference: ``delta.`/abs/path``` for a path (``table_ref``) or a
+catalog name. An output is a path or a catalog table spelled ``table:NAME`` (``where``).
 """
 
 from __future__ import annotations
@@ -46,9 +46,19 @@ def quoted_name(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def path_ref(path: str) -> str:
-    """The SQL name of the Delta table at ``path`` (Delta takes only absolute paths)."""
-    return "delta." + quoted_name(absolute(path))
+TABLE_PREFIX = "table:"
+
+
+def table_name(where: str) -> str | None:
+    """The catalog name of a ``table:NAME`` output, None for a path."""
+    return where.removeprefix(TABLE_PREFIX) if where.startswith(TABLE_PREFIX) else None
+
+
+def table_ref(where: str) -> str:
+    """The SQL name of the Delta table at a path (Delta takes only absolute paths) or of a
+    ``table:NAME`` output."""
+    name = table_name(where)
+    return name if name is not None else "delta." + quoted_name(absolute(where))
 
 
 def detail(spark: SparkSession, ref: str) -> TableDetail | None:
@@ -69,17 +79,36 @@ def detail(spark: SparkSession, ref: str) -> TableDetail | None:
     )
 
 
-def path_detail(spark: SparkSession, path: str) -> TableDetail | None:
-    """The Delta table whose root is ``path``, or None (Delta would also answer for a
-    partition folder inside a table: that is not a table of its own)."""
-    found = detail(spark, path_ref(path))
-    if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, path):
+def table_detail(spark: SparkSession, where: str) -> TableDetail | None:
+    """The Delta table at ``where`` (its root, for a path: Delta would also answer for a
+    partition folder inside a table, which is not a table of its own), or None."""
+    name = table_name(where)
+    if name is not None:
+        return detail(spark, name) if spark.catalog.tableExists(name) else None
+    found = detail(spark, table_ref(where))
+    if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, where):
         return None
     return found
 
 
-def is_delta(spark: SparkSession, path: str) -> bool:
-    return path_detail(spark, path) is not None
+def is_delta(spark: SparkSession, where: str) -> bool:
+    return table_detail(spark, where) is not None
+
+
+def location(spark: SparkSession, where: str) -> str | None:
+    """Where the output's files are: a path as given, a catalog table's location (None
+    while it does not exist)."""
+    if table_name(where) is None:
+        return where
+    found = table_detail(spark, where)
+    return None if found is None else found.location
+
+
+def read_version(spark: SparkSession, where: str, version: int) -> DataFrame:
+    """The output as it was at ``version``."""
+    reader = spark.read.format("delta").option("versionAsOf", version)
+    name = table_name(where)
+    return reader.table(name) if name is not None else reader.load(absolute(where))
 
 
 def history(spark: SparkSession, ref: str) -> DataFrame:

@@ -75,8 +75,8 @@ def appended_rows(spark: SparkSession, path: str, after_version: int, to_version
     From the change data feed when the table has it on; otherwise from the data files the
     append commits added (the files of ``to_version`` missing from ``after_version``).
     """
-    ref = delta_sql.path_ref(path)
-    detail = delta_sql.path_detail(spark, path)
+    ref = delta_sql.table_ref(path)
+    detail = delta_sql.table_detail(spark, path)
     properties = detail.properties if detail is not None else {}
     has_change_feed = str(properties.get("delta.enableChangeDataFeed", "false")).lower() == "true"
     check_append_only(spark, ref, after_version, to_version, path, compacted_ok=has_change_feed)

@@ -101,7 +101,7 @@ def rebalance_history(spark: SparkSession, output_path: str) -> list[dict[str, A
             f"{output_path} is not a Delta table: name the output of a run", fix={"path": None}
         )
     commits = (
-        delta_sql.history(spark, delta_sql.path_ref(output_path))
+        delta_sql.history(spark, delta_sql.table_ref(output_path))
         .select("version", "timestamp", "operation", "userMetadata")
         .collect()
     )

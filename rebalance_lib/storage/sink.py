@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyspark.errors import AnalysisException
@@ -12,10 +13,11 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.storage import delta_sql, fs
-from rebalance_lib.storage.delta_sql import path_ref
+from rebalance_lib.storage.delta_sql import table_ref
 
 log = logging.getLogger(__name__)
 
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Characters Delta refuses in column names unless the table maps names to physical columns.
 _NEEDS_COLUMN_MAPPING = set(" ,;{}()\n\t=")
 _COLUMN_MAPPING = {
@@ -44,8 +46,10 @@ def check_output_path(
     report_dir: str | None = None,
 ) -> None:
     """Refuse, before any work, an output (or report folder) that would clobber the input or
-    an existing table, or that cannot be written at all."""
-    for name, path in (("output", output_path), ("report folder", report_dir)):
+    an existing table, or that cannot be written at all. ``output_path`` is a path or a
+    catalog table, ``table:NAME``."""
+    files = delta_sql.location(spark, output_path)  # None: a table not created yet
+    for name, path in (("output", files), ("report folder", report_dir)):
         if path is None:
             continue
         if input_path is not None and fs.overlaps(spark, path, input_path):
@@ -60,6 +64,9 @@ def check_output_path(
                 f"{name} {path} cannot be written: {reason}",
                 fix={"path" if name == "output" else "report_dir": None},
             )
+    if delta_sql.table_name(output_path) is not None:
+        _check_table_output(spark, output_path, mode)
+        return
     if not fs.exists(spark, output_path) or fs.is_empty_dir(spark, output_path):
         return
     is_delta = delta_sql.is_delta(spark, output_path)
@@ -81,6 +88,23 @@ def check_output_path(
         raise OutputError(
             f"output {output_path} exists and is not a Delta table: refusing to write into it; "
             "choose a new path"
+        )
+
+
+def _check_table_output(spark: SparkSession, output: str, mode: str) -> None:
+    name = delta_sql.table_name(output)
+    assert name is not None
+    if not spark.catalog.tableExists(name):
+        return
+    if not delta_sql.is_delta(spark, output):
+        raise OutputError(
+            f"table {name} exists and is not a Delta table: refusing to write into it; "
+            "choose a new table"
+        )
+    if mode == "error":
+        raise OutputError(
+            f"table {name} already exists: overwrite it, append to it, or choose a new table",
+            fix={"mode": "overwrite"},
         )
 
 
@@ -114,7 +138,7 @@ def write_delta(
     and its V2 ``create`` refuses it.
     """
     spark = df.sparkSession
-    ref = path_ref(path)
+    ref = table_ref(path)
     version_before = (
         delta_sql.latest_version(spark, ref) if delta_sql.is_delta(spark, path) else None
     )
@@ -132,8 +156,13 @@ def write_delta(
         # Delta stores such names only with column mapping: keep the input's names as they are.
         for key, value in _COLUMN_MAPPING.items():
             writer = writer.option(key, value)
+    name = delta_sql.table_name(path)
     try:
-        writer.save(fs.absolute(path))
+        if name is None:
+            writer.save(fs.absolute(path))
+        else:
+            with _commit_metadata(spark, user_metadata):
+                writer.saveAsTable(name)
     except AnalysisException as error:
         reason = str(error).splitlines()[0]
         raise OutputError(
@@ -155,14 +184,38 @@ def write_delta(
     return WriteResult(path, version_before, created, skipped, table_version)
 
 
+@contextmanager
+def _commit_metadata(spark: SparkSession, user_metadata: str) -> Iterator[None]:
+    """The commit's userMetadata for ``saveAsTable``, which ignores the writer's option (Delta
+    4.4): the session setting, for this write only."""
+    previous = spark.conf.get(_USER_METADATA_CONF, None)
+    spark.conf.set(_USER_METADATA_CONF, user_metadata)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(_USER_METADATA_CONF)
+        else:
+            spark.conf.set(_USER_METADATA_CONF, previous)
+
+
 def undo_write(spark: SparkSession, write: WriteResult) -> None:
     """Take back a committed write: restore the version before it, or remove a new table."""
     if write.previous_version is None:
-        fs.delete(spark, write.path)
+        remove_output(spark, write.path)
         log.info("removed %s, which this run had created", write.path)
         return
-    delta_sql.restore(spark, path_ref(write.path), write.previous_version)
+    delta_sql.restore(spark, table_ref(write.path), write.previous_version)
     log.info("restored %s to version %d", write.path, write.previous_version)
+
+
+def remove_output(spark: SparkSession, where: str) -> None:
+    """Remove an output this run created: drop a catalog table, delete a path's files."""
+    name = delta_sql.table_name(where)
+    if name is None:
+        fs.delete(spark, where)
+    else:
+        spark.sql(f"DROP TABLE IF EXISTS {name}")
 
 
 def finish_table(
@@ -170,6 +223,6 @@ def finish_table(
 ) -> None:
     """After the data commit: the clustering columns, then the properties (metadata only)."""
     if cluster_by:
-        delta_sql.cluster_by(spark, path_ref(path), cluster_by)
+        delta_sql.cluster_by(spark, table_ref(path), cluster_by)
     if properties:
-        delta_sql.set_properties(spark, path_ref(path), properties)
+        delta_sql.set_properties(spark, table_ref(path), properties)

@@ -65,8 +65,8 @@ def read_source(
             reason = str(error).splitlines()[0]
             raise InputError(f"cannot read {source} as Parquet: {reason}") from None
         return parquet_df, SourceInfo(source, "parquet", None, fs.size_bytes(spark, source))
-    ref = delta_sql.path_ref(source)
-    detail = delta_sql.path_detail(spark, source)
+    ref = delta_sql.table_ref(source)
+    detail = delta_sql.table_detail(spark, source)
     if detail is None:
         if not fs.exists(spark, source):
             raise _missing(source)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, Observation
 
 from rebalance_lib.core.counts import ClassStats, TableProfile
@@ -82,7 +81,7 @@ def _observed_metrics(observation: Observation, ran: bool) -> dict[str, Any] | N
         return None
     try:
         metrics = observation.get
-    except PySparkException:  # over Connect: no metrics came back with the query
+    except Exception:  # none came back (Connect), or an empty row (py4j's error, classic)
         return None
     return metrics or None
 
