@@ -130,9 +130,9 @@ def table_paths(args: argparse.Namespace) -> tuple[str, str]:
 
 def run_method(args: argparse.Namespace) -> dict[str, Any]:
     from delta.tables import DeltaTable
+    from scans import source_scans, sql_execution_count
 
     from rebalance_lib.demo import ensure_demo_input
-    from rebalance_lib.storage.scans import source_scans, sql_execution_count
     from rebalance_lib.storage.session import build_session
 
     spark = build_session(

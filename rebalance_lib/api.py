@@ -144,7 +144,8 @@ class Rebalanced:
         ``report.md`` and ``class_counts.png`` in ``report_dir``.
 
         Args:
-            path: the output Delta path; never the input, nor inside it.
+            path: the output Delta path, never the input nor inside it; or ``table:DB.NAME``,
+                a Delta table in the session's catalog (created by ``saveAsTable``).
             mode: ``error`` (the path must be new), ``overwrite`` (old versions stay
                 readable) or ``append``.
             run_id: idempotence key: a write repeating it commits nothing, whatever the mode,

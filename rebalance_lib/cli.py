@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import uuid
@@ -29,7 +28,7 @@ from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import lineage
-from rebalance_lib.storage.session import build_session, warm_jar_cache
+from rebalance_lib.storage.session import build_session, set_log_level, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_path
 
 log = logging.getLogger("rebalance")
@@ -65,6 +64,7 @@ FLAG_KEYS = {
     "into_partition": "output.into_partition",
     "master": "spark.master",
     "factors": "sample.factors",
+    "remote": "spark.remote",
     **{form: f"target.{form}" for form in TARGET_FORMS},
 }
 # Flags that each state the whole target: one given replaces every target of the file.
@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override any config key, e.g. --set spark.conf.spark.sql.shuffle.partitions=64",
     )
     common.add_argument("--master", help="Spark master for local runs (ignored under spark-submit)")
+    common.add_argument(
+        "--remote",
+        metavar="sc://HOST:PORT",
+        help="run on a Spark Connect server (default: SPARK_REMOTE, if set); --master is ignored",
+    )
     common.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
     )
@@ -156,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     running = argparse.ArgumentParser(add_help=False, parents=[planning])
-    running.add_argument("--output", help="output Delta path")
+    running.add_argument(
+        "--output", help="output Delta path, or table:DB.NAME for a Delta table in the catalog"
+    )
     running.add_argument("--mode", choices=["error", "overwrite", "append"])
     running.add_argument(
         "--report-dir", help=f"report folder (default OUTPUT/{lineage.REPORT_DIR_NAME})"
@@ -399,8 +406,8 @@ class Progress:
         if self.spark is None:
             return
         try:
-            self.spark.sparkContext.setLogLevel("OFF")
-            self.spark.sparkContext.cancelAllJobs()
+            set_log_level(self.spark, "OFF")
+            self.spark.interruptAll()
         except Exception:  # best effort while stopping: the JVM may be gone
             pass
 
@@ -489,7 +496,9 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
     """What `rebalance run` does with a resolved config: ``rebalance_table(...).write(...)``."""
     output = config.output.path
     if output is None:
-        raise ConfigError("no output given: name the Delta path to write", fix={"path": None})
+        raise ConfigError(
+            "no output given: name the Delta path (or table:DB.NAME) to write", fix={"path": None}
+        )
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     run_id = config.output.run_id
@@ -565,9 +574,9 @@ def _demo_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _session(config: RebalanceConfig) -> SparkSession:
-    spark = build_session(config.spark.master, config.spark.app_name, config.spark.conf)
-    spark.sparkContext.setLogLevel(os.environ.get("REBALANCE_SPARK_LOG_LEVEL", "WARN"))
-    return spark
+    return build_session(
+        config.spark.master, config.spark.app_name, config.spark.conf, config.spark.remote
+    )
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ class OutputConfig(_Section):
 
 class SparkConfig(_Section):
     master: str = "local[*]"
+    remote: str | None = None  # a Spark Connect server, sc://HOST:PORT (or SPARK_REMOTE)
     app_name: str = "rebalance"
     conf: dict[str, str] = Field(default_factory=dict)
 

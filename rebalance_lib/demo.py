@@ -6,10 +6,9 @@ import logging
 import math
 
 import pyspark.sql.functions as F
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib.storage.sink import set_table_properties
+from rebalance_lib.storage import delta_sql, fs
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +49,10 @@ def ensure_demo_input(
 ) -> None:
     """Write the demo table as Delta at ``path`` unless one with the same spec is there."""
     spec = f"rows={rows},positive_share={positive_share},seed={seed},features={feature_count}"
-    if DeltaTable.isDeltaTable(spark, path):
-        properties = DeltaTable.forPath(spark, path).detail().select("properties").first()
-        if properties is not None and properties[0].get(_SPEC_PROPERTY) == spec:
-            log.info("[demo] reusing the demo table at %s (%s)", path, spec)
-            return
+    existing = delta_sql.table_detail(spark, path)
+    if existing is not None and existing.properties.get(_SPEC_PROPERTY) == spec:
+        log.info("[demo] reusing the demo table at %s (%s)", path, spec)
+        return
     log.info(
         "[demo] generating %s rows (%.2f%% positive) as Delta at %s",
         f"{rows:,}",
@@ -66,6 +64,6 @@ def ensure_demo_input(
         .write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")
-        .save(path)
+        .save(fs.absolute(path))
     )
-    set_table_properties(spark, path, {_SPEC_PROPERTY: spec})
+    delta_sql.set_properties(spark, delta_sql.table_ref(path), {_SPEC_PROPERTY: spec})

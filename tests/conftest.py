@@ -9,11 +9,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
+from connect_server import ConnectServer
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.api import Written
@@ -58,7 +60,7 @@ _CHILD_SPARK_MODULES = {
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that needs a JVM, so `make test-fast` can leave them out."""
     for item in items:
-        uses_spark = "spark" in getattr(item, "fixturenames", ())
+        uses_spark = bool({"spark", "connect"} & set(getattr(item, "fixturenames", ())))
         if uses_spark or item.module.__name__ in _CHILD_SPARK_MODULES:  # type: ignore[attr-defined]  # pytest.Function has .module
             item.add_marker(pytest.mark.jvm)
 
@@ -69,6 +71,43 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
+    """A real Spark Connect server with Delta, started once for the suite and stopped after."""
+    server = ConnectServer.start(tmp_path_factory.mktemp("connect-server"), SMALL_TABLE_CONF)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def remote_session(connect_server: ConnectServer) -> Iterator[SparkSession]:
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+    session = RemoteSparkSession.builder.remote(connect_server.url).getOrCreate()
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def connect(
+    remote_session: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], AbstractContextManager[SparkSession]]:
+    """``with connect() as remote:`` runs its block as a Spark Connect client would.
+
+    pyspark builds Connect's columns, functions and observations instead of classic ones
+    while a process-wide flag is set; a Connect-only process sets it once, this suite sets it
+    for the block alone, so the classic session serves the rest of the test and suite.
+    """
+
+    @contextmanager
+    def over_connect() -> Iterator[SparkSession]:
+        with monkeypatch.context() as flag:
+            flag.setenv("SPARK_CONNECT_MODE_ENABLED", "1")
+            yield remote_session
+
+    return over_connect
 
 
 def labelled_df(

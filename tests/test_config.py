@@ -11,6 +11,7 @@ from rebalance_lib.api import resolve_options
 from rebalance_lib.cli import build_parser, config_from_args
 from rebalance_lib.config import RebalanceConfig, load_config
 from rebalance_lib.core.errors import ConfigError, PlanError
+from rebalance_lib.storage.session import remote_url
 
 DEFAULT_YAML = Path(__file__).parents[1] / "conf" / "default.yaml"
 
@@ -83,3 +84,15 @@ def test_version_names_rebalance_and_the_spark_and_delta_it_runs_with(
         f"delta-spark {version('delta-spark')})"
     )
     assert "pyspark 4.2.0, delta-spark 4.4.0" in printed  # the pinned pair
+
+
+def test_remote_names_a_connect_server_and_spark_remote_is_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = build_parser().parse_args(["run", "--remote", "sc://spark-host:15002"])
+    assert config_from_args(args).spark.remote == "sc://spark-host:15002"
+    monkeypatch.setenv("SPARK_REMOTE", "sc://from-env:15002")
+    assert remote_url(None) == "sc://from-env:15002"
+    assert remote_url("sc://flag:1") == "sc://flag:1"
+    monkeypatch.delenv("SPARK_REMOTE")
+    assert remote_url(None) is None

@@ -8,10 +8,10 @@ import pyspark.sql.functions as F
 import pytest
 from conftest import labelled_df, run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
+from scans import source_scans, sql_execution_count
 
 from rebalance_lib.api import Written
 from rebalance_lib.core.errors import InputError
-from rebalance_lib.storage.scans import source_scans, sql_execution_count
 
 ROWS, MINORITY_ROWS, FACTOR = 200_000, 2_000, 8
 

@@ -11,13 +11,13 @@ import pytest
 from conftest import labelled_df, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
+from scans import source_scans, sql_execution_count
 
 from rebalance_lib import rebalance
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.report.model import Report
 from rebalance_lib.runs import writing
-from rebalance_lib.storage.scans import source_scans, sql_execution_count
 
 # Delta keeps names with spaces only in tables that map names to physical columns.
 COLUMN_MAPPING = {

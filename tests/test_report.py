@@ -10,13 +10,13 @@ import pyspark.sql.functions as F
 import pytest
 from conftest import labelled_df, run_rebalance, write_delta
 from pyspark.sql import SparkSession
+from scans import source_scans, sql_execution_count
 
 from rebalance_lib.api import Written
 from rebalance_lib.cli import main
 from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias
 from rebalance_lib.report.model import Report, report_json_schema
 from rebalance_lib.runs import writing
-from rebalance_lib.storage.scans import source_scans, sql_execution_count
 from rebalance_lib.transforms import measure
 
 SCHEMA_FILE = Path(__file__).parents[1] / "docs" / "report.schema.json"
@@ -91,9 +91,12 @@ def test_metrics_fall_back_to_reading_the_output_when_not_observed(
 def test_unfinished_observation_is_not_waited_for(spark: SparkSession) -> None:
     weighted_df = labelled_df(spark, 100, 10).withColumn("weight", F.lit(2.0))
     observed_df, observation = measure.observe_class_totals(weighted_df, [0, 1], "label", "weight")
-    assert measure.observed_class_totals(observation, [0, 1]) is None
+    assert measure.observed_class_totals(observation, [0, 1], ran=False) is None
     observed_df.count()
-    assert measure.observed_class_totals(observation, [0, 1]) == {0: (90, 180.0), 1: (10, 20.0)}
+    assert measure.observed_class_totals(observation, [0, 1], ran=True) == {
+        0: (90, 180.0),
+        1: (10, 20.0),
+    }
 
 
 def test_report_files_match_the_documented_schema(

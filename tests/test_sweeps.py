@@ -10,13 +10,13 @@ import pyspark.sql.functions as F
 import pytest
 from conftest import labelled_df, run_rebalance, within_binomial_bound, write_delta
 from pyspark.sql import DataFrame, SparkSession
+from scans import source_scans, sql_execution_count
 
 from rebalance_lib import rebalance, rebalance_table, select_factor
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import ConfigError, InputError
 from rebalance_lib.core.sweep import DRAW_COLUMN, METADATA_KEY
 from rebalance_lib.runs import writing
-from rebalance_lib.storage.scans import source_scans, sql_execution_count
 
 ROWS, MINORITY_ROWS = 200_000, 2_000
 FACTORS = [2.0, 5.0, 10.0, 20.0]

@@ -1,8 +1,16 @@
-"""The report's files next to the table: report.json, report.md and the class-count chart."""
+"""The report's files: report.json, report.md and the class-count chart.
+
+On a classic session they go to the report folder (default OUTPUT/_rebalance_report), as
+plain files on the driver's disk or, for other file systems, through Spark. Over Spark
+Connect the client may not see the server's disk: the report goes next to the table through
+Spark (JSON and Markdown, each a one-row text write), and to a report folder on the client's
+own disk when one is named.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -10,7 +18,7 @@ from rebalance_lib.core.errors import OutputError
 from rebalance_lib.report.chart import class_counts_png
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.report.model import Report
-from rebalance_lib.storage import fs
+from rebalance_lib.storage import delta_sql, fs
 from rebalance_lib.storage.lineage import default_report_dir
 
 log = logging.getLogger(__name__)
@@ -18,21 +26,64 @@ log = logging.getLogger(__name__)
 CHART_NAME = "class_counts.png"
 
 
-def write_report_files(spark: SparkSession, report: Report, report_dir: str) -> None:
-    """report.json, report.md and the chart, written through Hadoop (object stores too)."""
-    fs.write_bytes(spark, f"{report_dir}/report.json", report.model_dump_json(indent=2).encode())
-    fs.write_bytes(spark, f"{report_dir}/{CHART_NAME}", class_counts_png(report))
-    fs.write_bytes(spark, f"{report_dir}/report.md", to_markdown(report, CHART_NAME).encode())
-    log.debug("report written to %s", report_dir)
+def table_report_dir(spark: SparkSession, output_path: str, report_dir: str | None) -> str:
+    """The report folder Spark writes and reads: a client's folder only where the client is
+    the driver."""
+    if report_dir is not None and fs.client_is_driver(spark):
+        return report_dir
+    return default_report_dir(delta_sql.location(spark, output_path) or output_path)
+
+
+def _client_only_dir(spark: SparkSession, report_dir: str | None) -> Path | None:
+    """A report folder on the client's disk that Spark's driver may not see (Connect)."""
+    if report_dir is None or fs.client_is_driver(spark):
+        return None
+    return Path(report_dir)
+
+
+def write_report_files(
+    spark: SparkSession, report: Report, output_path: str, report_dir: str | None
+) -> str:
+    """Write the report (see the module's docstring) and return the folder to read it from."""
+    texts = {
+        "report.json": report.model_dump_json(indent=2),
+        "report.md": to_markdown(report, CHART_NAME),
+    }
+    chart = class_counts_png(report)
+    folder = table_report_dir(spark, output_path, report_dir)
+    for name, text in texts.items():
+        fs.write_text(spark, f"{folder}/{name}", text)
+    fs.write_local_bytes(spark, f"{folder}/{CHART_NAME}", chart)
+    log.debug("report written to %s", folder)
+    client_dir = _client_only_dir(spark, report_dir)
+    if client_dir is None:
+        return folder
+    client_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (client_dir / name).write_text(text)
+    (client_dir / CHART_NAME).write_bytes(chart)
+    log.debug("report written to %s on this machine", client_dir)
+    return str(client_dir)
+
+
+def read_report_json(spark: SparkSession, output_path: str, report_dir: str | None) -> str | None:
+    """The text of the last report.json written for ``output_path``, None when there is none."""
+    client_dir = _client_only_dir(spark, report_dir)
+    if client_dir is not None:
+        report_json = client_dir / "report.json"
+        return report_json.read_text() if report_json.is_file() else None
+    folder = table_report_dir(spark, output_path, report_dir)
+    return fs.read_text(spark, f"{folder}/report.json")
 
 
 def read_report(spark: SparkSession, output_path: str, report_dir: str | None = None) -> Report:
     """The last report written for ``output_path``."""
-    report_json = f"{report_dir or default_report_dir(output_path)}/report.json"
-    if not fs.exists(spark, report_json):
+    report_json = read_report_json(spark, output_path, report_dir)
+    if report_json is None:
+        folder = report_dir or default_report_dir(output_path)
         raise OutputError(
-            f"no report at {report_json}: was {output_path} written by rebalance? "
+            f"no report at {folder}/report.json: was {output_path} written by rebalance? "
             "name the report folder if it was written elsewhere",
             fix={"report_dir": None},
         )
-    return Report.model_validate_json(fs.read_text(spark, report_json))
+    return Report.model_validate_json(report_json)

@@ -219,7 +219,7 @@ class CountedDuringWrite:
         timer: PhaseTimer,
     ) -> Opened:
         stated = opened.plan
-        profile = self._input_profile(stated, output_totals or {}, timer)
+        profile = self._input_profile(stated, output_totals or {}, write, timer)
         present = {label: rows for label, rows in profile.class_counts.items() if rows > 0}
         if present.get(stated.minority_label, 0) == 0 or len(present) < 2:
             undo_write(self.unchecked_df.sparkSession, write)
@@ -239,7 +239,7 @@ class CountedDuringWrite:
         return replace(opened, profile=profile, plan=plan)
 
     def _input_profile(
-        self, stated: Plan, output_totals: ClassTotals, timer: PhaseTimer
+        self, stated: Plan, output_totals: ClassTotals, write: WriteResult, timer: PhaseTimer
     ) -> TableProfile:
         labels = [c.label for c in stated.classes]
         if self.observation is None:
@@ -250,7 +250,7 @@ class CountedDuringWrite:
             counts = {stated.minority_label: minority_rows, other: total_rows - minority_rows}
             classes = {label: ClassStats.unweighted(rows) for label, rows in counts.items()}
             return TableProfile(classes, null_label_rows=0, bad_weight_rows=0)
-        profile = observed_profile(self.observation, labels)
+        profile = observed_profile(self.observation, labels, not write.skipped_as_repeat)
         if profile is None:
             with timer.phase("profile", "counted the classes (the write did not report them)"):
                 profile = profile_classes(self.unchecked_df, self.label_col, self.input_weight_col)

@@ -8,9 +8,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pyspark.sql.functions as F
-from delta.tables import DeltaTable
-from py4j.protocol import Py4JJavaError
-from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, Observation, SparkSession
 
 from rebalance_lib.core.checks import ClassOutcome
@@ -21,13 +18,13 @@ from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import DRAW_COLUMN, METADATA_KEY, factor_results
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
-from rebalance_lib.report.files import write_report_files
+from rebalance_lib.report.files import read_report_json, write_report_files
 from rebalance_lib.report.model import Report
 from rebalance_lib.runs.opening import Opened
 from rebalance_lib.runs.timer import PhaseTimer
-from rebalance_lib.storage import fs, lineage
-from rebalance_lib.storage.sink import WriteResult, finish_table, write_delta
-from rebalance_lib.storage.source import latest_version
+from rebalance_lib.storage import delta_sql, lineage
+from rebalance_lib.storage.delta_sql import table_ref
+from rebalance_lib.storage.sink import WriteResult, finish_table, remove_output, write_delta
 from rebalance_lib.transforms.exact import find_thresholds, keep_exact
 from rebalance_lib.transforms.measure import (
     ClassTotals,
@@ -182,7 +179,7 @@ def write_rebalanced(
         if _table_run_id(spark, path) != run_id:
             properties = lineage.table_properties(committed or run_lineage)
             finish_table(spark, path, properties, layout.cluster_by)
-            write = replace(write, table_version=latest_version(DeltaTable.forPath(spark, path)))
+            write = replace(write, table_version=delta_sql.latest_version(spark, table_ref(path)))
     appended = mode == "append"
     class_totals = None
     if opened.grouping is None:
@@ -190,7 +187,7 @@ def write_rebalanced(
     opened = opened.counting.settle(opened, write, class_totals[0] if class_totals else None, timer)
     measured = _measure(spark, opened, write, class_totals, weight_col, appended, timer)
     if opened.sweep is not None:
-        totals = observed_sweep_totals(sweep_observation, opened.sweep)
+        totals = observed_sweep_totals(sweep_observation, opened.sweep, not write.skipped_as_repeat)
         if totals is None:
             with timer.phase("sweep", "read back each factor's rows from the output"):
                 output_df = _written_rows(spark, write, write.delta_version)
@@ -216,8 +213,7 @@ def write_rebalanced(
         opened.advice,
         opened.grouping,
     )
-    report_dir = report_dir or lineage.default_report_dir(path)
-    write_report_files(spark, report, report_dir)
+    report_dir = write_report_files(spark, report, path, report_dir)
     return Written(
         path,
         write.delta_version,
@@ -233,7 +229,7 @@ def write_rebalanced(
 def _earlier_attempt(spark: SparkSession, path: str, committed: dict[str, Any]) -> WriteResult:
     """The write an earlier attempt of this run committed, as if it had just been made."""
     version = int(committed["version"])
-    table_version = latest_version(DeltaTable.forPath(spark, path))
+    table_version = delta_sql.latest_version(spark, table_ref(path))
     previous = version - 1 if version > 0 else None
     return WriteResult(path, previous, version, True, table_version)
 
@@ -244,15 +240,15 @@ def _finished(spark: SparkSession, path: str, run_id: str, report_dir: str | Non
     history = lineage.rebalance_history(spark, path)
     if history and history[0]["run_id"] != run_id:
         return True
-    report_json = f"{report_dir or lineage.default_report_dir(path)}/report.json"
-    if _table_run_id(spark, path) != run_id or not fs.exists(spark, report_json):
+    if _table_run_id(spark, path) != run_id:
         return False
-    return bool(json.loads(fs.read_text(spark, report_json)).get("run_id") == run_id)
+    report_json = read_report_json(spark, path, report_dir)
+    return report_json is not None and json.loads(report_json).get("run_id") == run_id
 
 
 def _table_run_id(spark: SparkSession, path: str) -> str | None:
-    properties = DeltaTable.forPath(spark, path).detail().select("properties").first()
-    return None if properties is None else (properties[0] or {}).get("rebalance.runId")
+    detail = delta_sql.table_detail(spark, path)
+    return None if detail is None else detail.properties.get("rebalance.runId")
 
 
 def _write_checked(
@@ -266,7 +262,7 @@ def _write_checked(
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""
-    table_existed = DeltaTable.isDeltaTable(df.sparkSession, path)
+    table_existed = delta_sql.is_delta(df.sparkSession, path)
     try:
         return write_delta(
             df,
@@ -279,12 +275,12 @@ def _write_checked(
             cluster_by=layout.cluster_by,
             replace_where=rows_where,
         )
-    except (PySparkException, Py4JJavaError) as error:
+    except Exception as error:  # a task's failure: py4j's error on a classic session
         failure = row_check_failure(error)
         if failure is None:
             raise
         if not table_existed:
-            fs.delete(df.sparkSession, path)
+            remove_output(df.sparkSession, path)
         raise failure from None
 
 
@@ -299,7 +295,7 @@ def _class_totals(
 ) -> tuple[ClassTotals, Literal["observation", "output-scan"]]:
     """This write's rows and weight per class, and where they came from: observed during the
     write, or (when the writer did not report them) read back from the output."""
-    observed = observed_class_totals(observation, labels)
+    observed = observed_class_totals(observation, labels, not write.skipped_as_repeat)
     if observed is not None:
         return observed, "observation"
     with timer.phase("measure", "read back the output's label and weight columns"):
@@ -347,7 +343,7 @@ def _measure(
 
 def _written_rows(spark: SparkSession, write: WriteResult, version: int) -> DataFrame:
     """The output at ``version``, only the rows this write owns (its partition, if one)."""
-    version_df = spark.read.format("delta").option("versionAsOf", version).load(write.path)
+    version_df = delta_sql.read_version(spark, write.path, version)
     return version_df if write.rows_where is None else version_df.filter(write.rows_where)
 
 

@@ -1,72 +1,127 @@
-"""Path facts through Hadoop's FileSystem, so local paths, HDFS, S3 and ABFS behave alike."""
+"""Path facts, each from where it can be known, so a run works on a classic session, on a
+cluster and over Spark Connect alike.
+
+Through Spark (the server's, i.e. the driver's, view of the file system; any scheme):
+
+- whether a path exists, whether it holds files, their total size: a ``binaryFile`` listing
+  (names and lengths only: no file is read);
+- a Delta table's location, size, layout, properties and versions: ``DESCRIBE DETAIL`` and
+  ``DESCRIBE HISTORY`` (``storage/delta_sql.py``);
+- the report files next to the table: one-row text writes, read back as text.
+
+From this process (only when it is the driver, i.e. a classic session, and the path is on
+the local file system):
+
+- symlinks resolved, so two names of one folder compare equal;
+- whether a folder can be created and written (a missing permission is said before any work);
+- removing a folder (a table this run created and must take back, or an aborted write's
+  files), and the report written as plain files, its chart included (a PNG: Spark has no
+  writer for one file of bytes).
+
+Over Spark Connect the client may not see the server's disk: those facts are not known
+there. Paths are compared as written (made absolute), the write itself says when a folder
+cannot be written, nothing is removed (a warning names what is left), and the report is
+written through Spark, without its chart.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Any
+import shutil
+from pathlib import Path
 from urllib.parse import urlparse
 
-from pyspark.sql import SparkSession
+import pyspark.sql.functions as F
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
 
 
-def _hadoop_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    file_system = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return file_system, hadoop_path
+def client_is_driver(spark: SparkSession) -> bool:
+    """True on a classic session: this process is Spark's driver and sees its file system."""
+    return not type(spark).__module__.startswith("pyspark.sql.connect")
 
 
-def qualified(spark: SparkSession, path: str) -> str:
-    """The fully qualified URI of ``path`` (scheme, authority, absolute path)."""
-    file_system, hadoop_path = _hadoop_path(spark, path)
-    return str(file_system.makeQualified(hadoop_path).toString()).rstrip("/")
+def absolute(path: str) -> str:
+    """``path`` with a relative local path made absolute (the working directory of the
+    client; on a classic session that is the driver's)."""
+    if urlparse(path).scheme or os.path.isabs(path):
+        return path
+    return os.path.abspath(path)
 
 
-def exists(spark: SparkSession, path: str) -> bool:
-    file_system, hadoop_path = _hadoop_path(spark, path)
-    return bool(file_system.exists(hadoop_path))
+def _local(spark: SparkSession, path: str) -> str | None:
+    """The local file system path of ``path`` when this process is the driver, else None."""
+    location = urlparse(absolute(path))
+    if not client_is_driver(spark) or location.scheme not in ("", "file"):
+        return None
+    return os.path.normpath(location.path)
 
 
-def is_empty_dir(spark: SparkSession, path: str) -> bool:
-    file_system, hadoop_path = _hadoop_path(spark, path)
-    return bool(file_system.getFileStatus(hadoop_path).isDirectory()) and not list(
-        file_system.listStatus(hadoop_path)
+def _files(spark: SparkSession, path: str, limit: int | None = None) -> list[int] | None:
+    """The lengths of the files under ``path`` (names starting with ``_`` or ``.`` left out,
+    as Spark's readers do), None when nothing is there."""
+    try:  # a classic session lists the files when the reader loads, Connect when it runs
+        listing_df = _listing(spark, path).select("length")
+        rows = (listing_df if limit is None else listing_df.limit(limit)).collect()
+    except AnalysisException as error:
+        if error.getCondition() == "PATH_NOT_FOUND":
+            return None
+        raise
+    return [int(row[0]) for row in rows]
+
+
+def _listing(spark: SparkSession, path: str) -> DataFrame:
+    return (
+        spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(absolute(path))
     )
 
 
+def exists(spark: SparkSession, path: str) -> bool:
+    return _files(spark, path, limit=1) is not None
+
+
+def is_empty_dir(spark: SparkSession, path: str) -> bool:
+    """True when ``path`` exists and holds no data file."""
+    return _files(spark, path, limit=1) == []
+
+
 def size_bytes(spark: SparkSession, path: str) -> int:
-    """Total bytes under ``path`` (a metadata call: no data is read)."""
-    file_system, hadoop_path = _hadoop_path(spark, path)
-    return int(file_system.getContentSummary(hadoop_path).getLength())
+    """Total bytes of the files under ``path`` (a listing: no data is read)."""
+    total = _listing(spark, path).select(F.sum("length")).first()
+    return int(total[0] or 0) if total is not None else 0
 
 
-def resolved(spark: SparkSession, path: str) -> str:
-    """The qualified URI of ``path`` with relative parts and, on a local file system,
-    symlinks resolved: two names of one folder give the same string."""
-    uri = qualified(spark, path)
-    location = urlparse(uri)
-    if location.scheme != "file":
-        return uri
-    return "file:" + os.path.realpath(location.path)
+def resolved(spark: SparkSession, path: str) -> tuple[str, str]:
+    """``(scheme, path)`` of ``path``, with relative parts and, where this process is the
+    driver, symlinks resolved: two names of one folder give the same pair."""
+    local = _local(spark, path)
+    if local is not None:
+        return "file", os.path.realpath(local)
+    location = urlparse(absolute(path))
+    return location.scheme or "file", os.path.normpath(location.path or "/")
+
+
+def inside(spark: SparkSession, path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` or lies inside it."""
+    (scheme_a, a), (scheme_b, b) = resolved(spark, path), resolved(spark, folder)
+    return scheme_a == scheme_b and (a == b or a.startswith(b.rstrip("/") + "/"))
 
 
 def overlaps(spark: SparkSession, first: str, second: str) -> bool:
-    """True when one path equals or lies inside the other (symlinks followed)."""
-    a, b = resolved(spark, first), resolved(spark, second)
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+    """True when one path equals or lies inside the other."""
+    return inside(spark, first, second) or inside(spark, second, first)
 
 
 def unwritable_reason(spark: SparkSession, path: str) -> str | None:
-    """Why a folder cannot be created or written at ``path``, or None when it can.
-
-    Known for local paths (the nearest existing folder above must be a writable folder);
-    object stores and HDFS say so only when written, so None there.
-    """
-    location = urlparse(resolved(spark, path))
-    if location.scheme != "file":
+    """Why a folder cannot be created or written at ``path``, or None when it can or when
+    only the write can tell (object stores, HDFS, a remote driver's disk)."""
+    local = _local(spark, path)
+    if local is None:
         return None
-    existing = location.path
+    existing = os.path.realpath(local)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
@@ -77,28 +132,52 @@ def unwritable_reason(spark: SparkSession, path: str) -> str | None:
 
 
 def delete(spark: SparkSession, path: str) -> None:
-    """Remove ``path`` and everything under it."""
-    file_system, hadoop_path = _hadoop_path(spark, path)
-    file_system.delete(hadoop_path, True)
+    """Remove ``path`` and everything under it, where this process can; otherwise say what
+    is left for someone to remove."""
+    local = _local(spark, path)
+    if local is None:
+        log.warning("cannot remove %s from here (not the driver's disk): remove it by hand", path)
+        return
+    shutil.rmtree(local, ignore_errors=True)
 
 
-def write_bytes(spark: SparkSession, path: str, data: bytes) -> None:
-    """Write a small file (a report) through Hadoop, replacing any file already there."""
-    file_system, hadoop_path = _hadoop_path(spark, path)
-    stream = file_system.create(hadoop_path, True)
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Write a small text file (a report): a plain file where this process is the driver,
+    else a one-row text write through Spark (a folder of that name with one part file)."""
+    local = _local(spark, path)
+    if local is not None:
+        _write_local(Path(local), text.encode())
+        return
+    (
+        spark.createDataFrame([(text,)], "value string")
+        .coalesce(1)
+        .write.mode("overwrite")
+        .text(absolute(path))
+    )
+
+
+def write_local_bytes(spark: SparkSession, path: str, data: bytes) -> bool:
+    """Write a small binary file where this process is the driver; False when it cannot."""
+    local = _local(spark, path)
+    if local is None:
+        return False
+    _write_local(Path(local), data)
+    return True
+
+
+def _write_local(target: Path, data: bytes) -> None:
+    if target.is_dir():  # written through Spark by an earlier run
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+
+
+def read_text(spark: SparkSession, path: str) -> str | None:
+    """A small text file written by ``write_text`` (either form), or None when absent."""
     try:
-        stream.write(bytearray(data))
-    finally:
-        stream.close()
-
-
-def read_text(spark: SparkSession, path: str) -> str:
-    """Read a small text file (a report) through Hadoop."""
-    file_system, hadoop_path = _hadoop_path(spark, path)
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    stream = file_system.open(hadoop_path)
-    try:
-        return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
-    finally:
-        stream.close()
+        rows = spark.read.option("wholetext", "true").text(absolute(path)).collect()
+    except AnalysisException as error:
+        if error.getCondition() == "PATH_NOT_FOUND":
+            return None
+        raise
+    return "".join(str(row[0]) for row in rows).rstrip("\n") if rows else None

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyspark.sql.functions as F
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import ConfigError, InputError
 from rebalance_lib.core.increment import PreviousRun, extendable_run
-from rebalance_lib.storage import lineage
+from rebalance_lib.storage import delta_sql, lineage
+from rebalance_lib.storage.fs import absolute
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 
 def previous_run(spark: SparkSession, output_path: str, wanted: Mapping[str, Any]) -> PreviousRun:
     """The last run written to ``output_path``, checked to be one an increment can extend."""
-    if not DeltaTable.isDeltaTable(spark, output_path):
+    if not delta_sql.is_delta(spark, output_path):
         raise ConfigError(
             f"an increment extends an earlier run, but {output_path} is not a Delta table yet: "
             "run once in full first",
@@ -40,12 +40,17 @@ def previous_run(spark: SparkSession, output_path: str, wanted: Mapping[str, Any
 
 
 def check_append_only(
-    delta_table: DeltaTable, after_version: int, to_version: int, name: str, compacted_ok: bool
+    spark: SparkSession,
+    ref: str,
+    after_version: int,
+    to_version: int,
+    name: str,
+    compacted_ok: bool,
 ) -> None:
     """Refuse when a commit since ``after_version`` changed or removed rows (or, unless the
     change data feed tells appends apart, rewrote files with OPTIMIZE)."""
     commits = (
-        delta_table.history()
+        delta_sql.history(spark, ref)
         .filter((F.col("version") > after_version) & (F.col("version") <= to_version))
         .select("version", "operation", "operationParameters")
         .collect()
@@ -70,10 +75,11 @@ def appended_rows(spark: SparkSession, path: str, after_version: int, to_version
     From the change data feed when the table has it on; otherwise from the data files the
     append commits added (the files of ``to_version`` missing from ``after_version``).
     """
-    delta_table = DeltaTable.forPath(spark, path)
-    properties = delta_table.detail().select("properties").first()[0] or {}  # type: ignore[index]  # DESCRIBE DETAIL has one row
+    ref = delta_sql.table_ref(path)
+    detail = delta_sql.table_detail(spark, path)
+    properties = detail.properties if detail is not None else {}
     has_change_feed = str(properties.get("delta.enableChangeDataFeed", "false")).lower() == "true"
-    check_append_only(delta_table, after_version, to_version, path, compacted_ok=has_change_feed)
+    check_append_only(spark, ref, after_version, to_version, path, compacted_ok=has_change_feed)
     if has_change_feed:
         log.info("[incremental] reading the change data feed of %s", path)
         changes_df = (
@@ -81,15 +87,16 @@ def appended_rows(spark: SparkSession, path: str, after_version: int, to_version
             .option("readChangeFeed", "true")
             .option("startingVersion", after_version + 1)
             .option("endingVersion", to_version)
-            .load(path)
+            .load(absolute(path))
         )
         return changes_df.filter(F.col("_change_type") == "insert").drop(*_CDF_COLUMNS)
     before = set(_files_at(spark, path, after_version))
     new_files = [name for name in _files_at(spark, path, to_version) if name not in before]
     log.info("[incremental] %d data files were appended to %s", len(new_files), path)
-    version_df = spark.read.format("delta").option("versionAsOf", to_version).load(path)
+    version_df = spark.read.format("delta").option("versionAsOf", to_version).load(absolute(path))
     return version_df.filter(F.col("_metadata.file_path").isin(new_files))
 
 
 def _files_at(spark: SparkSession, path: str, version: int) -> list[str]:
-    return list(spark.read.format("delta").option("versionAsOf", version).load(path).inputFiles())
+    version_df = spark.read.format("delta").option("versionAsOf", version).load(absolute(path))
+    return list(version_df.inputFiles())

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.plan import Plan
+from rebalance_lib.storage import delta_sql
 from rebalance_lib.storage.source import SourceInfo
 
 REPORT_DIR_NAME = "_rebalance_report"  # Delta and VACUUM leave "_" folders alone
@@ -100,13 +100,12 @@ def run_commit(spark: SparkSession, output_path: str, run_id: str) -> dict[str, 
 
 def rebalance_history(spark: SparkSession, output_path: str) -> list[dict[str, Any]]:
     """The table's commits made by rebalance, newest first, with their run lineage."""
-    if not DeltaTable.isDeltaTable(spark, output_path):
+    if not delta_sql.is_delta(spark, output_path):
         raise OutputError(
             f"{output_path} is not a Delta table: name the output of a run", fix={"path": None}
         )
     commits = (
-        DeltaTable.forPath(spark, output_path)
-        .history()
+        delta_sql.history(spark, delta_sql.table_ref(output_path))
         .select("version", "timestamp", "operation", "userMetadata")
         .collect()
     )

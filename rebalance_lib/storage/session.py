@@ -1,4 +1,10 @@
-"""The only place a SparkSession is built, with Delta Lake configured."""
+"""The only place a SparkSession is built: a local or submitted one with Delta configured,
+or a Spark Connect client of a server that has Delta (``--remote``, ``SPARK_REMOTE``).
+
+The one module of the package that may use what only a classic session has (the driver's
+JVM, ``sparkContext``): starting a local session and its log level. Everything else runs
+on either kind of session.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +20,29 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pyspark
-from pyspark.errors import PySparkRuntimeError
+from pyspark.errors import PySparkException, PySparkRuntimeError
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core.errors import EnvironmentSetupError
+from rebalance_lib.storage.fs import client_is_driver
 
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+# Settings a Connect server takes only when it starts (or never from a client): left out of a
+# remote session's settings rather than refused one by one.
+_SERVER_ONLY_PREFIXES = (
+    "spark.jars",
+    "spark.driver.",
+    "spark.executor.",
+    "spark.master",
+    "spark.ui.",
+    "spark.sql.extensions",
+    "spark.sql.catalog.",
+    "spark.sql.warehouse.dir",
+    "spark.databricks.delta.snapshotPartitions",
+)
 # Spark's stage progress bar: on a terminal only; in a scheduler's log it is noise.
 PROGRESS_CONF = {"spark.ui.showConsoleProgress": str(sys.stderr.isatty()).lower()}
 LOG4J2_CONF = Path(__file__).parent / "conf" / "log4j2.properties"
@@ -41,16 +61,31 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def remote_url(remote: str | None) -> str | None:
+    """The Spark Connect server to use: ``remote`` if given, else ``SPARK_REMOTE`` (as pyspark
+    itself reads it), else None for a classic session."""
+    return remote or os.environ.get("SPARK_REMOTE") or None
+
+
 def build_session(
-    master: str = "local[*]", app_name: str = "rebalance", conf: Mapping[str, str] | None = None
+    master: str = "local[*]",
+    app_name: str = "rebalance",
+    conf: Mapping[str, str] | None = None,
+    remote: str | None = None,
 ) -> SparkSession:
     """Build (or join) a SparkSession with Delta configured.
+
+    With ``remote`` (``sc://HOST:PORT``) or ``SPARK_REMOTE`` set, a Spark Connect session of
+    that server, which must have Delta; only the settings a client may change are sent.
 
     Under spark-submit the master and packages come from the command line. Locally, the
     first start fetches Delta's JARs into the Ivy cache and notes their paths; later starts
     load those files directly, with no resolution and no resolver report. Spark logs
     warnings only (``conf/log4j2.properties``).
     """
+    url = remote_url(remote)
+    if url is not None:
+        return _connect_session(url, app_name, conf or {})
     local = not launched_by_spark_submit()
     local_defaults: dict[str, str] = {}
     if local:
@@ -80,7 +115,31 @@ def build_session(
         ) from None
     if local and "spark.jars.packages" in local_defaults:
         _note_delta_jars(spark.conf.get("spark.jars") or "")
+    set_log_level(spark, os.environ.get("REBALANCE_SPARK_LOG_LEVEL", "WARN"))
     return spark
+
+
+def _connect_session(url: str, app_name: str, conf: Mapping[str, str]) -> SparkSession:
+    sent = {key: value for key, value in conf.items() if not key.startswith(_SERVER_ONLY_PREFIXES)}
+    left_out = sorted(set(conf) - set(sent))
+    if left_out:
+        log.debug("not sent to the Connect server (its own settings): %s", ", ".join(left_out))
+    builder = SparkSession.builder.remote(url).appName(app_name)
+    for key, value in sent.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except PySparkException as error:
+        raise EnvironmentSetupError(
+            f"cannot reach the Spark Connect server {url} ({error.getCondition()}): start it, "
+            "or check --remote / SPARK_REMOTE"
+        ) from None
+
+
+def set_log_level(spark: SparkSession, level: str) -> None:
+    """The driver's log level, on a classic session (a Connect server keeps its own)."""
+    if client_is_driver(spark):
+        spark.sparkContext.setLogLevel(level)
 
 
 def _jar_manifest() -> Path:

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
-from delta.tables import DeltaTable
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.sweep import METADATA_KEY
-from rebalance_lib.storage import fs
-from rebalance_lib.storage.source import latest_version
+from rebalance_lib.storage import delta_sql, fs
+from rebalance_lib.storage.delta_sql import table_ref
 
 log = logging.getLogger(__name__)
 
-_SAVE_MODES = {"error": "errorifexists", "overwrite": "overwrite", "append": "append"}
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Characters Delta refuses in column names unless the table maps names to physical columns.
 _NEEDS_COLUMN_MAPPING = set(" ,;{}()\n\t=")
 _COLUMN_MAPPING = {
@@ -49,8 +48,10 @@ def check_output_path(
     report_dir: str | None = None,
 ) -> None:
     """Refuse, before any work, an output (or report folder) that would clobber the input or
-    an existing table, or that cannot be written at all."""
-    for name, path in (("output", output_path), ("report folder", report_dir)):
+    an existing table, or that cannot be written at all. ``output_path`` is a path or a
+    catalog table, ``table:NAME``."""
+    files = delta_sql.location(spark, output_path)  # None: a table not created yet
+    for name, path in (("output", files), ("report folder", report_dir)):
         if path is None:
             continue
         if input_path is not None and fs.overlaps(spark, path, input_path):
@@ -65,9 +66,12 @@ def check_output_path(
                 f"{name} {path} cannot be written: {reason}",
                 fix={"path" if name == "output" else "report_dir": None},
             )
+    if delta_sql.table_name(output_path) is not None:
+        _check_table_output(spark, output_path, mode)
+        return
     if not fs.exists(spark, output_path) or fs.is_empty_dir(spark, output_path):
         return
-    is_delta = DeltaTable.isDeltaTable(spark, output_path)
+    is_delta = delta_sql.is_delta(spark, output_path)
     if not is_delta and fs.exists(spark, f"{output_path.rstrip('/')}/_delta_log"):
         log.info(
             "%s holds an uncommitted Delta write (a killed run): writing over it; Delta ignores "
@@ -92,9 +96,12 @@ def check_output_path(
 def check_not_a_sweep(spark: SparkSession, path: str) -> None:
     """Refuse appending to a sweep's table: rows without its draw would get a null one, and
     no factor selected from the table would hold them."""
-    if not DeltaTable.isDeltaTable(spark, path):
+    detail = delta_sql.table_detail(spark, path)
+    if detail is None:
         return
-    fields = spark.read.format("delta").load(path).schema.fields
+    fields = delta_sql.read_version(
+        spark, path, delta_sql.latest_version(spark, table_ref(path))
+    ).schema.fields
     if any(METADATA_KEY in field.metadata for field in fields):
         raise OutputError(
             f"{path} holds a factor sweep: its rows are selected by their draw, which appended "
@@ -103,14 +110,28 @@ def check_not_a_sweep(spark: SparkSession, path: str) -> None:
         )
 
 
+def _check_table_output(spark: SparkSession, output: str, mode: str) -> None:
+    name = delta_sql.table_name(output)
+    assert name is not None
+    if not spark.catalog.tableExists(name):
+        return
+    if not delta_sql.is_delta(spark, output):
+        raise OutputError(
+            f"table {name} exists and is not a Delta table: refusing to write into it; "
+            "choose a new table"
+        )
+    if mode == "error":
+        raise OutputError(
+            f"table {name} already exists: overwrite it, append to it, or choose a new table",
+            fix={"mode": "overwrite"},
+        )
+
+
 def check_inputs_outside(spark: SparkSession, path: str, input_files: list[str]) -> None:
     """Refuse an output that holds files the rows are read from (a DataFrame's own input)."""
-    root = urlparse(fs.resolved(spark, path))
     folders = {name.rsplit("/", 1)[0] for name in input_files}
     for folder in folders:
-        location = urlparse(fs.resolved(spark, folder))
-        inside = location.path == root.path or location.path.startswith(root.path + "/")
-        if inside and location.scheme == root.scheme:
+        if fs.inside(spark, folder, path):
             raise OutputError(
                 f"{path} holds files the input is read from: write to a separate path"
             )
@@ -138,14 +159,13 @@ def write_delta(
     rows that condition selects (Delta checks that every row written meets it).
     """
     spark = df.sparkSession
+    ref = table_ref(path)
     version_before = (
-        latest_version(DeltaTable.forPath(spark, path))
-        if DeltaTable.isDeltaTable(spark, path)
-        else None
+        delta_sql.latest_version(spark, ref) if delta_sql.is_delta(spark, path) else None
     )
     writer = (
         df.write.format("delta")
-        .mode(_SAVE_MODES[mode])
+        .mode(mode)  # error, overwrite or append: Connect knows no "errorifexists"
         .option("userMetadata", user_metadata)
         .option("txnAppId", f"rebalance-{run_id}")
         .option("txnVersion", 1)
@@ -159,8 +179,13 @@ def write_delta(
         # Delta stores such names only with column mapping: keep the input's names as they are.
         for key, value in _COLUMN_MAPPING.items():
             writer = writer.option(key, value)
+    name = delta_sql.table_name(path)
     try:
-        writer.save(path)
+        if name is None:
+            writer.save(fs.absolute(path))
+        else:
+            with _commit_metadata(spark, user_metadata):
+                writer.saveAsTable(name)
     except AnalysisException as error:
         reason = str(error).splitlines()[0]
         raise OutputError(
@@ -168,23 +193,52 @@ def write_delta(
             fix={"mode": "overwrite"},
         ) from None
     fault_point("after-data-commit")
-    version_after = latest_version(DeltaTable.forPath(spark, path))
-    skipped = version_after == version_before
-    table_version = version_after
+    # The run id is in the commit's userMetadata and txn makes it one commit per table, so
+    # the tag finds this write's commit, whoever else commits; none new means a repeat.
+    created = delta_sql.tagged_version(spark, ref, user_metadata)
+    skipped = created is None or (version_before is not None and created <= version_before)
+    if skipped:
+        created = delta_sql.latest_version(spark, ref)
+    assert created is not None
+    table_version = created
     if not skipped and (table_properties or cluster_by):
         finish_table(spark, path, table_properties, cluster_by)
-        table_version = latest_version(DeltaTable.forPath(spark, path))
-    return WriteResult(path, version_before, version_after, skipped, table_version, replace_where)
+        table_version = delta_sql.latest_version(spark, ref)
+    return WriteResult(path, version_before, created, skipped, table_version, replace_where)
+
+
+@contextmanager
+def _commit_metadata(spark: SparkSession, user_metadata: str) -> Iterator[None]:
+    """The commit's userMetadata for ``saveAsTable``, which ignores the writer's option (Delta
+    4.4): the session setting, for this write only."""
+    previous = spark.conf.get(_USER_METADATA_CONF, None)
+    spark.conf.set(_USER_METADATA_CONF, user_metadata)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(_USER_METADATA_CONF)
+        else:
+            spark.conf.set(_USER_METADATA_CONF, previous)
 
 
 def undo_write(spark: SparkSession, write: WriteResult) -> None:
     """Take back a committed write: restore the version before it, or remove a new table."""
     if write.previous_version is None:
-        fs.delete(spark, write.path)
+        remove_output(spark, write.path)
         log.info("removed %s, which this run had created", write.path)
         return
-    DeltaTable.forPath(spark, write.path).restoreToVersion(write.previous_version)
+    delta_sql.restore(spark, table_ref(write.path), write.previous_version)
     log.info("restored %s to version %d", write.path, write.previous_version)
+
+
+def remove_output(spark: SparkSession, where: str) -> None:
+    """Remove an output this run created: drop a catalog table, delete a path's files."""
+    name = delta_sql.table_name(where)
+    if name is None:
+        fs.delete(spark, where)
+    else:
+        spark.sql(f"DROP TABLE IF EXISTS {name}")
 
 
 def finish_table(
@@ -192,25 +246,6 @@ def finish_table(
 ) -> None:
     """After the data commit: the clustering columns, then the properties (metadata only)."""
     if cluster_by:
-        columns = ", ".join(_quoted_name(name) for name in cluster_by)
-        spark.sql(f"ALTER TABLE {_table_name(spark, path)} CLUSTER BY ({columns})")
+        delta_sql.cluster_by(spark, table_ref(path), cluster_by)
     if properties:
-        set_table_properties(spark, path, properties)
-
-
-def set_table_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> None:
-    """Set table properties of the Delta table at ``path`` in one metadata-only commit."""
-    assignments = ", ".join(f"'{_quoted(k)}' = '{_quoted(v)}'" for k, v in properties.items())
-    spark.sql(f"ALTER TABLE {_table_name(spark, path)} SET TBLPROPERTIES ({assignments})")
-
-
-def _table_name(spark: SparkSession, path: str) -> str:
-    return "delta." + _quoted_name(fs.qualified(spark, path))
-
-
-def _quoted_name(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
+        delta_sql.set_properties(spark, table_ref(path), properties)

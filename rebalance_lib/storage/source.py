@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from delta.tables import DeltaTable
-from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.core.options import TableLayout
-from rebalance_lib.storage import fs
+from rebalance_lib.storage import delta_sql, fs
+from rebalance_lib.storage.fs import absolute
 
 
 @dataclass(frozen=True)
@@ -52,8 +51,6 @@ def read_source(
     """
     if input_format == "table":
         return _read_table(spark, source, version)
-    if not fs.exists(spark, source):
-        raise InputError(f"input {source} does not exist: check the path", fix={"source": None})
     if input_format == "parquet":
         if version is not None:
             raise InputError(
@@ -61,21 +58,29 @@ def read_source(
                 fix={"version": None},
             )
         try:
-            parquet_df = spark.read.parquet(source)
+            parquet_df = spark.read.parquet(absolute(source))
         except AnalysisException as error:
+            if error.getCondition() == "PATH_NOT_FOUND":
+                raise _missing(source) from None
             reason = str(error).splitlines()[0]
             raise InputError(f"cannot read {source} as Parquet: {reason}") from None
         return parquet_df, SourceInfo(source, "parquet", None, fs.size_bytes(spark, source))
-    if not DeltaTable.isDeltaTable(spark, source):
+    ref = delta_sql.table_ref(source)
+    detail = delta_sql.table_detail(spark, source)
+    if detail is None:
+        if not fs.exists(spark, source):
+            raise _missing(source)
         raise InputError(
             f"input {source} is not a Delta table (no _delta_log): read Parquet files as Parquet",
             fix={"input_format": "parquet"},
         )
-    delta_table = DeltaTable.forPath(spark, source)
-    pinned = _pinned_version(delta_table, version, source)
-    delta_df = spark.read.format("delta").option("versionAsOf", pinned).load(source)
-    size, layout = _detail(delta_table)
-    return delta_df, SourceInfo(source, "delta", pinned, size, layout=layout)
+    pinned = _pinned_version(spark, ref, version, source)
+    delta_df = spark.read.format("delta").option("versionAsOf", pinned).load(absolute(source))
+    return delta_df, SourceInfo(source, "delta", pinned, detail.size_bytes, layout=detail.layout)
+
+
+def _missing(source: str) -> InputError:
+    return InputError(f"input {source} does not exist: check the path", fix={"source": None})
 
 
 def _read_table(
@@ -84,42 +89,24 @@ def _read_table(
     if not spark.catalog.tableExists(name):
         raise InputError(f"table {name} does not exist in the catalog", fix={"source": None})
     try:
-        delta_table = DeltaTable.forName(spark, name)
-    except AnalysisException:
+        detail = delta_sql.detail(spark, name)
+    except AnalysisException:  # a view, or a table whose source cannot describe itself
+        detail = None
+    if detail is None:
         if version is not None:
             raise InputError(
                 f"a version needs a Delta table; {name} is not one", fix={"version": None}
-            ) from None
+            )
         return spark.table(name), SourceInfo(name, "table", None, None)
-    pinned = _pinned_version(delta_table, version, name)
-    table_df = spark.read.option("versionAsOf", pinned).table(name)
-    size, layout = _detail(delta_table)
-    return table_df, SourceInfo(name, "delta-table", pinned, size, layout=layout)
+    pinned = _pinned_version(spark, name, version, name)
+    table_df = spark.sql(f"SELECT * FROM {name} VERSION AS OF {pinned}")
+    return table_df, SourceInfo(
+        name, "delta-table", pinned, detail.size_bytes, layout=detail.layout
+    )
 
 
-def latest_version(delta_table: DeltaTable) -> int:
-    """The newest committed version of a Delta table.
-
-    Read from the snapshot ``DeltaTable.forPath``/``forName`` has just loaded, which costs
-    nothing; a ``history(1)`` query (the public route, kept for Delta builds whose internals
-    differ) runs a Spark job that took ~3 s at 100M rows.
-    """
-    try:
-        return int(delta_table._jdt.table().initialSnapshot().version())
-    except Py4JError:
-        return int(delta_table.history(1).select("version").first()[0])  # type: ignore[index]  # a Delta table has at least one commit
-
-
-def _detail(delta_table: DeltaTable) -> tuple[int, TableLayout]:
-    """The table's size and layout from its log: no data file is read."""
-    columns = ("sizeInBytes", "partitionColumns", "clusteringColumns")
-    detail = delta_table.detail().select(*columns).first()
-    assert detail is not None  # DESCRIBE DETAIL has one row
-    return int(detail[0]), TableLayout(tuple(detail[1] or ()), tuple(detail[2] or ()))
-
-
-def _pinned_version(delta_table: DeltaTable, wanted: int | None, name: str) -> int:
-    latest = latest_version(delta_table)
+def _pinned_version(spark: SparkSession, ref: str, wanted: int | None, name: str) -> int:
+    latest = delta_sql.latest_version(spark, ref)
     if wanted is None:
         return latest
     if wanted > latest:

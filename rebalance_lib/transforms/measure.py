@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyspark.sql.functions as F
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, Observation
 
 from rebalance_lib.core.counts import ClassStats, TableProfile
@@ -54,9 +53,12 @@ def observe_source_profile(
     return df.observe(observation, *metrics), observation
 
 
-def observed_profile(observation: Observation, labels: Sequence[Label]) -> TableProfile | None:
-    """The input's profile as observed during the write, or None when it was not reported."""
-    metrics = observed_metrics(observation)
+def observed_profile(
+    observation: Observation, labels: Sequence[Label], ran: bool
+) -> TableProfile | None:
+    """The input's profile as observed during the write (``ran``: the write ran its rows),
+    or None when it was not reported."""
+    metrics = observed_metrics(observation, ran)
     if metrics is None:
         return None
     classes = {}
@@ -70,24 +72,26 @@ def observed_profile(observation: Observation, labels: Sequence[Label]) -> Table
     return TableProfile(classes, null_label_rows=int(metrics["null_labels"]), bad_weight_rows=0)
 
 
-def observed_metrics(observation: Observation) -> dict[str, Any] | None:
-    """Observation.get blocks until metrics arrive; a write that committed nothing never sends
-    them, and some writers (DataFrameWriterV2's CREATE) send an empty row, so look first.
+def observed_metrics(observation: Observation, ran: bool) -> dict[str, Any] | None:
+    """The metrics of a query that ``ran``. On a classic session ``Observation.get`` blocks
+    until they arrive, and a write that committed nothing (a repeat) never sends them, so it
+    is not asked then; some writers (DataFrameWriterV2's CREATE) send an empty row.
     """
-    if not observation._jo.future().isCompleted():  # type: ignore[union-attr]  # _jo is set once observed
+    if not ran:
         return None
     try:
         metrics = observation.get
-    except Py4JJavaError:
+    except Exception:  # none came back (Connect), or an empty row (py4j's error, classic)
         return None
     return metrics or None
 
 
 def observed_class_totals(
-    observation: Observation | None, labels: Sequence[Label]
+    observation: Observation | None, labels: Sequence[Label], ran: bool
 ) -> ClassTotals | None:
-    """The observed output totals, or None when not observed or not reported by the writer."""
-    metrics = None if observation is None else observed_metrics(observation)
+    """The observed output totals (``ran``: the write ran its rows), or None when not observed
+    or not reported by the writer."""
+    metrics = None if observation is None else observed_metrics(observation, ran)
     if metrics is None:
         return None
     return {

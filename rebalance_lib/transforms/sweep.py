@@ -90,9 +90,11 @@ def observe_sweep_totals(
     return df.observe(observation, *metrics), observation
 
 
-def observed_sweep_totals(observation: Observation | None, sweep: SweepPlan) -> SweepTotals | None:
+def observed_sweep_totals(
+    observation: Observation | None, sweep: SweepPlan, ran: bool
+) -> SweepTotals | None:
     """The observed ``sweep_totals``, or None when not observed or not reported by the writer."""
-    metrics = None if observation is None else observed_metrics(observation)
+    metrics = None if observation is None else observed_metrics(observation, ran)
     if metrics is None:
         return None
     return {

@@ -1,4 +1,8 @@
-"""How often the application scanned a path: evidence for "the source is read N times"."""
+"""How often the application scanned a path: evidence for "the source is read N times".
+
+For the benchmark and the tests, on a classic session only: Spark's SQL status store is
+reached through the driver's JVM, which the package itself never touches.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ def sql_execution_count(spark: SparkSession) -> int:
 def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:
     """SQL executions since the marker whose physical plan reads the files at ``path``."""
     spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
-    location = f"[{fs.qualified(spark, path)}]"
+    scheme, local_path = fs.resolved(spark, path)
+    location = f"[{scheme}:{local_path}]"
     executions = spark._jsparkSession.sharedState().statusStore().executionsList()
     scans = 0
     for index in range(executions.size()):

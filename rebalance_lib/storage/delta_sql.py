@@ -1,0 +1,157 @@
+"""A Delta table's facts and metadata changes through Spark SQL: ``DESCRIBE DETAIL``,
+``DESCRIBE HISTORY``, ``ALTER TABLE`` and ``RESTORE``.
+
+SQL rather than the ``DeltaTable`` Python API, which needs the driver's JVM in this process:
+the same statements answer on a classic session, on a cluster and over Spark Connect. A
+table is named by a SQL reference: ``delta.`/abs/path``` for a path (``table_ref``) or a
+catalog name. An output is a path or a catalog table spelled ``table:NAME`` (``where``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyspark.sql.functions as F
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+
+from rebalance_lib.core.options import TableLayout
+from rebalance_lib.storage import fs
+from rebalance_lib.storage.fs import absolute
+
+# What DESCRIBE DETAIL raises where there is no Delta table (or nothing at all).
+_NO_TABLE = {
+    "DELTA_MISSING_DELTA_TABLE",
+    "DELTA_TABLE_NOT_FOUND",
+    "TABLE_OR_VIEW_NOT_FOUND",
+    "PATH_NOT_FOUND",
+    "DELTA_PATH_DOES_NOT_EXIST",
+    "DELTA_INVALID_PARTITION_PATH",  # a folder inside a table
+}
+
+
+@dataclass(frozen=True)
+class TableDetail:
+    """What a Delta table's log says of it now, without reading a data file."""
+
+    location: str
+    size_bytes: int
+    layout: TableLayout = field(default_factory=TableLayout)
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+def quoted_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+TABLE_PREFIX = "table:"
+
+
+def table_name(where: str) -> str | None:
+    """The catalog name of a ``table:NAME`` output, None for a path."""
+    return where.removeprefix(TABLE_PREFIX) if where.startswith(TABLE_PREFIX) else None
+
+
+def table_ref(where: str) -> str:
+    """The SQL name of the Delta table at a path (Delta takes only absolute paths) or of a
+    ``table:NAME`` output."""
+    name = table_name(where)
+    return name if name is not None else "delta." + quoted_name(absolute(where))
+
+
+def detail(spark: SparkSession, ref: str) -> TableDetail | None:
+    """The Delta table ``ref`` names, or None when there is none (no path, or no Delta log)."""
+    try:
+        row = spark.sql(f"DESCRIBE DETAIL {ref}").first()
+    except AnalysisException as error:
+        if error.getCondition() in _NO_TABLE:
+            return None
+        raise
+    if row is None or row["format"] != "delta":
+        return None
+    layout = TableLayout(
+        tuple(row["partitionColumns"] or ()), tuple(row["clusteringColumns"] or ())
+    )
+    return TableDetail(
+        str(row["location"]), int(row["sizeInBytes"]), layout, row["properties"] or {}
+    )
+
+
+def table_detail(spark: SparkSession, where: str) -> TableDetail | None:
+    """The Delta table at ``where`` (its root, for a path: Delta would also answer for a
+    partition folder inside a table, which is not a table of its own), or None."""
+    name = table_name(where)
+    if name is not None:
+        return detail(spark, name) if spark.catalog.tableExists(name) else None
+    found = detail(spark, table_ref(where))
+    if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, where):
+        return None
+    return found
+
+
+def is_delta(spark: SparkSession, where: str) -> bool:
+    return table_detail(spark, where) is not None
+
+
+def location(spark: SparkSession, where: str) -> str | None:
+    """Where the output's files are: a path as given, a catalog table's location (None
+    while it does not exist)."""
+    if table_name(where) is None:
+        return where
+    found = table_detail(spark, where)
+    return None if found is None else found.location
+
+
+def read_version(spark: SparkSession, where: str, version: int) -> DataFrame:
+    """The output as it was at ``version``."""
+    reader = spark.read.format("delta").option("versionAsOf", version)
+    name = table_name(where)
+    return reader.table(name) if name is not None else reader.load(absolute(where))
+
+
+def history(spark: SparkSession, ref: str) -> DataFrame:
+    """The table's commits, newest first (a query over the log: no data file is read)."""
+    return spark.sql(f"DESCRIBE HISTORY {ref}")
+
+
+def latest_version(spark: SparkSession, ref: str) -> int:
+    """The newest committed version of the Delta table ``ref``: the version a reader that
+    starts now sees. Not a way to learn which commit a write made (see ``tagged_version``)."""
+    newest = spark.sql(f"DESCRIBE HISTORY {ref} LIMIT 1").select("version").first()
+    assert newest is not None  # a Delta table has at least one commit
+    return int(newest[0])
+
+
+def tagged_version(spark: SparkSession, ref: str, user_metadata: str) -> int | None:
+    """The version of the commit whose ``userMetadata`` is exactly ``user_metadata``: another
+    writer's commits, before or after it, cannot be mistaken for it."""
+    found = (
+        history(spark, ref)
+        .filter(F.col("userMetadata") == F.lit(user_metadata))
+        .select(F.max("version"))
+        .first()
+    )
+    return None if found is None or found[0] is None else int(found[0])
+
+
+def set_properties(spark: SparkSession, ref: str, properties: Mapping[str, Any]) -> None:
+    """Set table properties in one metadata-only commit."""
+    assignments = ", ".join(f"'{_quoted(k)}' = '{_quoted(str(v))}'" for k, v in properties.items())
+    spark.sql(f"ALTER TABLE {ref} SET TBLPROPERTIES ({assignments})")
+
+
+def cluster_by(spark: SparkSession, ref: str, columns: Sequence[str]) -> None:
+    """Set the liquid clustering columns (metadata only)."""
+    names = ", ".join(quoted_name(name) for name in columns)
+    spark.sql(f"ALTER TABLE {ref} CLUSTER BY ({names})")
+
+
+def restore(spark: SparkSession, ref: str, version: int) -> None:
+    """Make ``version`` the table's current state again, in a new commit."""
+    spark.sql(f"RESTORE TABLE {ref} TO VERSION AS OF {int(version)}")
+
+
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
