@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,11 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     source = Path(args.data_dir).resolve() / f"rows={args.rows}"
     if not (source / "_delta_log").is_dir():
         generate(rebalance, source, args.rows, args.master)
+    # Spark finishes its event log in a shutdown hook, after the command has returned: the
+    # logs stay until the next benchmark run.
+    event_logs = Path(args.data_dir).resolve() / "event-logs"
+    shutil.rmtree(event_logs, ignore_errors=True)
     runs: dict[str, list[dict[str, float]]] = {condition: [] for condition in CONDITIONS}
     for round_index in range(args.repeat):
         order = CONDITIONS if round_index % 2 == 0 else CONDITIONS[::-1]
         for condition in order:
-            runs[condition].append(timed_run(rebalance, source, args.master, condition))
+            events = event_logs / f"{round_index}-{CONDITIONS.index(condition)}"
+            events.mkdir(parents=True)
+            runs[condition].append(timed_run(rebalance, source, args.master, condition, events))
             print(f"bench: {condition}: {runs[condition][-1]}", file=sys.stderr, flush=True)
     table = markdown_table(runs, args.rows, args.master)
     print(table)
@@ -64,11 +71,12 @@ def generate(rebalance: str, source: Path, rows: int, master: str) -> None:
         Path(scratch, "input").rename(source)
 
 
-def timed_run(rebalance: str, source: Path, master: str, condition: str) -> dict[str, float]:
+def timed_run(
+    rebalance: str, source: Path, master: str, condition: str, events: Path
+) -> dict[str, float]:
     """One whole process; seconds from its start to Spark's start, first stage, open, end."""
     with tempfile.TemporaryDirectory() as scratch:
-        events, output = Path(scratch, "events"), Path(scratch, "output")
-        events.mkdir()
+        output = Path(scratch, "output")
         environment = dict(os.environ)
         if condition != CONDITIONS[0]:
             environment["XDG_CACHE_HOME"] = str(Path(scratch, "empty-cache"))
