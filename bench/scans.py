@@ -12,9 +12,16 @@ from rebalance_lib.storage import fs
 
 
 def sql_execution_count(spark: SparkSession) -> int:
-    """How many SQL executions this application has recorded: a marker for ``source_scans``."""
+    """The id the next SQL execution will get: a marker for ``source_scans``.
+
+    Not the number of executions the status store holds: it keeps only the last
+    ``spark.sql.ui.retainedExecutions`` (1,000), so a long session's count stops growing.
+    """
     spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
-    return int(spark._jsparkSession.sharedState().statusStore().executionsCount())
+    executions = spark._jsparkSession.sharedState().statusStore().executionsList()
+    if executions.size() == 0:
+        return 0
+    return int(executions.apply(executions.size() - 1).executionId()) + 1
 
 
 def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:

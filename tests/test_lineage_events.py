@@ -106,7 +106,7 @@ def openlineage_environment_restored(monkeypatch: pytest.MonkeyPatch) -> Iterato
     yield
     for variable in [name for name in os.environ if name not in snapshot]:
         if variable.startswith("OPENLINEAGE"):
-            monkeypatch.delenv(variable)
+            del os.environ[variable]  # set by the client, not by monkeypatch: nothing to restore
 
 
 @pytest.fixture(scope="module")
