@@ -31,7 +31,7 @@ from rebalance_lib.core.options import (
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import SweepPlan
 from rebalance_lib.core.targets import TARGET_FORMS, Label
-from rebalance_lib.runs.lineage_events import RunDatasets, catalog_namespace, lineage_run
+from rebalance_lib.runs.lineage_events import RunDatasets, lineage_run
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
@@ -217,10 +217,7 @@ class Rebalanced:
                 if written_path is not None:
                     check_inputs_outside(spark, written_path, input_files)
         run_id = run_id or uuid.uuid4().hex
-        datasets = RunDatasets(
-            source, self._opened.rows_df.schema, path, mode, catalog_namespace(spark)
-        )
-        events = lineage_run(datasets, run_id, spark.version)
+        events = lineage_run(RunDatasets(source, self._opened.rows_df, path, mode), run_id)
         events.start()
         try:
             written = write_rebalanced(
@@ -240,7 +237,7 @@ class Rebalanced:
         except BaseException as error:
             events.fail(error)
             raise
-        events.complete(written, self.df.schema)
+        events.complete(written, self.df)
         return written
 
 

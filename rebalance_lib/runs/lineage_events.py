@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
-from pyspark.sql import SparkSession
-from pyspark.sql.types import StructType
+from pyspark.sql import DataFrame, SparkSession
 
 if TYPE_CHECKING:
     from rebalance_lib.runs.writing import Written
@@ -122,10 +121,9 @@ class RunDatasets:
     """What a run reads and writes, as lineage names it."""
 
     source: SourceInfo
-    source_schema: StructType
+    source_df: DataFrame  # the rows read: their schema, their session
     output: str  # a path
     mode: str  # error, overwrite or append
-    catalog_namespace: str  # where catalog tables are named: the metastore or warehouse
 
 
 class LineageRun(Protocol):
@@ -133,7 +131,7 @@ class LineageRun(Protocol):
 
     def start(self) -> None: ...
 
-    def complete(self, written: Written, output_schema: StructType) -> None: ...
+    def complete(self, written: Written, output_df: DataFrame) -> None: ...
 
     def fail(self, error: BaseException) -> None: ...
 
@@ -144,18 +142,21 @@ class _Unconfigured:
     def start(self) -> None:
         pass
 
-    def complete(self, written: Written, output_schema: StructType) -> None:
+    def complete(self, written: Written, output_df: DataFrame) -> None:
         pass
 
     def fail(self, error: BaseException) -> None:
         pass
 
 
-def lineage_run(datasets: RunDatasets, run_id: str, spark_version: str) -> LineageRun:
+def lineage_run(datasets: RunDatasets, run_id: str) -> LineageRun:
     """The events of one run: sent through the OpenLineage client when it is configured.
 
+    Unconfigured, nothing is asked of Spark either (schemas and settings are server calls
+    over Spark Connect).
+
     Example:
-        >>> events = lineage_run(datasets, "2026-11-27", spark.version)
+        >>> events = lineage_run(RunDatasets(source, source_df, path, "error"), "2026-11-27")
         >>> events.start()
     """
     if not lineage_configured():
@@ -168,4 +169,4 @@ def lineage_run(datasets: RunDatasets, run_id: str, spark_version: str) -> Linea
             "pip install 'rebalance[lineage]' (no lineage events for this run)"
         )
         return _Unconfigured()
-    return OpenLineageRun(datasets, run_id, spark_version)
+    return OpenLineageRun(datasets, run_id)

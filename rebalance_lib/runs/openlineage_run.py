@@ -29,9 +29,16 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.generated.base import DatasetFacet, JobFacet, RunFacet
 from openlineage.client.uuid import generate_new_uuid
+from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from rebalance_lib.runs.lineage_events import RunDatasets, dataset_id, job_namespace, parent_runs
+from rebalance_lib.runs.lineage_events import (
+    RunDatasets,
+    catalog_namespace,
+    dataset_id,
+    job_namespace,
+    parent_runs,
+)
 from rebalance_lib.runs.writing import Written
 
 log = logging.getLogger(__name__)
@@ -62,10 +69,12 @@ class OpenLineageRun:
     tried when START could not be sent.
     """
 
-    def __init__(self, datasets: RunDatasets, run_id: str, spark_version: str) -> None:
+    def __init__(self, datasets: RunDatasets, run_id: str) -> None:
         self._datasets = datasets
         self._run_id = run_id
-        self._spark_version = spark_version
+        spark = datasets.source_df.sparkSession
+        self._spark_version = spark.version
+        self._catalog_namespace = catalog_namespace(spark)
         self._lineage_run_id = str(generate_new_uuid())
         self._start_sent: threading.Thread | None = None
         self._backend_took_start = False
@@ -83,10 +92,10 @@ class OpenLineageRun:
         )
         self._start_sent.start()
 
-    def complete(self, written: Written, output_schema: StructType) -> None:
+    def complete(self, written: Written, output_df: DataFrame) -> None:
         """COMPLETE: the output's schema, row counts and the Delta versions read and written."""
         if self._started():
-            self._emit(RunState.COMPLETE, written, output_schema=output_schema)
+            self._emit(RunState.COMPLETE, written, output_schema=output_df.schema)
 
     def fail(self, error: BaseException) -> None:
         """FAIL, with the error's first line and its trace."""
@@ -175,7 +184,7 @@ class OpenLineageRun:
                     rowCount=written.report.source.rows, size=source.size_bytes
                 )
             )
-        facets = _dataset_facets(self._datasets.source_schema, source.delta_version)
+        facets = _dataset_facets(self._datasets.source_df.schema, source.delta_version)
         return [
             InputDataset(
                 namespace=dataset_namespace, name=name, facets=facets, inputFacets=input_facets
@@ -212,7 +221,7 @@ class OpenLineageRun:
     def _named(self, location: str, data_format: str) -> tuple[str, str]:
         """A path by the naming spec; a catalog table by its name, in its catalog's namespace."""
         if data_format in ("table", "delta-table"):
-            return self._datasets.catalog_namespace, location
+            return self._catalog_namespace, location
         return dataset_id(location)
 
 
