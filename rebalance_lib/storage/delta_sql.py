@@ -104,9 +104,11 @@ def location(spark: SparkSession, where: str) -> str | None:
     return None if found is None else found.location
 
 
-def read_version(spark: SparkSession, where: str, version: int) -> DataFrame:
-    """The output as it was at ``version``."""
-    reader = spark.read.format("delta").option("versionAsOf", version)
+def read_version(spark: SparkSession, where: str, version: int | None) -> DataFrame:
+    """The output as it was at ``version`` (None: as it is now)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
     name = table_name(where)
     return reader.table(name) if name is not None else reader.load(absolute(where))
 

@@ -96,12 +96,9 @@ def check_output_path(
 def check_not_a_sweep(spark: SparkSession, path: str) -> None:
     """Refuse appending to a sweep's table: rows without its draw would get a null one, and
     no factor selected from the table would hold them."""
-    detail = delta_sql.table_detail(spark, path)
-    if detail is None:
+    if not delta_sql.is_delta(spark, path):
         return
-    fields = delta_sql.read_version(
-        spark, path, delta_sql.latest_version(spark, table_ref(path))
-    ).schema.fields
+    fields = delta_sql.read_version(spark, path, None).schema.fields
     if any(METADATA_KEY in field.metadata for field in fields):
         raise OutputError(
             f"{path} holds a factor sweep: its rows are selected by their draw, which appended "
