@@ -198,7 +198,6 @@ class Rebalanced:
                     fix={"into_partition": None},
                 )
             partition = OutputPartition.parse(into_partition)
-            report_dir = report_dir or f"{lineage.default_report_dir(path)}/{partition.folder}"
         # A retry of a run whose data commit is already there: the output is its own.
         committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
         layout = output_layout(

@@ -4,12 +4,13 @@ sampler keeps the same rows), with their report."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pyspark.sql.functions as F
@@ -20,7 +21,7 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib import rebalance
 from rebalance_lib.core.errors import InputError, OutputError, RebalanceError
-from rebalance_lib.report.files import read_report
+from rebalance_lib.report.files import read_report, read_report_json
 from rebalance_lib.storage import delta_sql
 
 ROWS, MINORITY_ROWS = 20_000, 200
@@ -185,3 +186,23 @@ def test_bad_input_fails_the_same_way_over_connect_and_writes_nothing(
         run_rebalance(remote, source, Path(output), **run_settings)
     assert message in str(raised.value)
     assert not delta_sql.is_delta(spark, output)
+
+
+def test_a_day_into_its_partition_keeps_its_report_beside_the_table(
+    spark: SparkSession, connect: Connect, tmp_path: Path
+) -> None:
+    """The partition's report folder is under the table's, on the server's side: over Connect
+    too, where a folder the caller names would be the client's own."""
+    day = {"output.into_partition": {"ds": "2026-11-23"}}
+    runs = {}
+    for kind, session in (("classic", nullcontext(spark)), ("connect", connect())):
+        with session as active:
+            source = make_source(active, tmp_path / kind / "in")
+            written = run_rebalance(active, source, tmp_path / kind / "out", **HASHED, **day)
+            assert written.report is not None
+            report_json = read_report_json(active, written.path, None, "ds=2026-11-23")
+            assert report_json is not None
+            assert json.loads(report_json)["run_id"] == written.report.run_id
+            runs[kind] = (written.path, table_rows(active, written.path))
+    assert runs["connect"][1] == runs["classic"][1]
+    assert not (Path(runs["connect"][0]) / "_rebalance_report" / "report.json").exists()

@@ -26,12 +26,15 @@ log = logging.getLogger(__name__)
 CHART_NAME = "class_counts.png"
 
 
-def table_report_dir(spark: SparkSession, output_path: str, report_dir: str | None) -> str:
+def table_report_dir(
+    spark: SparkSession, output_path: str, report_dir: str | None, subfolder: str = ""
+) -> str:
     """The report folder Spark writes and reads: a client's folder only where the client is
-    the driver."""
+    the driver. ``subfolder`` (one partition's, ``ds=2026-11-23``) is under the default one."""
     if report_dir is not None and fs.client_is_driver(spark):
         return report_dir
-    return default_report_dir(delta_sql.location(spark, output_path) or output_path)
+    folder = default_report_dir(delta_sql.location(spark, output_path) or output_path)
+    return f"{folder}/{subfolder}" if subfolder else folder
 
 
 def _client_only_dir(spark: SparkSession, report_dir: str | None) -> Path | None:
@@ -42,7 +45,11 @@ def _client_only_dir(spark: SparkSession, report_dir: str | None) -> Path | None
 
 
 def write_report_files(
-    spark: SparkSession, report: Report, output_path: str, report_dir: str | None
+    spark: SparkSession,
+    report: Report,
+    output_path: str,
+    report_dir: str | None,
+    subfolder: str = "",
 ) -> str:
     """Write the report (see the module's docstring) and return the folder to read it from."""
     texts = {
@@ -50,7 +57,7 @@ def write_report_files(
         "report.md": to_markdown(report, CHART_NAME),
     }
     chart = class_counts_png(report)
-    folder = table_report_dir(spark, output_path, report_dir)
+    folder = table_report_dir(spark, output_path, report_dir, subfolder)
     for name, text in texts.items():
         fs.write_text(spark, f"{folder}/{name}", text)
     fs.write_local_bytes(spark, f"{folder}/{CHART_NAME}", chart)
@@ -66,13 +73,15 @@ def write_report_files(
     return str(client_dir)
 
 
-def read_report_json(spark: SparkSession, output_path: str, report_dir: str | None) -> str | None:
+def read_report_json(
+    spark: SparkSession, output_path: str, report_dir: str | None, subfolder: str = ""
+) -> str | None:
     """The text of the last report.json written for ``output_path``, None when there is none."""
     client_dir = _client_only_dir(spark, report_dir)
     if client_dir is not None:
         report_json = client_dir / "report.json"
         return report_json.read_text() if report_json.is_file() else None
-    folder = table_report_dir(spark, output_path, report_dir)
+    folder = table_report_dir(spark, output_path, report_dir, subfolder)
     return fs.read_text(spark, f"{folder}/report.json")
 
 

@@ -126,9 +126,9 @@ def write_rebalanced(
     partition, and the output's read-backs see only it.
     """
     spark = rows_df.sparkSession
-    rows_where = None
+    rows_where = into_partition.predicate if into_partition is not None else None
+    report_subfolder = into_partition.folder if into_partition is not None else ""
     if into_partition is not None:
-        rows_where = into_partition.predicate
         rows_df = rows_df.withColumns(
             {column: F.lit(value) for column, value in into_partition.values}
         )
@@ -163,7 +163,7 @@ def write_rebalanced(
         write = replace(_earlier_attempt(spark, path, committed), rows_where=rows_where)
     fault_point("after-properties")
     if write.skipped_as_repeat:
-        if _finished(spark, path, run_id, report_dir):
+        if _finished(spark, path, run_id, report_dir, report_subfolder):
             log.info("run id %s was already written to %s: nothing appended", run_id, path)
             return Written(
                 path,
@@ -213,7 +213,7 @@ def write_rebalanced(
         opened.advice,
         opened.grouping,
     )
-    report_dir = write_report_files(spark, report, path, report_dir)
+    report_dir = write_report_files(spark, report, path, report_dir, report_subfolder)
     return Written(
         path,
         write.delta_version,
@@ -234,7 +234,9 @@ def _earlier_attempt(spark: SparkSession, path: str, committed: dict[str, Any]) 
     return WriteResult(path, previous, version, True, table_version)
 
 
-def _finished(spark: SparkSession, path: str, run_id: str, report_dir: str | None) -> bool:
+def _finished(
+    spark: SparkSession, path: str, run_id: str, report_dir: str | None, report_subfolder: str
+) -> bool:
     """Whether this run's lineage properties and report are both in place (or a later run
     has written since, whose lineage and report stand)."""
     history = lineage.rebalance_history(spark, path)
@@ -242,7 +244,7 @@ def _finished(spark: SparkSession, path: str, run_id: str, report_dir: str | Non
         return True
     if _table_run_id(spark, path) != run_id:
         return False
-    report_json = read_report_json(spark, path, report_dir)
+    report_json = read_report_json(spark, path, report_dir, report_subfolder)
     return report_json is not None and json.loads(report_json).get("run_id") == run_id
 
 
