@@ -95,6 +95,9 @@ def build_session(
         local_defaults["spark.driver.extraJavaOptions"] = (
             f"-Dlog4j2.configurationFile={LOG4J2_CONF}"
         )
+        # Delta rebuilds a table's state from its log in this many tasks (default 50, sized
+        # for a cluster): on a local master one per core, which halves a cold first read.
+        local_defaults["spark.databricks.delta.snapshotPartitions"] = str(_cores(master))
         cached = cached_delta_jars()
         if cached:
             local_defaults["spark.jars"] = ",".join(cached)
