@@ -85,6 +85,8 @@ def table_detail(spark: SparkSession, where: str) -> TableDetail | None:
     name = table_name(where)
     if name is not None:
         return detail(spark, name) if spark.catalog.tableExists(name) else None
+    if fs.known_absent(spark, f"{absolute(where).rstrip('/')}/_delta_log"):
+        return None
     found = detail(spark, table_ref(where))
     if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, where):
         return None

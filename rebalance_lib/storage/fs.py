@@ -4,7 +4,7 @@ cluster and over Spark Connect alike.
 Through Spark (the server's, i.e. the driver's, view of the file system; any scheme):
 
 - whether a path exists, whether it holds files, their total size: a ``binaryFile`` listing
-  (names and lengths only: no file is read);
+  (names and lengths only: no file is read), where this process cannot see the path;
 - a Delta table's location, size, layout, properties and versions: ``DESCRIBE DETAIL`` and
   ``DESCRIBE HISTORY`` (``storage/delta_sql.py``);
 - the report files next to the table: one-row text writes, read back as text.
@@ -14,14 +14,15 @@ the local file system):
 
 - symlinks resolved, so two names of one folder compare equal;
 - whether a folder can be created and written (a missing permission is said before any work);
+- whether a path exists, whether it holds files, their total size (as Spark lists them);
+- that nothing is at a path (no ``_delta_log``: no table to describe, no query sent);
 - removing a folder (a table this run created and must take back, or an aborted write's
-  files), and the report written as plain files, its chart included (a PNG: Spark has no
-  writer for one file of bytes).
+  files), and the report written as plain files.
 
 Over Spark Connect the client may not see the server's disk: those facts are not known
 there. Paths are compared as written (made absolute), the write itself says when a folder
 cannot be written, nothing is removed (a warning names what is left), and the report is
-written through Spark, without its chart.
+written through Spark.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ def _local(spark: SparkSession, path: str) -> str | None:
 def _files(spark: SparkSession, path: str, limit: int | None = None) -> list[int] | None:
     """The lengths of the files under ``path`` (names starting with ``_`` or ``.`` left out,
     as Spark's readers do), None when nothing is there."""
+    local = _local(spark, path)
+    if local is not None:
+        return _local_files(local, limit)
     try:  # a classic session lists the files when the reader loads, Connect when it runs
         listing_df = _listing(spark, path).select("length")
         rows = (listing_df if limit is None else listing_df.limit(limit)).collect()
@@ -71,6 +75,27 @@ def _files(spark: SparkSession, path: str, limit: int | None = None) -> list[int
             return None
         raise
     return [int(row[0]) for row in rows]
+
+
+def _local_files(path: str, limit: int | None) -> list[int] | None:
+    """``_files`` read off the local disk (the driver's own), as Spark would list them."""
+    if not os.path.exists(path):
+        return None
+    if not os.path.isdir(path):
+        return [os.path.getsize(path)]
+    lengths: list[int] = []
+    for folder, folders, files in os.walk(path, followlinks=True):
+        folders[:] = [name for name in folders if not _hidden(name)]
+        for name in files:
+            if not _hidden(name):
+                lengths.append(os.path.getsize(os.path.join(folder, name)))
+                if limit is not None and len(lengths) >= limit:
+                    return lengths
+    return lengths
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(("_", "."))
 
 
 def _listing(spark: SparkSession, path: str) -> DataFrame:
@@ -83,6 +108,13 @@ def exists(spark: SparkSession, path: str) -> bool:
     return _files(spark, path, limit=1) is not None
 
 
+def known_absent(spark: SparkSession, path: str) -> bool:
+    """True when this process is the driver and sees nothing at ``path``; False when there is
+    something, or when only Spark could tell (then ask it)."""
+    local = _local(spark, path)
+    return local is not None and not os.path.lexists(local)
+
+
 def is_empty_dir(spark: SparkSession, path: str) -> bool:
     """True when ``path`` exists and holds no data file."""
     return _files(spark, path, limit=1) == []
@@ -90,6 +122,9 @@ def is_empty_dir(spark: SparkSession, path: str) -> bool:
 
 def size_bytes(spark: SparkSession, path: str) -> int:
     """Total bytes of the files under ``path`` (a listing: no data is read)."""
+    local = _local(spark, path)
+    if local is not None:
+        return sum(_local_files(local, None) or [])
     total = _listing(spark, path).select(F.sum("length")).first()
     return int(total[0] or 0) if total is not None else 0
 
@@ -154,15 +189,6 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         .write.mode("overwrite")
         .text(absolute(path))
     )
-
-
-def write_local_bytes(spark: SparkSession, path: str, data: bytes) -> bool:
-    """Write a small binary file where this process is the driver; False when it cannot."""
-    local = _local(spark, path)
-    if local is None:
-        return False
-    _write_local(Path(local), data)
-    return True
 
 
 def _write_local(target: Path, data: bytes) -> None:
