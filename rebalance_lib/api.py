@@ -141,7 +141,7 @@ class Rebalanced:
 
         The very code ``rebalance run`` uses: one data commit (``userMetadata`` holds the
         plan and run id), ``rebalance.*`` table properties, and ``report.json``,
-        ``report.md`` and ``class_counts.png`` in ``report_dir``.
+        ``report.md`` and ``class_counts.svg`` in ``report_dir``.
 
         Args:
             path: the output Delta path, never the input nor inside it; or ``table:DB.NAME``,

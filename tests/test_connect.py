@@ -147,7 +147,7 @@ def test_the_command_line_runs_on_the_server_spark_remote_names(
     assert table_rows(spark, str(output)) == table_rows(spark, classic.path)
     # Through Spark next to the table, and on this machine where it was asked for.
     assert read_report(spark, str(output)).run_id == read_report(spark, "", str(report_dir)).run_id
-    assert (report_dir / "class_counts.png").is_file()
+    assert (report_dir / "class_counts.svg").is_file()
 
 
 BAD_INPUT = [

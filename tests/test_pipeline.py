@@ -76,7 +76,7 @@ def test_report_files_validate_and_show_the_bias_check_passing(spark: SparkSessi
     assert report.output.metrics_source == "observation"
     assert report.output.rows == spark.read.format("delta").load(result.path).count()
     assert "**PASS**" in (report_dir / "report.md").read_text()
-    assert (report_dir / "class_counts.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert (report_dir / "class_counts.svg").read_text().startswith("<svg ")
 
 
 def test_lineage_is_in_delta_history_and_table_properties(

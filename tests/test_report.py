@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import matplotlib.image
 import pyspark.sql.functions as F
 import pytest
 from conftest import labelled_df, run_rebalance, write_delta
@@ -106,12 +106,40 @@ def test_report_files_match_the_documented_schema(
     result = run(spark, versioned_source, tmp_path / "out")
     report_dir = Path(str(result.report_dir))
     Report.model_validate_json((report_dir / "report.json").read_text())
-    image = matplotlib.image.imread(report_dir / "class_counts.png")
-    assert image.shape[0] > 100 and image.shape[1] > 100
     assert (
-        "![class counts before and after](class_counts.png)"
+        "![class counts before and after](class_counts.svg)"
         in (report_dir / "report.md").read_text()
     )
+
+
+def test_chart_draws_every_class_on_a_log_axis(
+    spark: SparkSession, versioned_source: str, tmp_path: Path
+) -> None:
+    result = run(spark, versioned_source, tmp_path / "out")
+    chart = ET.parse(Path(str(result.report_dir)) / "class_counts.svg").getroot()
+    svg = "{http://www.w3.org/2000/svg}"
+    bars = {
+        (bar.get("data-series"), bar.get("data-label")): (
+            float(bar.get("data-value", "nan")),
+            float(bar.get("height", "nan")),
+        )
+        for bar in chart.iter(f"{svg}rect")
+        if bar.get("class") == "bar"
+    }
+    report = result.report
+    assert report is not None
+    for section in report.classes:
+        label = str(section.label)
+        assert bars[("rows before", label)][0] == section.rows_before
+        assert bars[("rows after", label)][0] == section.rows_after
+        assert bars[("weighted total after", label)][0] == pytest.approx(
+            section.weighted_total_after, rel=1e-5
+        )
+    # The minority is ~1% of the rows: on a log axis its bar stays visible.
+    texts = [text.text or "" for text in chart.iter(f"{svg}text")]
+    assert "rows (log scale)" in texts
+    assert 0 < bars[("rows before", "1")][1] < bars[("rows before", "0")][1]
+    assert any(f"bias check {report.bias_check.verdict}" in text for text in texts)
 
 
 def test_report_command_reprints_summary_and_lineage(

@@ -1,10 +1,10 @@
-"""The report's files: report.json, report.md and the class-count chart.
+"""The report's files: report.json, report.md and the class-count chart (SVG).
 
 On a classic session they go to the report folder (default OUTPUT/_rebalance_report), as
 plain files on the driver's disk or, for other file systems, through Spark. Over Spark
 Connect the client may not see the server's disk: the report goes next to the table through
-Spark (JSON and Markdown, each a one-row text write), and to a report folder on the client's
-own disk when one is named.
+Spark (each file a one-row text write), and to a report folder on the client's own disk
+when one is named.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core.errors import OutputError
-from rebalance_lib.report.chart import class_counts_png
+from rebalance_lib.report.chart import class_counts_svg
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.report.model import Report
 from rebalance_lib.storage import delta_sql, fs
@@ -23,7 +23,7 @@ from rebalance_lib.storage.lineage import default_report_dir
 
 log = logging.getLogger(__name__)
 
-CHART_NAME = "class_counts.png"
+CHART_NAME = "class_counts.svg"
 
 
 def table_report_dir(
@@ -55,12 +55,11 @@ def write_report_files(
     texts = {
         "report.json": report.model_dump_json(indent=2),
         "report.md": to_markdown(report, CHART_NAME),
+        CHART_NAME: class_counts_svg(report),
     }
-    chart = class_counts_png(report)
     folder = table_report_dir(spark, output_path, report_dir, subfolder)
     for name, text in texts.items():
         fs.write_text(spark, f"{folder}/{name}", text)
-    fs.write_local_bytes(spark, f"{folder}/{CHART_NAME}", chart)
     log.debug("report written to %s", folder)
     client_dir = _client_only_dir(spark, report_dir)
     if client_dir is None:
@@ -68,7 +67,6 @@ def write_report_files(
     client_dir.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
         (client_dir / name).write_text(text)
-    (client_dir / CHART_NAME).write_bytes(chart)
     log.debug("report written to %s on this machine", client_dir)
     return str(client_dir)
 
