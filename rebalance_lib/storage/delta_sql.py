@@ -128,16 +128,20 @@ def latest_version(spark: SparkSession, ref: str) -> int:
     return int(newest[0])
 
 
-def tagged_version(spark: SparkSession, ref: str, user_metadata: str) -> int | None:
-    """The version of the commit whose ``userMetadata`` is exactly ``user_metadata``: another
-    writer's commits, before or after it, cannot be mistaken for it."""
+def tagged_version(spark: SparkSession, ref: str, user_metadata: str) -> tuple[int | None, int]:
+    """The version of the commit whose ``userMetadata`` is exactly ``user_metadata`` (None
+    when there is none; another writer's commits, before or after it, cannot be mistaken for
+    it), and the newest version, from one read of the history."""
     found = (
         history(spark, ref)
-        .filter(F.col("userMetadata") == F.lit(user_metadata))
-        .select(F.max("version"))
+        .select(
+            F.max(F.when(F.col("userMetadata") == F.lit(user_metadata), F.col("version"))),
+            F.max("version"),
+        )
         .first()
     )
-    return None if found is None or found[0] is None else int(found[0])
+    assert found is not None and found[1] is not None  # a Delta table has a commit
+    return (None if found[0] is None else int(found[0])), int(found[1])
 
 
 def set_properties(spark: SparkSession, ref: str, properties: Mapping[str, Any]) -> None:

@@ -191,14 +191,17 @@ def write_delta(
         ) from None
     fault_point("after-data-commit")
     # The run id is in the commit's userMetadata and txn makes it one commit per table, so
-    # the tag finds this write's commit, whoever else commits; none new means a repeat.
-    created = delta_sql.tagged_version(spark, ref, user_metadata)
-    skipped = created is None or (version_before is not None and created <= version_before)
-    if skipped:
-        created = delta_sql.latest_version(spark, ref)
-    assert created is not None
-    table_version = created
-    if not skipped and (table_properties or cluster_by):
+    # the tag finds this write's commit, whoever else commits; none new means a repeat. A
+    # table this write created has no earlier transaction to repeat: its properties follow
+    # at once, and one read of the history then finds both commits.
+    finish_first = version_before is None and bool(table_properties or cluster_by)
+    if finish_first:
+        finish_table(spark, path, table_properties, cluster_by)
+    tagged, latest = delta_sql.tagged_version(spark, ref, user_metadata)
+    skipped = tagged is None or (version_before is not None and tagged <= version_before)
+    created = latest if tagged is None or skipped else tagged
+    table_version = latest
+    if not skipped and not finish_first and (table_properties or cluster_by):
         finish_table(spark, path, table_properties, cluster_by)
         table_version = delta_sql.latest_version(spark, ref)
     return WriteResult(path, version_before, created, skipped, table_version, replace_where)
