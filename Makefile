@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-ROWS ?= 10000000
+BENCH_ARGS ?=
 
 AIRFLOW_VENV := .venv-airflow
 
@@ -51,9 +51,14 @@ check: $(VENV)/.installed-test
 test: setup-test check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Benchmark (not part of CI but its 200k-row smoke run): make bench ROWS=100000000
-bench: setup
-	$(BIN)/python bench/run_bench.py --rows $(ROWS)
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+# Benchmark (not part of CI but its 200k-row smoke run): regenerates bench/RESULTS.md.
+# make bench BENCH_ARGS="--rows 20000000 --repeat 1"
+bench: setup $(VENV)/.installed-bench
+	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
 lint: setup-test
 	$(BIN)/ruff check .

@@ -3,7 +3,7 @@
     python bench/groups_bench.py generate --rows 2000000
     python bench/groups_bench.py run --strata 50000      # label x 25,000 users
     python bench/groups_bench.py run --classes 100000    # a label with 100,000 classes
-    python bench/groups_bench.py sweep                   # all of them; appends to RESULTS.md
+    python bench/groups_bench.py sweep                   # all of them; appends to GROUPS.md
 
 Per-group fractions and weights are joined on from a small plan DataFrame, so a run with
 50,000 strata should cost about what a run with 4 does on the same table. Each ``run`` is
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def sweep(args: argparse.Namespace) -> None:
     """Each (kind, groups) in its own process, timed whole; a Markdown table, also appended
-    to bench/RESULTS.md."""
+    to bench/GROUPS.md."""
     here = Path(__file__)
     common = ["--rows", str(args.rows), "--data-dir", args.data_dir, "--master", args.master]
     subprocess.run([sys.executable, str(here), "generate", *common], check=True)
@@ -101,7 +101,7 @@ def sweep(args: argparse.Namespace) -> None:
         )
     table = "\n".join(lines) + "\n"
     print(table)
-    with (here.parent / "RESULTS.md").open("a") as results:
+    with (here.parent / "GROUPS.md").open("a") as results:
         results.write("\n" + table)
 
 

@@ -1,16 +1,24 @@
-"""Benchmark on one generated Delta table: floor vs a hand-written script vs rebalance.
+"""The benchmark: rebalance against a single Spark pass (the floor) and its peers, whole
+processes on the same generated Delta tables; regenerates bench/RESULTS.md.
 
-    make bench ROWS=100000000
+    make bench                                  # 10M, 20M, 40M and 100M rows, 3 rounds
+    python bench/run_bench.py --rows 20000000 --repeat 1 --results /tmp/RESULTS.md
 
-- floor: read, a trivial filter keeping as many rows as rebalance keeps, a constant column,
-  write Delta: the unavoidable I/O.
-- naive: what a user writes by hand: count by label, sampleBy, withColumn, write, then read
-  the output back to count it for a report.
-- rebalance: the product's job with its full report, in one pass (--one-pass: the factor,
-  the minority and the classes are stated, so the counts are observed during the write).
+Methods, each one process timed from its start to its exit (start-up, JVM and report
+included), its peak memory the sum of its processes' own peaks (Python and the JVM):
 
-Each method runs in its own Spark process (so peak memory is its own), prints one JSON line,
-and the parent prints a Markdown table and appends it to bench/RESULTS.md.
+- floor, naive, duckdb, polars: ``bench/methods.py`` (what each does is said there);
+- rebalance: ``rebalance run --factor 10`` as a user types it (classes counted, then
+  sampled and written, with its report);
+- one-pass: ``rebalance run --factor 10 --one-pass --classes 0,1 --minority 1``.
+
+Every size gets its own table (id, label at 0.5% positive, 8 float features), written once
+by Spark and kept in ``--data-dir``; its files are read once before the rounds so that no
+method pays a cold page cache. In each round every method runs once, in an order that
+rotates from round to round; a method's figure is the median of its rounds, and its ratio to
+the floor is the median of the ratios taken round by round (a drift of the machine's speed
+moves both sides of a ratio). ``--memory-rows`` adds single runs of the floor and of
+rebalance on a larger, narrower table (2 features) for the driver's memory.
 """
 
 from __future__ import annotations
@@ -19,21 +27,29 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
+import statistics
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
-METHODS = ("floor", "naive", "rebalance")
+from methods import FACTOR, SEED
+
+HERE = Path(__file__).resolve().parent
 POSITIVE_SHARE = 0.005
-DEFAULT_FEATURES = 8
-FACTOR = 10
-SEED = 42
+FEATURES = 8
+MEMORY_FEATURES = 2
+DEFAULT_SIZES = (10_000_000, 20_000_000, 40_000_000, 100_000_000)
+METHODS = ("floor", "rebalance", "one-pass", "naive", "duckdb", "polars")
+# The goals: rebalance's whole run against the floor's, at these sizes and above.
+GOALS = {"rebalance": 1.05, "one-pass": 1.02}
+GOAL_SIZES = (20_000_000, 40_000_000, 100_000_000)
+GROWTH_GOAL = 1.3
 
 
 def bench_parser(doc: str | None, rows: int) -> argparse.ArgumentParser:
@@ -46,242 +62,379 @@ def bench_parser(doc: str | None, rows: int) -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = bench_parser(__doc__, 10_000_000)
-    parser.add_argument(
-        "--data-dir", default="bench/data", help="generated tables, kept between runs"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--results", default="bench/RESULTS.md", help="Markdown file the table is appended to"
+        "--rows",
+        type=lambda text: [int(size) for size in text.split(",")],
+        default=list(DEFAULT_SIZES),
+        help="comma-separated table sizes (default 10M,20M,40M,100M)",
     )
-    parser.add_argument(
-        "--features", type=int, default=DEFAULT_FEATURES, help="float features per row"
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds per size")
     parser.add_argument(
         "--methods",
         type=lambda text: text.split(","),
         default=list(METHODS),
-        help="comma-separated subset of floor,naive,rebalance (floor is always measured)",
+        help=f"comma-separated subset of {','.join(METHODS)} (the floor is always run)",
     )
+    parser.add_argument(
+        "--memory-rows", type=int, default=0, help="also measure memory on a table this big"
+    )
+    parser.add_argument("--data-dir", default="bench/data", help="generated tables, kept")
+    parser.add_argument("--results", default="bench/RESULTS.md", help="regenerated in full")
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--driver-memory", default="8g")
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        help="rounds; the order of the methods rotates each round and the median is shown",
-    )
-    parser.add_argument("--method", choices=("generate", "warm", *METHODS), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+@dataclass
+class Run:
+    """One whole process: its wall seconds, peak memory, and what it wrote."""
+
+    method: str
+    seconds: float
+    peak_rss_bytes: int
+    rows_out: int
+    bytes_out: int
+    phases_s: dict[str, float] = field(default_factory=dict)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.method:
-        print(json.dumps(run_method(args)), flush=True)
-        return 0
-    run_child(args, "generate")
-    run_child(args, "warm")  # the first method must not be the one that pays a cold page cache
     methods = [method for method in METHODS if method == "floor" or method in args.methods]
-    rounds: dict[str, list[dict[str, Any]]] = {method: [] for method in methods}
-    for round_index in range(args.repeat):
-        shift = round_index % len(methods)
-        for method in methods[shift:] + methods[:shift]:
-            rounds[method].append(run_child(args, method))
-    results = [median_run(runs) for runs in rounds.values()]
-    table = markdown_table(results) + phase_lines(results)
-    print(table)
-    append_results(Path(args.results), args, table)
+    started = datetime.now(UTC)
+    sizes: dict[int, dict[str, list[Run]]] = {}
+    for rows in args.rows:
+        source = ensure_table(args, rows, FEATURES)
+        sizes[rows] = measure_size(args, source, rows, methods)
+    memory: dict[int, dict[str, Run]] = {}
+    if args.memory_rows:
+        source = ensure_table(args, args.memory_rows, MEMORY_FEATURES)
+        memory[args.memory_rows] = {
+            method: run_method(args, method, source, args.memory_rows)
+            for method in ("floor", "rebalance")
+        }
+    page = results_page(args, started, sizes, memory)
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(page)
+    print(page, end="")
     return 0
 
 
-def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median time, with the highest peak memory of all its rounds."""
-    middle = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
-    peak = max(run["peak_rss_bytes"] for run in runs)
-    return {**middle, "peak_rss_bytes": peak, "rounds": len(runs)}
-
-
-def run_child(args: argparse.Namespace, method: str) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        __file__,
-        "--method",
-        method,
-        "--rows",
-        str(args.rows),
-        "--data-dir",
-        args.data_dir,
-        "--features",
-        str(args.features),
-        "--master",
-        args.master,
-        "--driver-memory",
-        args.driver_memory,
-    ]
-    print(f"bench: {method} ({args.rows:,} rows) ...", file=sys.stderr, flush=True)
-    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(finished.stdout.strip().splitlines()[-1])
-
-
-def table_paths(args: argparse.Namespace) -> tuple[str, str]:
-    root = Path(args.data_dir).resolve() / f"rows={args.rows},features={args.features}"
-    return str(root / "input"), str(root / f"output-{args.method}")
-
-
-def run_method(args: argparse.Namespace) -> dict[str, Any]:
-    from delta.tables import DeltaTable
-    from scans import source_scans, sql_execution_count
-
-    from rebalance_lib.demo import ensure_demo_input
-    from rebalance_lib.storage.session import build_session
-
-    spark = build_session(
-        args.master,
-        f"rebalance-bench-{args.method}",
-        {"spark.driver.memory": args.driver_memory, "spark.ui.showConsoleProgress": "false"},
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    source, output = table_paths(args)
-    if args.method == "warm":
-        spark.read.format("delta").load(source).write.format("noop").mode("overwrite").save()
-        return {"method": "warm"}
-    if args.method == "generate":
-        ensure_demo_input(
-            spark, source, args.rows, POSITIVE_SHARE, seed=7, feature_count=args.features
+def ensure_table(args: argparse.Namespace, rows: int, features: int) -> Path:
+    """The generated input of ``rows`` rows (made once, by Spark, as the demo makes its own)."""
+    source = Path(args.data_dir).resolve() / f"rows={rows},features={features}" / "input"
+    if not (source / "_delta_log").is_dir():
+        print(f"bench: generating {rows:,} rows", file=sys.stderr, flush=True)
+        code = (
+            "import sys; from rebalance_lib.demo import ensure_demo_input; "
+            "from rebalance_lib.storage.session import build_session; "
+            f"spark = build_session({args.master!r}, 'rebalance-bench-generate', "
+            f"{{'spark.driver.memory': {args.driver_memory!r}}}); "
+            f"ensure_demo_input(spark, {str(source)!r}, {rows}, {POSITIVE_SHARE}, seed=7, "
+            f"feature_count={features}); spark.stop()"
         )
-        return {"method": "generate"}
-    shutil.rmtree(output, ignore_errors=True)  # every method writes a fresh table
-    marker = sql_execution_count(spark)
-    started = time.perf_counter()
-    rows_out, phases = METHOD_BODIES[args.method](spark, source, output)
-    seconds = time.perf_counter() - started
-    return {
-        "method": args.method,
-        "rows_in": args.rows,
-        "rows_out": rows_out,
-        "phases_s": phases,
-        "bytes_out": DeltaTable.forPath(spark, output).detail().first()["sizeInBytes"],
-        "seconds": seconds,
-        "peak_rss_bytes": peak_rss_bytes(spark),
-        "source_scans": source_scans(spark, source, marker),
-    }
+        subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
+    return source
 
 
-Phases = dict[str, float]
+def measure_size(
+    args: argparse.Namespace, source: Path, rows: int, methods: list[str]
+) -> dict[str, list[Run]]:
+    """Every method ``args.repeat`` times on one table, interleaved, order rotating."""
+    warm_page_cache(source)
+    runs: dict[str, list[Run]] = {method: [] for method in methods}
+    for round_index in range(args.repeat):
+        shift = round_index % len(methods)
+        for method in methods[shift:] + methods[:shift]:
+            runs[method].append(run_method(args, method, source, rows))
+    return runs
 
 
-def floor(spark: Any, source: str, output: str) -> tuple[int, Phases]:
-    import pyspark.sql.functions as F
-
-    kept_df = (
-        spark.read.format("delta")
-        .load(source)
-        .filter((F.col("label") == 1) | (F.col("id") % FACTOR == 0))
-        .withColumn("weight", F.lit(1.0))
-    )
-    kept_df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(output)
-    return int(spark.read.format("delta").load(output).count()), {}  # a metadata-only count
+def warm_page_cache(source: Path) -> None:
+    for path in source.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as data:
+                while data.read(1 << 24):
+                    pass
 
 
-def naive(spark: Any, source: str, output: str) -> tuple[int, Phases]:
-    import pyspark.sql.functions as F
-
-    source_df = spark.read.format("delta").load(source)
-    counts = {row["label"]: row["count"] for row in source_df.groupBy("label").count().collect()}
-    minority = min(counts, key=counts.__getitem__)
-    fractions = {label: 1.0 if label == minority else 1 / FACTOR for label in counts}
-    weighted_df = source_df.sampleBy("label", fractions, SEED).withColumn(
-        "weight", F.when(F.col("label") == minority, 1.0).otherwise(float(FACTOR))
-    )
-    weighted_df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-        output
-    )
-    written_df = spark.read.format("delta").load(output)
-    report = written_df.groupBy("label").agg(F.count("*").alias("rows"), F.sum("weight")).collect()
-    return int(sum(row["rows"] for row in report)), {}
-
-
-def rebalance(spark: Any, source: str, output: str) -> tuple[int, Phases]:
-    from rebalance_lib import rebalance_table
-
-    out = rebalance_table(
-        spark, source, one_pass=True, classes=[0, 1], minority=1, factor=FACTOR, seed=SEED
-    )
-    written = out.write(output, mode="overwrite")
-    assert written.report is not None
-    return written.report.output.rows, written.report.timings_s
-
-
-METHOD_BODIES = {"floor": floor, "naive": naive, "rebalance": rebalance}
-
-
-def peak_rss_bytes(spark: Any) -> int:
-    """Peak resident memory of the driver: its JVM (VmHWM) plus this Python process."""
-    jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
-    status = Path(f"/proc/{jvm_pid}/status").read_text()
-    jvm_kib = next(
-        int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
-    )
-    python_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (jvm_kib + python_kib) * 1024
-
-
-def markdown_table(results: list[dict[str, Any]]) -> str:
-    floor_seconds = next(r["seconds"] for r in results if r["method"] == "floor")
-    naive_seconds = next((r["seconds"] for r in results if r["method"] == "naive"), None)
-    lines = [
-        "| method | rows in | rows out | MiB out | seconds | input rows/s | x floor | x naive "
-        "| peak driver RSS (MiB) | source scans |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        cells = [
-            r["method"],
-            f"{r['rows_in']:,}",
-            f"{r['rows_out']:,}",
-            f"{r['bytes_out'] / 2**20:,.1f}",
-            f"{r['seconds']:.1f}",
-            f"{r['rows_in'] / r['seconds']:,.0f}",
-            f"{r['seconds'] / floor_seconds:.2f}",
-            f"{r['seconds'] / naive_seconds:.2f}" if naive_seconds else "-",
-            f"{r['peak_rss_bytes'] / 2**20:,.0f}",
-            str(r["source_scans"]),
+def command_for(args: argparse.Namespace, method: str, source: Path, output: Path) -> list[str]:
+    if method in ("rebalance", "one-pass"):
+        rebalance = str(Path(sys.executable).with_name("rebalance"))
+        command = [
+            *[rebalance, "run", "--input", str(source), "--output", str(output)],
+            *["--factor", str(FACTOR), "--seed", str(SEED), "--master", args.master, "--quiet"],
+            *["--set", f"spark.conf.spark.driver.memory={args.driver_memory}"],
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        if method == "one-pass":
+            command += ["--one-pass", "--classes", "0,1", "--minority", "1"]
+        return command
+    return [
+        *[sys.executable, str(HERE / "methods.py"), method, str(source), str(output)],
+        *["--master", args.master, "--driver-memory", args.driver_memory],
+    ]
 
 
-def phase_lines(results: list[dict[str, Any]]) -> str:
-    """Where rebalance's time went, from its own report; "other" is lineage and the report."""
-    lines = []
-    for r in results:
-        if r["phases_s"]:
-            phases = dict(r["phases_s"])
-            phases["other"] = r["seconds"] - sum(phases.values())
-            shown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
-            lines.append(f"\n\n{r['method']} phases: {shown}")
-    return "".join(lines)
+def run_method(args: argparse.Namespace, method: str, source: Path, rows: int) -> Run:
+    output = source.parent / f"output-{method}"
+    shutil.rmtree(output, ignore_errors=True)
+    print(f"bench: {method} on {rows:,} rows ...", file=sys.stderr, flush=True)
+    seconds, peak = timed(command_for(args, method, source, output))
+    rows_out, bytes_out = table_size(output)
+    report = output / "_rebalance_report" / "report.json"
+    phases = json.loads(report.read_text())["timings_s"] if report.is_file() else {}
+    print(f"bench: {method}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    return Run(method, seconds, peak, rows_out, bytes_out, phases)
 
 
-def append_results(results_file: Path, args: argparse.Namespace, table: str) -> None:
+def timed(command: list[str]) -> tuple[float, int]:
+    """Wall seconds from start to exit, and the sum of the peak resident memory of the
+    command and every process under it (each process's own high-water mark)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peaks: dict[int, int] = {}
+    watcher = threading.Thread(target=_watch_memory, args=(process, peaks), daemon=True)
+    watcher.start()
+    _, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    watcher.join()
+    if process.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(command)} failed:\n{stderr.decode()[-3000:]}")
+    return seconds, sum(peaks.values())
+
+
+def _watch_memory(process: subprocess.Popen[bytes], peaks: dict[int, int]) -> None:
+    while process.poll() is None:
+        for pid in _process_tree(process.pid):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[pid] = max(peaks.get(pid, 0), int(line.split()[1]) * 1024)
+        time.sleep(0.25)
+
+
+def _process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending += children.get(pid, [])
+    return tree
+
+
+def table_size(output: Path) -> tuple[int, int]:
+    """Rows and bytes of the Delta table written, from its log (delta-rs: no Spark)."""
+    import pyarrow
+    from deltalake import DeltaTable
+
+    actions = pyarrow.table(DeltaTable(str(output)).get_add_actions(flatten=True))
+    return (
+        sum(actions.column("num_records").to_pylist()),
+        sum(actions.column("size_bytes").to_pylist()),
+    )
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median time, with the highest peak memory of all its rounds."""
+    middle = sorted(runs, key=lambda run: run.seconds)[len(runs) // 2]
+    return Run(
+        middle.method,
+        middle.seconds,
+        max(run.peak_rss_bytes for run in runs),
+        middle.rows_out,
+        middle.bytes_out,
+        middle.phases_s,
+    )
+
+
+def ratio_to_floor(runs: dict[str, list[Run]], method: str) -> float:
+    """The median over rounds of this method's seconds over the floor's in the same round."""
+    return statistics.median(
+        run.seconds / floor.seconds for run, floor in zip(runs[method], runs["floor"], strict=True)
+    )
+
+
+def results_page(
+    args: argparse.Namespace,
+    started: datetime,
+    sizes: dict[int, dict[str, list[Run]]],
+    memory: dict[int, dict[str, Run]],
+) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `python bench/run_bench.py {' '.join(sys.argv[1:])}`".rstrip() + ", "
+        f"{started:%Y-%m-%d %H:%M} UTC.",
+        "",
+        machine_line(),
+        "",
+        f"Tables: id, label at {POSITIVE_SHARE:.1%} positive, {FEATURES} float features; "
+        f"factor {FACTOR}. Whole processes, {args.master}, medians of {args.repeat} "
+        "interleaved rounds with the order rotating; x floor is the median of the round-by-round "
+        "ratios. The methods are described in `bench/run_bench.py` and `bench/methods.py`.",
+        "",
+    ]
+    lines += goals_section(sizes)
+    for rows, runs in sizes.items():
+        lines += size_section(rows, runs)
+    if memory:
+        lines += memory_section(sizes, memory)
+    return "\n".join(lines) + "\n"
+
+
+def machine_line() -> str:
     memory_kib = next(
         int(line.split()[1])
         for line in Path("/proc/meminfo").read_text().splitlines()
         if line.startswith("MemTotal:")
     )
-    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
-    heading = (
-        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {args.rows:,} rows (id, label at "
-        f"{POSITIVE_SHARE:.1%} positive, {args.features} float features), factor {FACTOR}; "
-        f"median of {args.repeat} round(s), method order rotating, page cache warmed first\n\n"
-        f"{os.cpu_count()} cores, {memory_kib / 2**20:.0f} GiB; "
-        f"Python {platform.python_version()}, "
-        f"pyspark {version('pyspark')}, delta-spark {version('delta-spark')}, "
-        f"{java.splitlines()[0] if java else 'java unknown'}\n\n"
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
     )
-    results_file.parent.mkdir(parents=True, exist_ok=True)
-    with results_file.open("a") as results:
-        results.write(heading + table + "\n\n")
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
+    packages = ", ".join(
+        f"{name} {_version(name)}"
+        for name in ("pyspark", "delta-spark", "duckdb", "deltalake", "polars")
+    )
+    return (
+        f"Machine: {os.cpu_count()} cores ({cpu}), {memory_kib / 2**20:.0f} GiB; "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+        f"{packages}; {java.splitlines()[0] if java else 'java unknown'}."
+    )
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def goals_section(sizes: dict[int, dict[str, list[Run]]]) -> list[str]:
+    measured = [method for method in GOALS if all(method in runs for runs in sizes.values())]
+    if not measured:
+        return []
+    lines = [
+        "## Goals",
+        "",
+        "| rows | "
+        + " | ".join(f"{method} x floor (goal <= {GOALS[method]:.2f})" for method in measured)
+        + " |",
+        "|---:|" + "---:|" * len(measured),
+    ]
+    for rows, runs in sizes.items():
+        cells = []
+        for method in measured:
+            ratio = ratio_to_floor(runs, method)
+            met = "met" if ratio <= GOALS[method] else "not met"
+            cells.append(f"{ratio:.3f} ({met})" if rows in GOAL_SIZES else f"{ratio:.3f}")
+        lines.append(f"| {rows:,} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += growth_lines(sizes)
+    return lines
+
+
+def growth_lines(sizes: dict[int, dict[str, list[Run]]]) -> list[str]:
+    """Seconds per extra row from the smallest to the largest table, against the floor's."""
+    if len(sizes) < 2:
+        return []
+    small, large = min(sizes), max(sizes)
+    extra_rows = large - small
+
+    def per_row(method: str) -> float:
+        return (
+            median_run(sizes[large][method]).seconds - median_run(sizes[small][method]).seconds
+        ) / extra_rows
+
+    floor = per_row("floor")
+    lines = [
+        f"Growth from {small:,} to {large:,} rows (median seconds, extra time per extra row; "
+        f"goal: rebalance at most {GROWTH_GOAL}x the floor's):",
+        "",
+        "| method | ns per extra row | x floor's |",
+        "|---|---:|---:|",
+    ]
+    for method in sizes[large]:
+        if method in sizes[small]:
+            cost = per_row(method)
+            lines.append(f"| {method} | {cost * 1e9:.1f} | {cost / floor:.2f} |")
+    return [*lines, ""]
+
+
+def size_section(rows: int, runs: dict[str, list[Run]]) -> list[str]:
+    lines = [
+        f"## {rows:,} rows",
+        "",
+        "| method | rows out | MiB out | seconds | min - max | x floor | input rows/s "
+        "| peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for method, measured in runs.items():
+        middle = median_run(measured)
+        times = [run.seconds for run in measured]
+        lines.append(
+            f"| {method} | {middle.rows_out:,} | {middle.bytes_out / 2**20:,.1f} | "
+            f"{middle.seconds:.1f} | {min(times):.1f} - {max(times):.1f} | "
+            f"{ratio_to_floor(runs, method):.3f} | {rows / middle.seconds:,.0f} | "
+            f"{middle.peak_rss_bytes / 2**20:,.0f} |"
+        )
+    for method, measured in runs.items():
+        middle = median_run(measured)
+        if middle.phases_s:
+            phases = {**middle.phases_s}
+            phases["start-up, report and exit"] = middle.seconds - sum(phases.values())
+            shown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
+            lines += ["", f"{method} phases (its median run): {shown}"]
+    return [*lines, ""]
+
+
+def memory_section(
+    sizes: dict[int, dict[str, list[Run]]], memory: dict[int, dict[str, Run]]
+) -> list[str]:
+    lines = [
+        "## Driver memory",
+        "",
+        "Peak resident memory of each run's processes (Python and the JVM), highest of its "
+        f"rounds; the largest table has {MEMORY_FEATURES} features and one run per method.",
+        "",
+        "| rows | floor MiB | rebalance MiB | rebalance seconds | rebalance x floor |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for rows, runs in sizes.items():
+        if "rebalance" not in runs:
+            continue
+        floor, rebalance = median_run(runs["floor"]), median_run(runs["rebalance"])
+        lines.append(
+            f"| {rows:,} | {floor.peak_rss_bytes / 2**20:,.0f} | "
+            f"{rebalance.peak_rss_bytes / 2**20:,.0f} | {rebalance.seconds:.1f} | "
+            f"{rebalance.seconds / floor.seconds:.3f} |"
+        )
+    for rows, single in memory.items():
+        floor, rebalance = single["floor"], single["rebalance"]
+        lines.append(
+            f"| {rows:,} | {floor.peak_rss_bytes / 2**20:,.0f} | "
+            f"{rebalance.peak_rss_bytes / 2**20:,.0f} | {rebalance.seconds:.1f} | "
+            f"{rebalance.seconds / floor.seconds:.3f} |"
+        )
+    return [*lines, ""]
 
 
 if __name__ == "__main__":

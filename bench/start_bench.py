@@ -7,7 +7,7 @@ twice, interleaved: once with Delta's JARs noted in the cache (a start loads tho
 once with an empty cache folder (a start resolves the JARs through Ivy, as every start did
 before the JARs were noted). Spark's event log gives when the application started and when
 its first stage was submitted; the run's report gives the open phase (pinning the input's
-version: the first Delta read). Medians of the rounds; appended to bench/RESULTS.md.
+version: the first Delta read). Medians of the rounds; appended to bench/START.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__, 2_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data-dir", default=".rebalance-bench/start")
-    parser.add_argument("--results", default="bench/RESULTS.md")
+    parser.add_argument("--results", default="bench/START.md")
     parser.add_argument("--master", default="local[*]")
     args = parser.parse_args(argv)
     rebalance = str(Path(sys.executable).with_name("rebalance"))

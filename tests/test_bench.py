@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -11,24 +12,17 @@ import pytest
 pytestmark = pytest.mark.bench
 
 BENCH = Path(__file__).parents[1] / "bench" / "run_bench.py"
+ROWS = 200_000
 
 
-def test_bench_smoke_prints_the_table_and_counts_source_scans(tmp_path: Path) -> None:
+def test_bench_smoke_regenerates_results_with_every_method(tmp_path: Path) -> None:
     results = tmp_path / "RESULTS.md"
+    results.write_text("an older page, replaced in full\n")
     finished = subprocess.run(
         [
-            sys.executable,
-            str(BENCH),
-            "--rows",
-            "200000",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--results",
-            str(results),
-            "--master",
-            "local[2]",
-            "--driver-memory",
-            "1g",
+            *[sys.executable, str(BENCH), "--rows", str(ROWS), "--repeat", "1"],
+            *["--data-dir", str(tmp_path / "data"), "--results", str(results)],
+            *["--master", "local[2]", "--driver-memory", "1g"],
         ],
         capture_output=True,
         text=True,
@@ -36,18 +30,23 @@ def test_bench_smoke_prints_the_table_and_counts_source_scans(tmp_path: Path) ->
         check=False,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
-    rows = {
-        cells[0]: cells
-        for line in finished.stdout.splitlines()
+    page = results.read_text()
+    assert page == finished.stdout
+    assert page.startswith("# Benchmark results") and "older page" not in page
+    assert "Machine: " in page and "pyspark 4.2.0" in page and "delta-spark 4.4.0" in page
+    rows_out = {
+        cells[0]: int(cells[1].replace(",", ""))
+        for line in page.split(f"## {ROWS:,} rows", 1)[1].splitlines()
         if line.startswith("| ") and not line.startswith("| method")
         for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
     }
-    assert set(rows) == {"floor", "naive", "rebalance"}
-    assert {method: int(cells[-1]) for method, cells in rows.items()} == {
-        "floor": 1,
-        "naive": 2,
-        "rebalance": 1,
-    }
+    assert set(rows_out) == {"floor", "rebalance", "one-pass", "naive", "duckdb", "polars"}
     # Same seed, same partitions: the product's sample is exactly the hand-written sampleBy's.
-    assert rows["rebalance"][2] == rows["naive"][2]
-    assert rows["rebalance"][0] in results.read_text()
+    assert rows_out["rebalance"] == rows_out["naive"] == rows_out["one-pass"]
+    # The peers do the same job: every positive and a tenth of the rest, within 5 sigma.
+    positives = round(ROWS * 0.005)
+    expected = positives + (ROWS - positives) / 10
+    sigma = math.sqrt((ROWS - positives) * 0.1 * 0.9)
+    for peer in ("duckdb", "polars"):
+        assert abs(rows_out[peer] - expected) < 5 * sigma, (peer, rows_out[peer])
+    assert "rebalance phases (its median run): open" in page
