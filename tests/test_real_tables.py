@@ -287,3 +287,24 @@ def test_the_output_keeps_the_inputs_clustering_columns_unless_told_otherwise(
     )
     assert exit_code == 2 and "either partitioned or clustered" in line, line
     assert not (tmp_path / "both").exists()
+
+
+def test_the_newest_version_is_read_off_the_log_as_delta_history_says(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from rebalance_lib.storage.source import read_source
+
+    path = str(tmp_path / "table")
+    labelled_df(spark, 1_000, 10).write.format("delta").option(
+        "delta.checkpointInterval", "2"
+    ).save(path)
+    for _ in range(4):  # checkpoints, .crc files and _last_checkpoint beside the commits
+        labelled_df(spark, 100, 10).write.format("delta").mode("append").save(path)
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE id < 10")
+    (tmp_path / "link").symlink_to(tmp_path / "table")
+    newest = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").agg(F.max("version")).first()
+    assert newest is not None and newest[0] == 5
+    for name in (path, str(tmp_path / "link")):
+        rows_df, source = read_source(spark, name)
+        assert source.delta_version == 5
+        assert rows_df.count() == 1_000 + 4 * 100 - 5 * 10  # ids 0-9 in each write

@@ -9,6 +9,7 @@ catalog name. An output is a path or a catalog table spelled ``table:NAME`` (``w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class TableDetail:
     size_bytes: int
     layout: TableLayout = field(default_factory=TableLayout)
     properties: Mapping[str, str] = field(default_factory=dict)
+    features: tuple[str, ...] = ()  # the protocol's table features
 
 
 def quoted_name(name: str) -> str:
@@ -75,7 +77,11 @@ def detail(spark: SparkSession, ref: str) -> TableDetail | None:
         tuple(row["partitionColumns"] or ()), tuple(row["clusteringColumns"] or ())
     )
     return TableDetail(
-        str(row["location"]), int(row["sizeInBytes"]), layout, row["properties"] or {}
+        str(row["location"]),
+        int(row["sizeInBytes"]),
+        layout,
+        row["properties"] or {},
+        tuple(row["tableFeatures"] or ()),
     )
 
 
@@ -126,6 +132,24 @@ def latest_version(spark: SparkSession, ref: str) -> int:
     newest = spark.sql(f"DESCRIBE HISTORY {ref} LIMIT 1").select("version").first()
     assert newest is not None  # a Delta table has at least one commit
     return int(newest[0])
+
+
+# Table features under which a commit may live with a catalog or a commit coordinator before
+# it is a file in _delta_log: only Delta itself knows the newest version of such a table.
+_COMMITS_KEPT_ELSEWHERE = {"catalogManaged", "catalogOwned-preview", "coordinatedCommits-preview"}
+_COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+
+
+def newest_version(spark: SparkSession, where: str, found: TableDetail) -> int:
+    """The newest version of the Delta table at path ``where`` (described as ``found``):
+    the highest numbered commit file in its _delta_log, as the protocol defines it, where
+    this process sees that folder; else ``DESCRIBE HISTORY`` (``latest_version``)."""
+    if not _COMMITS_KEPT_ELSEWHERE & set(found.features):
+        names = fs.local_names(spark, f"{absolute(where).rstrip('/')}/_delta_log")
+        versions = [int(match[1]) for name in names or () if (match := _COMMIT_FILE.match(name))]
+        if versions:
+            return max(versions)
+    return latest_version(spark, table_ref(where))
 
 
 def tagged_version(spark: SparkSession, ref: str, user_metadata: str) -> tuple[int | None, int]:

@@ -65,7 +65,6 @@ def read_source(
             reason = str(error).splitlines()[0]
             raise InputError(f"cannot read {source} as Parquet: {reason}") from None
         return parquet_df, SourceInfo(source, "parquet", None, fs.size_bytes(spark, source))
-    ref = delta_sql.table_ref(source)
     detail = delta_sql.table_detail(spark, source)
     if detail is None:
         if not fs.exists(spark, source):
@@ -74,7 +73,7 @@ def read_source(
             f"input {source} is not a Delta table (no _delta_log): read Parquet files as Parquet",
             fix={"input_format": "parquet"},
         )
-    pinned = _pinned_version(spark, ref, version, source)
+    pinned = _pinned_version(delta_sql.newest_version(spark, source, detail), version, source)
     delta_df = spark.read.format("delta").option("versionAsOf", pinned).load(absolute(source))
     return delta_df, SourceInfo(source, "delta", pinned, detail.size_bytes, layout=detail.layout)
 
@@ -98,15 +97,14 @@ def _read_table(
                 f"a version needs a Delta table; {name} is not one", fix={"version": None}
             )
         return spark.table(name), SourceInfo(name, "table", None, None)
-    pinned = _pinned_version(spark, name, version, name)
+    pinned = _pinned_version(delta_sql.latest_version(spark, name), version, name)
     table_df = spark.sql(f"SELECT * FROM {name} VERSION AS OF {pinned}")
     return table_df, SourceInfo(
         name, "delta-table", pinned, detail.size_bytes, layout=detail.layout
     )
 
 
-def _pinned_version(spark: SparkSession, ref: str, wanted: int | None, name: str) -> int:
-    latest = delta_sql.latest_version(spark, ref)
+def _pinned_version(latest: int, wanted: int | None, name: str) -> int:
     if wanted is None:
         return latest
     if wanted > latest:
