@@ -308,3 +308,27 @@ def test_the_newest_version_is_read_off_the_log_as_delta_history_says(
         rows_df, source = read_source(spark, name)
         assert source.delta_version == 5
         assert rows_df.count() == 1_000 + 4 * 100 - 5 * 10  # ids 0-9 in each write
+
+
+def test_a_writes_commit_is_found_alike_in_the_log_files_and_in_the_history(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rebalance_lib.storage import delta_sql, fs
+
+    path = str(tmp_path / "table")
+    for tag in ("first", "second", "other"):
+        labelled_df(spark, 100, 10).write.format("delta").mode("append").option(
+            "userMetadata", tag
+        ).save(path)
+    asked = [
+        delta_sql.tagged_version(spark, path, "second", None),
+        delta_sql.tagged_version(spark, path, "second", 1),  # only commits after version 1
+        delta_sql.tagged_version(spark, path, "missing", None),
+    ]
+    assert asked == [(1, 2), (None, 2), (None, 2)]
+    monkeypatch.setattr(fs, "local_names", lambda spark, folder: None)  # as over Connect
+    assert [
+        delta_sql.tagged_version(spark, path, "second", None),
+        delta_sql.tagged_version(spark, path, "second", 1),
+        delta_sql.tagged_version(spark, path, "missing", None),
+    ] == asked

@@ -9,10 +9,12 @@ catalog name. An output is a path or a catalog table spelled ``table:NAME`` (``w
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
@@ -145,27 +147,74 @@ def newest_version(spark: SparkSession, where: str, found: TableDetail) -> int:
     the highest numbered commit file in its _delta_log, as the protocol defines it, where
     this process sees that folder; else ``DESCRIBE HISTORY`` (``latest_version``)."""
     if not _COMMITS_KEPT_ELSEWHERE & set(found.features):
-        names = fs.local_names(spark, f"{absolute(where).rstrip('/')}/_delta_log")
-        versions = [int(match[1]) for name in names or () if (match := _COMMIT_FILE.match(name))]
-        if versions:
-            return max(versions)
+        commits = _local_commit_files(spark, where)
+        if commits:
+            return max(commits)
     return latest_version(spark, table_ref(where))
 
 
-def tagged_version(spark: SparkSession, ref: str, user_metadata: str) -> tuple[int | None, int]:
-    """The version of the commit whose ``userMetadata`` is exactly ``user_metadata`` (None
-    when there is none; another writer's commits, before or after it, cannot be mistaken for
-    it), and the newest version, from one read of the history."""
+def tagged_version(
+    spark: SparkSession, where: str, user_metadata: str, after: int | None
+) -> tuple[int | None, int]:
+    """The version of the commit newer than ``after`` whose ``userMetadata`` is exactly
+    ``user_metadata`` (None when there is none: another writer's commits, before or after
+    it, cannot be mistaken for it), and the table's newest version.
+
+    Where this process sees the table's log (a local path with no commit waiting outside
+    it), the newest commit files are read; a tag not found there is looked up in the
+    history, one query."""
+    commits = _local_commit_files(spark, where)
+    if commits and not fs.local_names(spark, _log_folder(where, "_staged_commits")):
+        for version in sorted(commits, reverse=True):
+            if after is not None and version <= after:
+                break
+            if _commit_user_metadata(commits[version]) == user_metadata:
+                return version, max(commits)
     found = (
-        history(spark, ref)
+        history(spark, table_ref(where))
         .select(
-            F.max(F.when(F.col("userMetadata") == F.lit(user_metadata), F.col("version"))),
+            F.max(
+                F.when(
+                    (F.col("userMetadata") == F.lit(user_metadata))
+                    & (F.col("version") > F.lit(-1 if after is None else after)),
+                    F.col("version"),
+                )
+            ),
             F.max("version"),
         )
         .first()
     )
     assert found is not None and found[1] is not None  # a Delta table has a commit
     return (None if found[0] is None else int(found[0])), int(found[1])
+
+
+def _log_folder(where: str, *parts: str) -> str:
+    return "/".join([absolute(where).rstrip("/"), "_delta_log", *parts])
+
+
+def _local_commit_files(spark: SparkSession, where: str) -> dict[int, str]:
+    """The commit files of the table at path ``where`` by version, where this process sees
+    its log (empty otherwise, and for a ``table:`` output)."""
+    if table_name(where) is not None:
+        return {}
+    folder = _log_folder(where)
+    return {
+        int(match[1]): f"{folder}/{name}"
+        for name in fs.local_names(spark, folder) or ()
+        if (match := _COMMIT_FILE.match(name))
+    }
+
+
+def _commit_user_metadata(commit_file: str) -> str | None:
+    """The ``userMetadata`` of a commit file's ``commitInfo`` action, if it has one."""
+    with open(
+        urlparse(commit_file).path if commit_file.startswith("file:") else commit_file
+    ) as actions:
+        for line in actions:
+            if line.startswith('{"commitInfo"'):
+                info = json.loads(line)["commitInfo"]
+                return info.get("userMetadata") if isinstance(info, dict) else None
+    return None
 
 
 def set_properties(spark: SparkSession, ref: str, properties: Mapping[str, Any]) -> None:

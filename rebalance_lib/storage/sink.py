@@ -197,8 +197,8 @@ def write_delta(
     finish_first = version_before is None and bool(table_properties or cluster_by)
     if finish_first:
         finish_table(spark, path, table_properties, cluster_by)
-    tagged, latest = delta_sql.tagged_version(spark, ref, user_metadata)
-    skipped = tagged is None or (version_before is not None and tagged <= version_before)
+    tagged, latest = delta_sql.tagged_version(spark, path, user_metadata, version_before)
+    skipped = tagged is None
     created = latest if tagged is None or skipped else tagged
     table_version = latest
     if not skipped and not finish_first and (table_properties or cluster_by):
