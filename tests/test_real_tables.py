@@ -326,7 +326,7 @@ def test_a_writes_commit_is_found_alike_in_the_log_files_and_in_the_history(
         delta_sql.tagged_version(spark, path, "missing", None),
     ]
     assert asked == [(1, 2), (None, 2), (None, 2)]
-    monkeypatch.setattr(fs, "local_names", lambda spark, folder: None)  # as over Connect
+    monkeypatch.setattr(fs, "local_folder", lambda spark, folder: None)  # as over Connect
     assert [
         delta_sql.tagged_version(spark, path, "second", None),
         delta_sql.tagged_version(spark, path, "second", 1),

@@ -13,8 +13,8 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
@@ -93,7 +93,7 @@ def table_detail(spark: SparkSession, where: str) -> TableDetail | None:
     name = table_name(where)
     if name is not None:
         return detail(spark, name) if spark.catalog.tableExists(name) else None
-    if fs.known_absent(spark, f"{absolute(where).rstrip('/')}/_delta_log"):
+    if fs.known_absent(spark, _log_folder(where)):
         return None
     found = detail(spark, table_ref(where))
     if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, where):
@@ -160,11 +160,10 @@ def tagged_version(
     ``user_metadata`` (None when there is none: another writer's commits, before or after
     it, cannot be mistaken for it), and the table's newest version.
 
-    Where this process sees the table's log (a local path with no commit waiting outside
-    it), the newest commit files are read; a tag not found there is looked up in the
-    history, one query."""
+    Where this process sees the table's log, the newest commit files are read; a tag not
+    found there is looked up in the history, one query."""
     commits = _local_commit_files(spark, where)
-    if commits and not fs.local_names(spark, _log_folder(where, "_staged_commits")):
+    if commits:
         for version in sorted(commits, reverse=True):
             if after is not None and version <= after:
                 break
@@ -188,28 +187,32 @@ def tagged_version(
     return (None if found[0] is None else int(found[0])), int(found[1])
 
 
-def _log_folder(where: str, *parts: str) -> str:
-    return "/".join([absolute(where).rstrip("/"), "_delta_log", *parts])
+def _log_folder(where: str) -> str:
+    return f"{absolute(where).rstrip('/')}/_delta_log"
 
 
-def _local_commit_files(spark: SparkSession, where: str) -> dict[int, str]:
+def _local_commit_files(spark: SparkSession, where: str) -> dict[int, Path]:
     """The commit files of the table at path ``where`` by version, where this process sees
-    its log (empty otherwise, and for a ``table:`` output)."""
-    if table_name(where) is not None:
+    its log and no commit waits outside it (``_staged_commits``); empty otherwise, and for a
+    ``table:`` output."""
+    log_folder = (
+        None if table_name(where) is not None else fs.local_folder(spark, _log_folder(where))
+    )
+    if log_folder is None:
         return {}
-    folder = _log_folder(where)
+    staged = log_folder / "_staged_commits"
+    if staged.is_dir() and any(staged.iterdir()):
+        return {}
     return {
-        int(match[1]): f"{folder}/{name}"
-        for name in fs.local_names(spark, folder) or ()
-        if (match := _COMMIT_FILE.match(name))
+        int(match[1]): entry
+        for entry in log_folder.iterdir()
+        if (match := _COMMIT_FILE.match(entry.name))
     }
 
 
-def _commit_user_metadata(commit_file: str) -> str | None:
+def _commit_user_metadata(commit_file: Path) -> str | None:
     """The ``userMetadata`` of a commit file's ``commitInfo`` action, if it has one."""
-    with open(
-        urlparse(commit_file).path if commit_file.startswith("file:") else commit_file
-    ) as actions:
+    with commit_file.open() as actions:
         for line in actions:
             if line.startswith('{"commitInfo"'):
                 info = json.loads(line)["commitInfo"]

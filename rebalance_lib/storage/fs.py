@@ -16,7 +16,7 @@ the local file system):
 - whether a folder can be created and written (a missing permission is said before any work);
 - whether a path exists, whether it holds files, their total size (as Spark lists them);
 - that nothing is at a path (no ``_delta_log``: no table to describe, no query sent);
-- a Delta table's newest version: its highest numbered commit file in ``_delta_log``;
+- a Delta table's newest version and a write's own commit: its commit files in ``_delta_log``;
 - removing a folder (a table this run created and must take back, or an aborted write's
   files), and the report written as plain files.
 
@@ -109,15 +109,11 @@ def exists(spark: SparkSession, path: str) -> bool:
     return _files(spark, path, limit=1) is not None
 
 
-def local_names(spark: SparkSession, folder: str) -> list[str] | None:
-    """The names in ``folder`` where this process is the driver and sees it; else None."""
+def local_folder(spark: SparkSession, folder: str) -> Path | None:
+    """``folder`` on this disk, where this process is the driver and it is a folder there;
+    else None."""
     local = _local(spark, folder)
-    if local is None:
-        return None
-    try:
-        return os.listdir(local)
-    except OSError:
-        return None
+    return Path(local) if local is not None and os.path.isdir(local) else None
 
 
 def known_absent(spark: SparkSession, path: str) -> bool:

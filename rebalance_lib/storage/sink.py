@@ -193,13 +193,13 @@ def write_delta(
     # The run id is in the commit's userMetadata and txn makes it one commit per table, so
     # the tag finds this write's commit, whoever else commits; none new means a repeat. A
     # table this write created has no earlier transaction to repeat: its properties follow
-    # at once, and one read of the history then finds both commits.
+    # at once, and one look-up then finds both commits.
     finish_first = version_before is None and bool(table_properties or cluster_by)
     if finish_first:
         finish_table(spark, path, table_properties, cluster_by)
     tagged, latest = delta_sql.tagged_version(spark, path, user_metadata, version_before)
     skipped = tagged is None
-    created = latest if tagged is None or skipped else tagged
+    created = latest if tagged is None else tagged
     table_version = latest
     if not skipped and not finish_first and (table_properties or cluster_by):
         finish_table(spark, path, table_properties, cluster_by)
