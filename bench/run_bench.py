@@ -418,17 +418,12 @@ def memory_section(
         "| rows | floor MiB | rebalance MiB | rebalance seconds | rebalance x floor |",
         "|---:|---:|---:|---:|---:|",
     ]
-    for rows, runs in sizes.items():
-        if "rebalance" not in runs:
-            continue
-        floor, rebalance = median_run(runs["floor"]), median_run(runs["rebalance"])
-        lines.append(
-            f"| {rows:,} | {floor.peak_rss_bytes / 2**20:,.0f} | "
-            f"{rebalance.peak_rss_bytes / 2**20:,.0f} | {rebalance.seconds:.1f} | "
-            f"{rebalance.seconds / floor.seconds:.3f} |"
-        )
-    for rows, single in memory.items():
-        floor, rebalance = single["floor"], single["rebalance"]
+    pairs = [
+        (rows, median_run(runs["floor"]), median_run(runs["rebalance"]))
+        for rows, runs in sizes.items()
+        if "rebalance" in runs
+    ] + [(rows, single["floor"], single["rebalance"]) for rows, single in memory.items()]
+    for rows, floor, rebalance in pairs:
         lines.append(
             f"| {rows:,} | {floor.peak_rss_bytes / 2**20:,.0f} | "
             f"{rebalance.peak_rss_bytes / 2**20:,.0f} | {rebalance.seconds:.1f} | "
