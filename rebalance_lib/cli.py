@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import uuid
 from collections.abc import Sequence
@@ -25,10 +24,11 @@ from rebalance_lib.core.errors import ChecksFailedError, ConfigError, NothingToD
 from rebalance_lib.core.plan import describe_plan
 from rebalance_lib.core.targets import TARGET_FORMS
 from rebalance_lib.demo import ensure_demo_input
+from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import lineage
-from rebalance_lib.storage.session import build_session, set_log_level, warm_jar_cache
+from rebalance_lib.storage.session import build_session, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_path
 
 log = logging.getLogger("rebalance")
@@ -356,17 +356,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args)
     console = Console(args.log_format, args.quiet)
     progress = Progress()
-    previous_handlers: dict[signal.Signals, Any] = {
-        signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate),
-        signal.SIGINT: signal.getsignal(signal.SIGINT),
-    }
+    stopping = Stopping(progress)
+    stopping.install()
     try:
-        return _dispatch(args, progress, console)
+        with stopping.errors_as_stop():
+            return _dispatch(args, progress, stopping, console)
     except (KeyboardInterrupt, Terminated) as stop:
         signal_name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         progress.cancel_quietly()
         log.error("interrupted by %s: %s", signal_name, progress.said())
-        return 143 if isinstance(stop, Terminated) else 130
+        return EXIT_CODES[signal_name]
     except NothingToDo as done:
         console.result(f"{done.render(flag_setting)}; nothing to do")
         return 0
@@ -380,62 +379,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("Spark failed: %s (rerun with -v for the trace)", first_line)
         return 1
     finally:
-        for signal_number, handler in previous_handlers.items():
-            signal.signal(signal_number, handler)
+        stopping.close()
 
 
-class Terminated(BaseException):  # a signal, not an error
-    """SIGTERM arrived (a scheduler stopping the job). Like KeyboardInterrupt, not an
-    Exception, so that no library's ``except Exception`` turns it into its own error."""
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
-
-
-@dataclass
-class Progress:
-    """Where a run stands, so an interrupted one can say what was and was not committed."""
-
-    spark: SparkSession | None = None
-    output: str | None = None
-    run_id: str | None = None
-
-    def cancel_quietly(self) -> None:
-        """Stop the running jobs without Spark's log of every task it abandons."""
-        if self.spark is None:
-            return
-        try:
-            set_log_level(self.spark, "OFF")
-            self.spark.interruptAll()
-        except Exception:  # best effort while stopping: the JVM may be gone
-            pass
-
-    def said(self) -> str:
-        if self.spark is None or self.output is None or self.run_id is None:
-            return "nothing was written"
-        try:
-            commits = [
-                commit
-                for commit in lineage.rebalance_history(self.spark, self.output)
-                if commit["run_id"] == self.run_id
-            ]
-        except Exception:  # best effort while stopping: the JVM may be gone
-            return (
-                f"nothing of run {self.run_id} was committed to {self.output} "
-                "(Delta commits are atomic; no table there yet, or it could not be read)"
-            )
-        if not commits:
-            return (
-                f"nothing of run {self.run_id} was committed to {self.output} (commits are atomic)"
-            )
-        return (
-            f"run {self.run_id} committed its data to {self.output} as Delta version "
-            f"{commits[-1]['version']}; its report may be missing"
-        )
-
-
-def _dispatch(args: argparse.Namespace, progress: Progress, console: Console) -> int:
+def _dispatch(
+    args: argparse.Namespace, progress: Progress, stopping: Stopping, console: Console
+) -> int:
     if args.command == "warm-jars":
         warm_jar_cache(Path(args.log))
         console.result("Delta JARs are in the local Ivy cache")
@@ -445,9 +394,9 @@ def _dispatch(args: argparse.Namespace, progress: Progress, console: Console) ->
     config = config_from_args(args)
     spark = _session(config)
     progress.spark = spark
-    # pyspark's own Ctrl-C handler calls into the JVM while a call is under way, and both
-    # print traces; a plain KeyboardInterrupt lets main() cancel the jobs and say one line.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # pyspark's own Ctrl-C handler, put in place as the session started, calls into the JVM
+    # on the connection of a call under way, and both print traces.
+    stopping.install()
     if args.command == "report":
         print(_report_text(spark, args.output, args.report_dir))  # the page is what was asked
         return 0

@@ -163,7 +163,7 @@ def test_an_interrupted_run_says_in_one_line_what_it_committed(
             assert time.monotonic() < deadline, "the run did not start within 300 s"
             time.sleep(0.05)
         process.send_signal(signal_number)
-        assert process.wait(timeout=120) == exit_code
+        assert process.wait(timeout=120) == exit_code, stderr_file.read_text()[-3000:]
     printed = stderr_file.read_text()
     assert "Traceback" not in printed
     last_line = printed.rstrip().splitlines()[-1].split("\r")[-1].lstrip()

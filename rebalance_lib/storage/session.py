@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
+from types import FrameType
 
 import pyspark
 from pyspark.errors import PySparkException, PySparkRuntimeError
@@ -30,6 +31,7 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+_PY4J_DIR = f"{os.sep}py4j{os.sep}"  # where py4j's modules are, installed or zipped
 # Settings a Connect server takes only when it starts (or never from a client): left out of a
 # remote session's settings rather than refused one by one.
 _SERVER_ONLY_PREFIXES = (
@@ -143,6 +145,24 @@ def set_log_level(spark: SparkSession, level: str) -> None:
     """The driver's log level, on a classic session (a Connect server keeps its own)."""
     if client_is_driver(spark):
         spark.sparkContext.setLogLevel(level)
+
+
+def cancel_jobs(spark: SparkSession) -> None:
+    """Cancel the session's running jobs, from any thread. A classic session's
+    ``interruptAll`` leaves jobs of DataFrame actions running; its context cancels them."""
+    if client_is_driver(spark):
+        spark.sparkContext.cancelAllJobs()
+    else:
+        spark.interruptAll()
+
+
+def in_jvm_call(frame: FrameType | None) -> bool:
+    """Whether the thread at this frame is inside a call to the driver's JVM (py4j's code)."""
+    while frame is not None:
+        if _PY4J_DIR in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _jar_manifest() -> Path:
