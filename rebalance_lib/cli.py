@@ -360,11 +360,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopping.install()
     try:
         with stopping.errors_as_stop():
-            return _dispatch(args, progress, stopping, console)
+            exit_code = _dispatch(args, progress, stopping, console)
+        if stopping.came_too_late():
+            log.warning("%s came as the command finished: it is done", stopping.requested)
+        return exit_code
     except (KeyboardInterrupt, Terminated) as stop:
         signal_name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
-        progress.cancel_quietly()
-        log.error("interrupted by %s: %s", signal_name, progress.said())
+        log.error("interrupted by %s: %s", signal_name, stopping.said())
         return EXIT_CODES[signal_name]
     except NothingToDo as done:
         console.result(f"{done.render(flag_setting)}; nothing to do")

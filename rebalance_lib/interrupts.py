@@ -4,14 +4,17 @@ A signal's handler runs between two Python steps of the main thread, and may lan
 thread waits for the JVM's answer to a call. py4j keeps one connection per thread: a call left
 there before its answer was read leaves the answer to be read by the thread's next call (the
 one that says what was committed), which then fails with an unrelated error. So the stop is
-raised at once only outside py4j's frames. Inside them the handler leaves it to another thread
-to cancel the running jobs and signal again, until the main thread has left the call.
+raised at once only outside py4j's frames. Inside them another thread cancels the running jobs
+and nudges the main thread until it has left the call (or 10 s have passed); what was
+committed is then read on a connection of its own.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +26,9 @@ from pyspark.sql import SparkSession
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.session import cancel_jobs, in_jvm_call, set_log_level
 
-_RESEND_SECONDS = 0.1
+_NUDGE = signal.SIGUSR1  # from the stopping thread to the main thread: is the call over?
+_NUDGE_SECONDS = 0.1
+_LONGEST_WAIT_SECONDS = 10.0  # for a JVM call with no job to cancel (a stuck file system)
 _NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report
 
@@ -81,23 +86,20 @@ class Stopping:
 
     progress: Progress
     requested: str | None = None  # the first signal's name
-    _received: int = 0
-    _resent: int = 0
-    _resender: threading.Thread | None = None
+    _deadline: float = 0.0
+    _stopper: threading.Thread | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
     _previous: dict[int, Any] = field(default_factory=dict)
 
     def install(self) -> None:
-        """Handle both signals from here on; again after Spark's start put its own in place."""
-        for signal_number in _NAMES:
+        """Handle the signals from here on; again after Spark's start put its own in place."""
+        for signal_number in (*_NAMES, _NUDGE):
             previous = signal.signal(signal_number, self._handle)
             self._previous.setdefault(signal_number, previous)
 
     def close(self) -> None:
-        """Stop signalling again, and give the handlers back."""
-        self._stopped.set()
-        if self._resender is not None:
-            self._resender.join()
+        """Stop waiting, and give the handlers back."""
+        self._stop_waiting()
         for signal_number, handler in self._previous.items():
             signal.signal(signal_number, handler)
 
@@ -112,32 +114,68 @@ class Stopping:
             raise
 
     def exception(self) -> BaseException:
-        """The stop as an exception, for an error that was the cancelled job's."""
+        """The stop as an exception."""
         self._stopped.set()
         return Terminated() if self.requested == "SIGTERM" else KeyboardInterrupt()
 
-    def _handle(self, signal_number: int, frame: FrameType | None) -> None:
-        self._received += 1
-        if self._stopped.is_set():
-            return
-        self.requested = self.requested or _NAMES[signal.Signals(signal_number)]
-        sent_by_a_person = self._received - self._resent
-        if sent_by_a_person > 1 or not in_jvm_call(frame):  # a second signal does not wait
-            raise self.exception()
-        if self._resender is None:
-            self._resender = threading.Thread(
-                target=self._cancel_and_resend,
-                args=(signal_number, threading.main_thread().ident),
-                name="rebalance-stop",
-                daemon=True,
-            )
-            self._resender.start()
+    @property
+    def waited(self) -> bool:
+        """Whether the stop waited for a call into the JVM to return."""
+        return self._stopper is not None
 
-    def _cancel_and_resend(self, signal_number: int, main_thread: int) -> None:
+    def came_too_late(self) -> bool:
+        """After the command returned: whether a signal came as its last call finished."""
+        self._stop_waiting()
+        return self.requested is not None
+
+    def said(self) -> str:
+        """Cancel what still runs and say what was committed, on a thread of its own: a stop
+        that could not wait leaves the main thread's connection holding an unread answer."""
+        self._stop_waiting()
+        answer: list[str] = []
+
+        def cancel_and_say() -> None:
+            self.progress.cancel_quietly()
+            answer.append(self.progress.said())
+
+        thread = threading.Thread(target=cancel_and_say, name="rebalance-said", daemon=True)
+        thread.start()
+        thread.join()
+        return answer[0] if answer else "what was committed could not be read"
+
+    def _stop_waiting(self) -> None:
+        self._stopped.set()
+        if self._stopper is not None and self._stopper.ident is not None:
+            self._stopper.join()
+
+    def _handle(self, signal_number: int, frame: FrameType | None) -> None:
+        if signal_number == _NUDGE:
+            waited_enough = time.monotonic() > self._deadline or not in_jvm_call(frame)
+            if self.requested and not self._stopped.is_set() and waited_enough:
+                raise self.exception()
+            return
+        name = _NAMES[signal.Signals(signal_number)]
+        if self.requested and self._stopped.is_set():  # one more signal ends the process
+            line = f"rebalance: {name} again: exited without reading what was committed\n"
+            os.write(2, line.encode())
+            os._exit(EXIT_CODES[name])
+        if self.requested or self._stopped.is_set() or not in_jvm_call(frame):  # no wait
+            self.requested = self.requested or name
+            raise self.exception()
+        self.requested = name
+        self._deadline = time.monotonic() + _LONGEST_WAIT_SECONDS
+        self._stopper = threading.Thread(
+            target=self._cancel_and_nudge,
+            args=(threading.main_thread().ident,),
+            name="rebalance-stop",
+            daemon=True,
+        )
+        self._stopper.start()
+
+    def _cancel_and_nudge(self, main_thread: int) -> None:
         # The call under way may start one job after another (a Delta write does): each is
         # cancelled, from this thread's own connection, until the main thread is out of it.
         while not self._stopped.is_set():
             self.progress.cancel_quietly()
-            self._resent += 1
-            signal.pthread_kill(main_thread, signal_number)
-            self._stopped.wait(_RESEND_SECONDS)
+            signal.pthread_kill(main_thread, _NUDGE)
+            self._stopped.wait(_NUDGE_SECONDS)

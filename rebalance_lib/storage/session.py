@@ -31,7 +31,7 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
-_PY4J_DIR = f"{os.sep}py4j{os.sep}"  # where py4j's modules are, installed or zipped
+_PY4J = "py4j"  # the package that carries a call to the driver's JVM
 # Settings a Connect server takes only when it starts (or never from a client): left out of a
 # remote session's settings rather than refused one by one.
 _SERVER_ONLY_PREFIXES = (
@@ -159,7 +159,7 @@ def cancel_jobs(spark: SparkSession) -> None:
 def in_jvm_call(frame: FrameType | None) -> bool:
     """Whether the thread at this frame is inside a call to the driver's JVM (py4j's code)."""
     while frame is not None:
-        if _PY4J_DIR in frame.f_code.co_filename:
+        if frame.f_globals.get("__name__", "").partition(".")[0] == _PY4J:
             return True
         frame = frame.f_back
     return False
