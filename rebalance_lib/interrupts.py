@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from rebalance_lib.storage import lineage
-from rebalance_lib.storage.session import cancel_jobs, in_jvm_call, set_log_level
+from rebalance_lib.storage.session import cancel_jobs_quietly, in_jvm_call
 
 _NUDGE = signal.SIGUSR1  # from the stopping thread to the main thread: is the call over?
 _NUDGE_SECONDS = 0.1
@@ -48,13 +48,9 @@ class Progress:
 
     def cancel_quietly(self) -> None:
         """Stop the running jobs without Spark's log of every task it abandons."""
-        if self.spark is None:
-            return
-        try:
-            set_log_level(self.spark, "OFF")
-            cancel_jobs(self.spark)
-        except Exception:  # best effort while stopping: the JVM may be gone
-            pass
+        if self.spark is not None:
+            with suppress(Exception):  # best effort while stopping: the JVM may be gone
+                cancel_jobs_quietly(self.spark)
 
     def said(self) -> str:
         if self.spark is None or self.output is None or self.run_id is None:

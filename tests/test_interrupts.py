@@ -18,6 +18,14 @@ LONGER_THAN_ANY_TEST = 60  # seconds: a sleep that ends only if no stop came
 
 
 @pytest.fixture
+def quieted(spark: SparkSession) -> Iterator[SparkSession]:
+    """The session, its log configuration read again after a stop turned every logger off."""
+    yield spark
+    spark._jvm.org.apache.logging.log4j.core.config.Configurator.reconfigure()  # type: ignore[union-attr]
+    spark.sparkContext.setLogLevel("ERROR")
+
+
+@pytest.fixture
 def signal_main_thread() -> Iterator[list[threading.Timer]]:
     """Send the main thread signals later; what is not sent by the end is not sent."""
     timers: list[threading.Timer] = []
@@ -38,7 +46,7 @@ def send_later(timers: list[threading.Timer], seconds: float, signal_number: int
     [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)],
 )
 def test_a_signal_during_a_spark_job_cancels_it_and_the_next_call_reads_its_own_answer(
-    spark: SparkSession,
+    quieted: SparkSession,
     signal_main_thread: list[threading.Timer],
     signal_number: int,
     stop: type[BaseException],
@@ -46,6 +54,7 @@ def test_a_signal_during_a_spark_job_cancels_it_and_the_next_call_reads_its_own_
     """The signal lands while the main thread waits in py4j for a job: the job is cancelled,
     the stop comes out of the call, and the thread's connection answers the next call, not
     the abandoned one (which fails with an unrelated error when the stop is raised inside)."""
+    spark = quieted
     stopping = Stopping(Progress(spark=spark))
     stopping.install()
     send_later(signal_main_thread, 2.0, signal_number)
@@ -54,7 +63,6 @@ def test_a_signal_during_a_spark_job_cancels_it_and_the_next_call_reads_its_own_
             spark.range(0, ENDLESS_ROWS, numPartitions=2).selectExpr("sum(id % 7)").collect()
     finally:
         stopping.close()
-        spark.sparkContext.setLogLevel("ERROR")  # the stop turned Spark's log off
     assert stopping.requested == signal.Signals(signal_number).name
     assert stopping.waited
     assert spark.range(7).count() == 7
@@ -62,8 +70,9 @@ def test_a_signal_during_a_spark_job_cancels_it_and_the_next_call_reads_its_own_
 
 
 def test_a_signal_during_a_jvm_call_with_no_job_stops_once_the_call_returns(
-    spark: SparkSession, signal_main_thread: list[threading.Timer]
+    quieted: SparkSession, signal_main_thread: list[threading.Timer]
 ) -> None:
+    spark = quieted
     stopping = Stopping(Progress(spark=spark))
     stopping.install()
     returned = []
@@ -75,7 +84,6 @@ def test_a_signal_during_a_jvm_call_with_no_job_stops_once_the_call_returns(
             time.sleep(LONGER_THAN_ANY_TEST)  # the next nudge finds the call over
     finally:
         stopping.close()
-        spark.sparkContext.setLogLevel("ERROR")
     assert returned == ["the call"]
     assert stopping.waited
     assert spark.range(3).count() == 3

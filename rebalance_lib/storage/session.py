@@ -147,10 +147,14 @@ def set_log_level(spark: SparkSession, level: str) -> None:
         spark.sparkContext.setLogLevel(level)
 
 
-def cancel_jobs(spark: SparkSession) -> None:
-    """Cancel the session's running jobs, from any thread. A classic session's
-    ``interruptAll`` leaves jobs of DataFrame actions running; its context cancels them."""
+def cancel_jobs_quietly(spark: SparkSession) -> None:
+    """Cancel the session's running jobs, from any thread, with nothing more from the driver's
+    log: every cancelled task logs an error, some from loggers with levels of their own (not
+    the root's, which ``setLogLevel`` sets). A classic session's ``interruptAll`` leaves the
+    jobs of DataFrame actions running; its context cancels them."""
     if client_is_driver(spark):
+        log4j = spark._jvm.org.apache.logging.log4j  # type: ignore[union-attr]
+        log4j.core.config.Configurator.setAllLevels("", log4j.Level.OFF)
         spark.sparkContext.cancelAllJobs()
     else:
         spark.interruptAll()
