@@ -89,18 +89,27 @@ def test_a_signal_during_a_jvm_call_with_no_job_stops_once_the_call_returns(
     assert spark.range(3).count() == 3
 
 
+def interrupted_sleep(
+    timers: list[threading.Timer], stop: type[BaseException], *sent: tuple[float, int]
+) -> Stopping:
+    """A long sleep under a Stopping, with signals sent at their times: they must stop it."""
+    stopping = Stopping(Progress())
+    stopping.install()
+    for seconds, signal_number in sent:
+        send_later(timers, seconds, signal_number)
+    try:
+        with pytest.raises(stop):
+            time.sleep(LONGER_THAN_ANY_TEST)
+    finally:
+        stopping.close()
+    return stopping
+
+
 def test_a_signal_outside_the_jvm_stops_at_once_and_the_handlers_are_given_back(
     signal_main_thread: list[threading.Timer],
 ) -> None:
     handlers_before = [signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)]
-    stopping = Stopping(Progress())
-    stopping.install()
-    send_later(signal_main_thread, 0.2, signal.SIGTERM)
-    try:
-        with pytest.raises(Terminated):
-            time.sleep(LONGER_THAN_ANY_TEST)
-    finally:
-        stopping.close()
+    stopping = interrupted_sleep(signal_main_thread, Terminated, (0.2, signal.SIGTERM))
     assert not stopping.waited
     assert [signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT)] == handlers_before
 
@@ -112,16 +121,8 @@ def test_a_second_signal_does_not_wait_for_the_jvm_call(
     waits, the second stops (with no time limit on the wait, only it can)."""
     monkeypatch.setattr(interrupts, "in_jvm_call", lambda frame: True)
     monkeypatch.setattr(interrupts, "_LONGEST_WAIT_SECONDS", 10 * LONGER_THAN_ANY_TEST)
-    stopping = Stopping(Progress())
-    stopping.install()
-    send_later(signal_main_thread, 0.2, signal.SIGINT)
-    send_later(signal_main_thread, 0.8, signal.SIGINT)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            time.sleep(LONGER_THAN_ANY_TEST)
-    finally:
-        stopping.close()
-    assert stopping.waited
+    sent = [(0.2, signal.SIGINT), (0.8, signal.SIGINT)]
+    assert interrupted_sleep(signal_main_thread, KeyboardInterrupt, *sent).waited
 
 
 def test_a_jvm_call_that_does_not_return_is_left_after_the_longest_wait(
@@ -129,12 +130,4 @@ def test_a_jvm_call_that_does_not_return_is_left_after_the_longest_wait(
 ) -> None:
     monkeypatch.setattr(interrupts, "in_jvm_call", lambda frame: True)
     monkeypatch.setattr(interrupts, "_LONGEST_WAIT_SECONDS", 0.5)
-    stopping = Stopping(Progress())
-    stopping.install()
-    send_later(signal_main_thread, 0.2, signal.SIGTERM)
-    try:
-        with pytest.raises(Terminated):
-            time.sleep(LONGER_THAN_ANY_TEST)
-    finally:
-        stopping.close()
-    assert stopping.waited
+    assert interrupted_sleep(signal_main_thread, Terminated, (0.2, signal.SIGTERM)).waited
