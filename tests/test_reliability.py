@@ -174,6 +174,28 @@ def test_an_interrupted_run_says_in_one_line_what_it_committed(
     assert not DeltaTable.isDeltaTable(spark, str(tmp_path / "out"))
 
 
+def test_a_run_stopped_after_its_data_commit_names_the_version_it_committed(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    source = write_delta(labelled_df(spark, 20_000, 400), tmp_path / "in")
+    output = tmp_path / "out"
+    command = [
+        str(Path(sys.executable).with_name("rebalance")),
+        *["run", "--input", source, "--output", str(output), "--factor", "5"],
+        *["--run-id", "late-stop", "--master", "local[1]"],
+    ]
+    environment = {**os.environ, FAULT_ENV: "after-data-commit:SIGTERM"}
+    stopped = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr
+    assert stopped.stderr.rstrip().splitlines()[-1] == (
+        f"rebalance: interrupted by SIGTERM: run late-stop committed its data to {output} "
+        "as Delta version 0; its report may be missing"
+    )
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
+    assert [commit["operation"] for commit in history] == ["WRITE"]
+
+
 @pytest.mark.parametrize("fault", ["after-data-commit", "after-properties"])
 def test_a_retry_of_the_identical_command_finishes_the_run_without_a_second_commit(
     spark: SparkSession, tmp_path: Path, fault: str
