@@ -394,11 +394,12 @@ def _dispatch(
     if args.command == "demo":
         args = _demo_defaults(args)
     config = config_from_args(args)
-    spark = _session(config)
+    with stopping.held():
+        spark = _session(config)
+        # pyspark's own Ctrl-C handler, put in place as the session started, calls into the
+        # JVM on the connection of a call under way, and both print traces.
+        stopping.install()
     progress.spark = spark
-    # pyspark's own Ctrl-C handler, put in place as the session started, calls into the JVM
-    # on the connection of a call under way, and both print traces.
-    stopping.install()
     if args.command == "report":
         print(_report_text(spark, args.output, args.report_dir))  # the page is what was asked
         return 0

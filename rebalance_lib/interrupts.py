@@ -83,6 +83,7 @@ class Stopping:
     progress: Progress
     requested: str | None = None  # the first signal's name
     _deadline: float = 0.0
+    _holding: bool = False
     _stopper: threading.Thread | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
     _previous: dict[int, Any] = field(default_factory=dict)
@@ -98,6 +99,20 @@ class Stopping:
         self._stop_waiting()
         for signal_number, handler in self._previous.items():
             signal.signal(signal_number, handler)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Within (Spark's start), a first signal is noted and raised as the block ends.
+        Raised inside, it would leave the JVM being launched alive for good, holding the
+        command's stderr: pyspark deletes the folder the JVM writes its port to, the JVM's
+        main thread dies on it, and its py4j server thread keeps it up."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self.requested:
+            raise self.exception()
 
     @contextmanager
     def errors_as_stop(self) -> Iterator[None]:
@@ -151,6 +166,9 @@ class Stopping:
                 raise self.exception()
             return
         name = _NAMES[signal.Signals(signal_number)]
+        if self._holding and not self.requested:
+            self.requested = name
+            return
         if self.requested and self._stopped.is_set():  # one more signal ends the process
             line = f"rebalance: {name} again: exited without reading what was committed\n"
             os.write(2, line.encode())

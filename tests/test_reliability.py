@@ -174,6 +174,53 @@ def test_an_interrupted_run_says_in_one_line_what_it_committed(
     assert not DeltaTable.isDeltaTable(spark, str(tmp_path / "out"))
 
 
+def java_children(parent: int) -> list[int]:
+    """The process ids of the JVMs this process started (Linux: read from /proc)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent_of_entry = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent_of_entry == parent and (entry / "comm").read_text().strip() == "java":
+                children.append(int(entry.name))
+        except (OSError, ValueError, IndexError):  # not a process, or gone meanwhile
+            continue
+    return children
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_stop_while_spark_starts_leaves_no_jvm_behind(tmp_path: Path) -> None:
+    """SIGTERM while the driver's JVM is launched: the start is let finish, then the one line
+    and 143; the JVM ends with the command (raised inside the launch, it lived on for good,
+    holding the command's stderr open)."""
+    stderr_file = tmp_path / "stderr.txt"
+    command = [
+        str(Path(sys.executable).with_name("rebalance")),
+        *["demo", "--output", str(tmp_path / "out"), "--master", "local[1]"],
+    ]
+    with stderr_file.open("w") as stderr:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 300
+        while not (jvms := java_children(process.pid)):
+            assert process.poll() is None, stderr_file.read_text()[-2000:]
+            assert time.monotonic() < deadline, "no JVM was launched within 300 s"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=120)
+    deadline = time.monotonic() + 60
+    while (alive := [jvm for jvm in jvms if Path(f"/proc/{jvm}").exists()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    for jvm in alive:  # the test's own leftover: ended before the test fails
+        os.kill(jvm, signal.SIGKILL)
+    printed = stderr_file.read_text()
+    assert not alive, f"the JVM outlived the command: {printed[-2000:]}"
+    assert exit_code == 143, printed[-2000:]
+    assert printed.rstrip().splitlines()[-1] == (
+        "rebalance: interrupted by SIGTERM: nothing was written"
+    )
+
+
 def test_a_run_stopped_after_its_data_commit_names_the_version_it_committed(
     spark: SparkSession, tmp_path: Path
 ) -> None:
