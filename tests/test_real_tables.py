@@ -320,15 +320,12 @@ def test_a_writes_commit_is_found_alike_in_the_log_files_and_in_the_history(
         labelled_df(spark, 100, 10).write.format("delta").mode("append").option(
             "userMetadata", tag
         ).save(path)
-    asked = [
-        delta_sql.tagged_version(spark, path, "second", None),
-        delta_sql.tagged_version(spark, path, "second", 1),  # only commits after version 1
-        delta_sql.tagged_version(spark, path, "missing", None),
-    ]
-    assert asked == [(1, 2), (None, 2), (None, 2)]
+    questions = [("second", None), ("second", 1), ("missing", None)]  # 1: only commits after it
+
+    def ask() -> list[tuple[int | None, int]]:
+        return [delta_sql.tagged_version(spark, path, tag, after) for tag, after in questions]
+
+    from_log_files = ask()
+    assert from_log_files == [(1, 2), (None, 2), (None, 2)]
     monkeypatch.setattr(fs, "local_folder", lambda spark, folder: None)  # as over Connect
-    assert [
-        delta_sql.tagged_version(spark, path, "second", None),
-        delta_sql.tagged_version(spark, path, "second", 1),
-        delta_sql.tagged_version(spark, path, "missing", None),
-    ] == asked
+    assert ask() == from_log_files
