@@ -6,19 +6,21 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 AIRFLOW_VENV := .venv-airflow
+# The exact versions everything is tested with (pyproject.toml declares ranges).
+PIP_INSTALL = $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: setup setup-test airflow-env demo test test-fast check bench lint format wheel clean
+.PHONY: setup setup-test airflow-env demo test test-fast check bench lint format wheel lock lanes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(PIP_INSTALL) -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	touch $@
 
 # Fetches Delta's JARs into the Ivy cache once, so later Spark starts (and tests) reuse them.
@@ -52,7 +54,7 @@ test: setup-test check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(VENV)/.installed-bench: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[bench]'
+	$(PIP_INSTALL) -e '.[bench]'
 	touch $@
 
 # Benchmark (not part of CI but its 200k-row smoke run): regenerates bench/RESULTS.md.
@@ -60,16 +62,32 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 bench: setup $(VENV)/.installed-bench
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)
 
-lint: setup-test
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: setup-test
+format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-wheel: setup
-	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
+# An sdist and a wheel in dist/, checked as a package index would check them.
+wheel: $(VENV)/.installed-test
+	rm -rf dist
+	$(BIN)/python -m build --sdist --wheel --outdir dist . >$(VENV)/build.log
+	$(BIN)/twine check --strict dist/*
+
+# Re-pin constraints.txt from what the project's ranges resolve to today, in a scratch venv.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e '.[test]'
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable; } >constraints.new
+	mv constraints.new constraints.txt && rm -rf .venv-lock
+
+# The other Pythons we support: the fast lane and one local run each (scripts/python_lane.sh).
+lanes:
+	scripts/python_lane.sh 3.12 lowest
+	scripts/python_lane.sh 3.13
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) dist build .rebalance-demo *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) .venv-3.* dist build .rebalance-demo *.egg-info

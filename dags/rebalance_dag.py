@@ -8,17 +8,21 @@ replaces that day only.
 Deployment settings come from the environment of the Airflow workers:
 REBALANCE_INPUT and REBALANCE_OUTPUT (the Delta paths),
 REBALANCE_HOME (the project checkout, default: this file's parent folder),
-REBALANCE_WHEEL (default REBALANCE_HOME/dist/rebalance-0.1.0-py3-none-any.whl) and
-REBALANCE_PYSPARK_PYTHON (the Python that runs the job's driver). The Spark master comes
-from the `spark_default` connection. With Airflow's OpenLineage provider configured, the
-job's own lineage events name this task's run as their parent.
+REBALANCE_WHEEL (default: the one spark_rebalance wheel in REBALANCE_HOME/dist, built by
+`make wheel`), REBALANCE_SPARK_VERSION (the cluster's Spark, which names Delta's JAR; default:
+the newest Spark rebalance supports) and REBALANCE_PYSPARK_PYTHON (the Python that runs the
+job's driver). The Spark master comes from the `spark_default` connection. With Airflow's
+OpenLineage provider configured, the job's own lineage events name this task's run as their
+parent.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -26,10 +30,32 @@ from airflow.sdk import DAG, Param
 from rebalance_assets import EVENTS, EVENTS_REBALANCED, INPUT_PATH, OUTPUT_PATH
 
 PROJECT = Path(os.environ.get("REBALANCE_HOME", Path(__file__).resolve().parents[1]))
-WHEEL = os.environ.get(
-    "REBALANCE_WHEEL", str(PROJECT / "dist" / "rebalance-0.1.0-py3-none-any.whl")
-)
-DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+
+
+def _project_versions() -> ModuleType:
+    """rebalance's own table of versions (a pure file), read where the project is checked out:
+    Airflow's environment does not install rebalance, and the DAG names the same Delta JAR."""
+    spec = importlib.util.spec_from_file_location(
+        "rebalance_versions", PROJECT / "rebalance_lib" / "core" / "versions.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _wheel() -> str:
+    """REBALANCE_WHEEL, else the one wheel `make wheel` left in the project's dist/."""
+    if "REBALANCE_WHEEL" in os.environ:
+        return os.environ["REBALANCE_WHEEL"]
+    wheels = list((PROJECT / "dist").glob("spark_rebalance-*-py3-none-any.whl"))
+    return str(wheels[0]) if len(wheels) == 1 else str(PROJECT / "dist" / "spark_rebalance.whl")
+
+
+VERSIONS = _project_versions()
+WHEEL = _wheel()
+SPARK_VERSION = os.environ.get("REBALANCE_SPARK_VERSION", VERSIONS.newest_supported_spark())
+DELTA_PACKAGE = VERSIONS.delta_package(SPARK_VERSION)
 DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",

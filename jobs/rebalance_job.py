@@ -1,8 +1,12 @@
 """spark-submit entry point: the same code path as the `rebalance` command.
 
-    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 \
-        --py-files dist/rebalance-0.1.0-py3-none-any.whl \
+    spark-submit --packages "$(rebalance delta-package)" \
+        --py-files dist/spark_rebalance-*-py3-none-any.whl \
         jobs/rebalance_job.py run --config conf/default.yaml --input ... --output ...
+
+The driver needs only pyspark (the cluster's own, with or without pip's metadata), pydantic
+and PyYAML; Delta's JAR comes from --packages (`rebalance delta-package` names the one for
+a Spark version).
 """
 
 import sys

@@ -21,6 +21,9 @@ from rebalance_lib.core.calibration import calibrate
 from rebalance_lib.core.errors import RebalanceError
 from rebalance_lib.core.plan import ClassPlan, Plan, plan_rebalance
 from rebalance_lib.core.targets import TargetRequest
+from rebalance_lib.core.versions import VERSION
+
+__version__ = VERSION
 
 plan = plan_rebalance  # the pure planner under its short name: counts + request -> Plan
 
@@ -32,6 +35,7 @@ __all__ = [
     "Rebalanced",
     "TargetRequest",
     "Written",
+    "__version__",
     "calibrate",
     "plan",
     "plan_rebalance",

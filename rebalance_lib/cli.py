@@ -10,16 +10,17 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import pyspark
 import yaml
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from rebalance_lib.api import Rebalanced, Written, rebalance_table
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
+from rebalance_lib.core import versions
 from rebalance_lib.core.errors import ChecksFailedError, ConfigError, NothingToDo, RebalanceError
 from rebalance_lib.core.plan import describe_plan
 from rebalance_lib.core.targets import TARGET_FORMS
@@ -212,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
         "during the write and bad rows fail it",
     )
 
-    parser = argparse.ArgumentParser(prog="rebalance", description=__doc__)
+    # Raw: the version line is printed whole, not wrapped to the terminal's width.
+    parser = argparse.ArgumentParser(
+        prog="rebalance", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=_versions())
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser(
@@ -235,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--output", required=True, help="the output Delta path of a run")
     report.add_argument("--report-dir", help="where the report was written, if not the default")
+    delta = commands.add_parser(
+        "delta-package",
+        parents=[common],
+        help="print the Maven coordinate of Delta's JAR for a Spark version (spark-submit "
+        "--packages)",
+    )
+    delta.add_argument(
+        "--spark-version",
+        default=pyspark.__version__,
+        help="the cluster's Spark (default: the pyspark installed here)",
+    )
     warm = commands.add_parser(
         "warm-jars", parents=[common], help="fetch Delta's JARs into the local Ivy cache"
     )
@@ -254,9 +269,21 @@ def _partition_values(text: str) -> dict[str, str]:
 
 
 def _versions() -> str:
-    """``rebalance 0.4.0 (pyspark 4.2.0, delta-spark 4.4.0)``: what a bug report needs."""
-    installed = ", ".join(f"{name} {version(name)}" for name in ("pyspark", "delta-spark"))
-    return f"rebalance {version('rebalance')} ({installed})"
+    """``spark-rebalance 0.2.0 (pyspark 4.2.0, Delta JAR io.delta:...:4.4.0)``: what a bug
+    report needs, read from the modules themselves, so a pyspark that came with Spark (no
+    package metadata) answers too."""
+    delta = versions.delta_package(pyspark.__version__) or "none known for this Spark"
+    return (
+        f"{versions.DISTRIBUTION} {versions.VERSION} "
+        f"(pyspark {pyspark.__version__}, Delta JAR {delta})"
+    )
+
+
+def _delta_package(spark_version: str) -> str:
+    package = versions.delta_package(spark_version)
+    if package is None:
+        raise ConfigError(versions.no_delta_for(spark_version))
+    return package
 
 
 def _factor_list(text: str) -> list[float]:
@@ -387,6 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(
     args: argparse.Namespace, progress: Progress, stopping: Stopping, console: Console
 ) -> int:
+    if args.command == "delta-package":
+        print(_delta_package(args.spark_version))
+        return 0
     if args.command == "warm-jars":
         warm_jar_cache(Path(args.log))
         console.result("Delta JARs are in the local Ivy cache")

@@ -52,6 +52,7 @@ _CHILD_SPARK_MODULES = {
     "test_bench",
     "test_cli",
     "test_cluster",
+    "test_install",
     "test_reliability",
     "test_session",
 }
@@ -156,4 +157,4 @@ def build_wheel(dist: Path) -> str:
         check=True,
         timeout=300,
     )
-    return str(next(dist.glob("rebalance-*.whl")))
+    return str(next(dist.glob("spark_rebalance-*.whl")))

@@ -1,16 +1,23 @@
-"""spark-submit to a real standalone cluster (1 master, 2 workers), and a worker killed mid-run."""
+"""spark-submit to a real standalone cluster (1 master, 2 workers), and a worker killed mid-run.
+
+The driver is set up as a cluster's is: its Python has the wheel's own dependencies, and pyspark
+comes with Spark (its zips on PYTHONPATH, no package metadata), not from pip.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyspark
 import pytest
 from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
@@ -21,6 +28,8 @@ from rebalance_lib.storage.session import delta_package
 pytestmark = pytest.mark.cluster
 
 PROJECT = Path(__file__).parents[1]
+CONSTRAINTS = PROJECT / "constraints.txt"
+SPARK_HOME = str(Path(pyspark.__file__).parent)  # pip's pyspark is laid out as Spark is
 ROWS, MINORITY_ROWS, FACTOR = 3_000_000, 30_000, 10.0
 
 
@@ -45,16 +54,73 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory, wheel: str) -> dict[str, str]:
+    """The driver's Python and environment: a venv with the wheel's declared dependencies but
+    pyspark, which comes from the zips Spark ships (``python/lib``), with no dist-info."""
+    venv = tmp_path_factory.mktemp("driver") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    needs = [need for need in wheel_requirements(wheel) if not need.startswith("pyspark")]
+    subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--constraint", str(CONSTRAINTS), *needs],
+        check=True,
+        timeout=600,
+    )
+    spark_python = Path(SPARK_HOME) / "python" / "lib"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(str(path) for path in sorted(spark_python.glob("*.zip"))),
+        "PYSPARK_PYTHON": python,
+        "PYSPARK_DRIVER_PYTHON": python,
+        "SPARK_HOME": SPARK_HOME,
+    }
+    return {"python": python, **env}
+
+
+def wheel_requirements(wheel: str) -> list[str]:
+    """The wheel's declared dependencies (its ``Requires-Dist`` lines that no extra marks)."""
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata] = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    return [
+        line.removeprefix("Requires-Dist: ")
+        for line in lines
+        if line.startswith("Requires-Dist: ") and "extra ==" not in line
+    ]
+
+
+def test_the_driver_has_no_package_metadata_for_pyspark_or_delta(driver: dict[str, str]) -> None:
+    probe = (
+        "import importlib.metadata as m, pyspark\n"
+        "for name in ('pyspark', 'delta-spark'):\n"
+        "    try:\n"
+        "        m.version(name)\n"
+        "    except m.PackageNotFoundError:\n"
+        "        print(name, 'has no metadata')\n"
+        "print('pyspark', pyspark.__version__, 'from', pyspark.__file__)\n"
+    )
+    env = {key: value for key, value in driver.items() if key != "python"}
+    found = subprocess.run(
+        [driver["python"], "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    lines = found.stdout.splitlines()
+    assert lines[:2] == ["pyspark has no metadata", "delta-spark has no metadata"]
+    assert lines[2].startswith(f"pyspark {importlib.metadata.version('pyspark')} from ")
+    assert "pyspark.zip" in lines[2]
+
+
+@pytest.fixture(scope="module")
 def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str:
     source_df = labelled_df(spark, ROWS, MINORITY_ROWS, partitions=16)
     return write_delta(source_df, tmp_path_factory.mktemp("cluster-src") / "src")
 
 
-def submit(master: str, wheel: str, source: str, output: Path) -> subprocess.Popen[str]:
-    """spark-submit the job: rebalance ``source`` into ``output`` by FACTOR."""
-    job_args = ["--input", source, "--output", str(output), "--factor", str(FACTOR)]
+def submit(
+    master: str, wheel: str, driver: dict[str, str], *job_args: str
+) -> subprocess.Popen[str]:
+    """spark-submit the job with these arguments, from the cluster-like driver."""
     command = [
-        str(Path(sys.executable).with_name("spark-submit")),
+        str(Path(SPARK_HOME) / "bin" / "spark-submit"),
         "--master",
         master,
         "--packages",
@@ -66,15 +132,36 @@ def submit(master: str, wheel: str, source: str, output: Path) -> subprocess.Pop
         "--conf",
         "spark.ui.enabled=false",
         str(PROJECT / "jobs" / "rebalance_job.py"),
-        "run",
-        "--config",
-        str(PROJECT / "conf" / "default.yaml"),
         *job_args,
     ]
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    env = {key: value for key, value in driver.items() if key != "python"}
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def run_args(source: str, output: Path) -> list[str]:
+    """``run``: rebalance ``source`` into ``output`` by FACTOR."""
+    config = ["--config", str(PROJECT / "conf" / "default.yaml")]
+    return ["run", *config, "--input", source, "--output", str(output), "--factor", str(FACTOR)]
+
+
+def test_the_job_names_its_versions_and_plans_on_the_cluster(
+    cluster: dict[str, str], wheel: str, driver: dict[str, str], source: str
+) -> None:
+    named = submit(cluster["master"], wheel, driver, "--version")
+    stdout, stderr = named.communicate(timeout=300)
+    assert named.returncode == 0, stderr[-3000:]
+    assert stdout.strip() == (
+        f"spark-rebalance {importlib.metadata.version('spark-rebalance')} (pyspark "
+        f"{importlib.metadata.version('pyspark')}, Delta JAR {delta_package()})"
+    )
+    planned = submit(
+        cluster["master"], wheel, driver, "plan", "--input", source, "--factor", str(FACTOR)
+    )
+    stdout, stderr = planned.communicate(timeout=600)
+    assert planned.returncode == 0, stderr[-3000:]
+    assert f"{ROWS - MINORITY_ROWS:,}" in stdout and f"{MINORITY_ROWS:,}" in stdout
 
 
 def kept_ids(spark: SparkSession, output: Path) -> set[int]:
@@ -85,10 +172,14 @@ def kept_ids(spark: SparkSession, output: Path) -> set[int]:
 
 @pytest.fixture(scope="module")
 def undisturbed(
-    cluster: dict[str, str], wheel: str, source: str, tmp_path_factory: pytest.TempPathFactory
+    cluster: dict[str, str],
+    wheel: str,
+    driver: dict[str, str],
+    source: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     output = tmp_path_factory.mktemp("cluster-out") / "out"
-    job = submit(cluster["master"], wheel, source, output)
+    job = submit(cluster["master"], wheel, driver, *run_args(source, output))
     _, stderr = job.communicate(timeout=900)
     assert job.returncode == 0, stderr[-3000:]
     return output
@@ -116,12 +207,13 @@ def test_killing_a_worker_mid_write_changes_nothing(
     spark: SparkSession,
     cluster: dict[str, str],
     wheel: str,
+    driver: dict[str, str],
     source: str,
     undisturbed: Path,
     tmp_path: Path,
 ) -> None:
     output = tmp_path / "out"
-    job = submit(cluster["master"], wheel, source, output)
+    job = submit(cluster["master"], wheel, driver, *run_args(source, output))
     deadline = time.monotonic() + 600
     while not list(output.glob("part-*.parquet")):
         assert job.poll() is None, "the job ended before it wrote a data file"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import rebalance_lib
 from rebalance_lib.api import resolve_options
-from rebalance_lib.cli import build_parser, config_from_args
+from rebalance_lib.cli import build_parser, config_from_args, main
 from rebalance_lib.config import RebalanceConfig, load_config
 from rebalance_lib.core.errors import ConfigError, PlanError
 from rebalance_lib.storage.session import remote_url
@@ -80,10 +81,26 @@ def test_version_names_rebalance_and_the_spark_and_delta_it_runs_with(
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out.strip()
     assert printed == (
-        f"rebalance {version('rebalance')} (pyspark {version('pyspark')}, "
-        f"delta-spark {version('delta-spark')})"
+        f"spark-rebalance {version('spark-rebalance')} (pyspark {version('pyspark')}, "
+        "Delta JAR io.delta:delta-spark_4.2_2.13:4.4.0)"
     )
-    assert "pyspark 4.2.0, delta-spark 4.4.0" in printed  # the pinned pair
+
+
+def test_the_version_is_the_distributions_own() -> None:
+    assert rebalance_lib.__version__ == version("spark-rebalance")
+
+
+def test_delta_package_names_the_jar_for_a_spark_version_and_refuses_an_unknown_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["delta-package", "--spark-version", "4.2.1"]) == 0
+    assert capsys.readouterr().out == "io.delta:delta-spark_4.2_2.13:4.4.0\n"
+    assert main(["delta-package", "--spark-version", "3.5.3"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "rebalance: error: Spark 3.5.3 has no Delta JAR in rebalance's table (supported: Spark "
+        "4.2): install a supported pyspark, or name Delta's JAR yourself with "
+        "spark.jars.packages=io.delta:delta-spark_<spark minor>_2.13:<delta version>"
+    ]
 
 
 def test_remote_names_a_connect_server_and_spark_remote_is_the_default(

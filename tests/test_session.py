@@ -23,7 +23,11 @@ NO_REPOSITORY = """<ivysettings>
 """
 
 
-def test_delta_package_matches_the_installed_versions() -> None:
+# A small package of Maven Central's with no dependencies of its own: a user's extra JAR.
+EXTRA_PACKAGE = "org.apache.commons:commons-collections4:4.4"
+
+
+def test_delta_package_is_the_jar_for_the_running_pyspark() -> None:
     assert delta_package() == "io.delta:delta-spark_4.2_2.13:4.4.0"
 
 
@@ -87,3 +91,43 @@ def test_a_second_start_loads_the_noted_jars_without_resolving_them(
     ]
     assert foreign == [], foreign  # Spark's start-up chatter is gone
     assert second.stdout == first.stdout  # the same plan
+
+
+def test_a_users_packages_join_deltas_and_are_noted_apart_from_deltas_own(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A package of the user's (as every S3 user adds hadoop-aws) is resolved beside Delta's
+    on a first start, loaded from the noted files on the next, and never reaches a start that
+    did not ask for it."""
+    source = write_delta(labelled_df(spark, 2_000, 50), tmp_path / "in")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    extra = ["--set", f"spark.conf.spark.jars.packages={EXTRA_PACKAGE}"]
+
+    def start(*flags: str) -> subprocess.CompletedProcess[str]:
+        command = [str(Path(sys.executable).with_name("rebalance")), "plan"]
+        return subprocess.run(
+            [*command, "--input", source, "--factor", "5", *flags],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    first = start(*extra)
+    assert first.returncode == 0, first.stderr[-2000:]  # Delta is there: not replaced
+    assert f"fetching Delta's JARs ({delta_package()}) and 1 more package(s)" in first.stderr
+    noted = {path.name: path.read_text() for path in (tmp_path / "cache" / "rebalance").iterdir()}
+    [(with_extra, jars)] = noted.items()
+    assert "delta-spark_4.2_2.13-4.4.0.jar" in jars and "commons-collections4-4.4.jar" in jars
+    again = start(*extra)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "fetching" not in again.stderr and ":: resolving dependencies" not in again.stderr
+    delta_only = start()
+    assert delta_only.returncode == 0, delta_only.stderr[-2000:]
+    assert f"fetching Delta's JARs ({delta_package()}) once" in delta_only.stderr
+    noted_now = {
+        path.name: path.read_text() for path in (tmp_path / "cache" / "rebalance").iterdir()
+    }
+    [own] = set(noted_now) - {with_extra}
+    assert "delta-spark_4.2_2.13-4.4.0.jar" in noted_now[own]
+    assert "commons-collections4" not in noted_now[own]

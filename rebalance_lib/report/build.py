@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from typing import Literal
 
+from rebalance_lib.core import versions
 from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.core.counts import GroupValues, TableProfile
@@ -83,7 +83,7 @@ def build_report(
     return Report(
         run_id=facts.run_id,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        rebalance_version=version("rebalance"),
+        rebalance_version=versions.VERSION,
         spark_version=facts.spark_version,
         spark_app_id=facts.spark_app_id,
         source=SourceSection(

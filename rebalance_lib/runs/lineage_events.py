@@ -166,7 +166,7 @@ def lineage_run(datasets: RunDatasets, run_id: str) -> LineageRun:
     except ImportError:
         log.warning(
             "OpenLineage is configured but its client is missing: "
-            "pip install 'rebalance[lineage]' (no lineage events for this run)"
+            "pip install 'spark-rebalance[lineage]' (no lineage events for this run)"
         )
         return _Unconfigured()
     return OpenLineageRun(datasets, run_id)

@@ -1,7 +1,7 @@
 """A run's OpenLineage events, built and sent with the ``openlineage-python`` client.
 
 Imported only when lineage is configured (see ``lineage_events``): the client is an optional
-dependency, ``pip install 'rebalance[lineage]'``.
+dependency, ``pip install 'spark-rebalance[lineage]'``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import logging
 import threading
 import traceback
 from datetime import UTC, datetime
-from importlib.metadata import version
 from typing import Any
 
 import attr
@@ -32,6 +31,7 @@ from openlineage.client.uuid import generate_new_uuid
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
+from rebalance_lib.core import versions
 from rebalance_lib.runs.lineage_events import (
     RunDatasets,
     catalog_namespace,
@@ -152,7 +152,7 @@ class OpenLineageRun:
             "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
                 version=self._spark_version,
                 name="spark",
-                openlineageAdapterVersion=version("rebalance"),
+                openlineageAdapterVersion=versions.VERSION,
             ),
             "rebalance": RebalanceRunFacet(runId=self._run_id),
         }

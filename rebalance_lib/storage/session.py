@@ -9,6 +9,7 @@ on either kind of session.
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import shutil
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
-from importlib.metadata import version
 from pathlib import Path
 from types import FrameType
 
@@ -24,6 +24,7 @@ import pyspark
 from pyspark.errors import PySparkException, PySparkRuntimeError
 from pyspark.sql import SparkSession
 
+from rebalance_lib.core import versions
 from rebalance_lib.core.errors import EnvironmentSetupError
 from rebalance_lib.storage.fs import client_is_driver
 
@@ -53,9 +54,12 @@ log = logging.getLogger(__name__)
 
 
 def delta_package() -> str:
-    """The Maven coordinate of the Delta JAR matching the installed pyspark and delta-spark."""
-    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
-    return f"io.delta:delta-spark_{spark_minor}_2.13:{version('delta-spark')}"
+    """The Maven coordinate of Delta's JAR for the running pyspark (``pyspark.__version__``,
+    which a pyspark that came with Spark has as well as one from pip)."""
+    package = versions.delta_package(pyspark.__version__)
+    if package is None:
+        raise EnvironmentSetupError(versions.no_delta_for(pyspark.__version__))
+    return package
 
 
 def launched_by_spark_submit() -> bool:
@@ -88,8 +92,11 @@ def build_session(
     url = remote_url(remote)
     if url is not None:
         return _connect_session(url, app_name, conf or {})
+    given = dict(conf or {})
     local = not launched_by_spark_submit()
     local_defaults: dict[str, str] = {}
+    jar_request: list[str] = []
+    own_jars: list[str] = []
     if local:
         # The session catalog lives in memory: a warehouse folder in the working directory
         # would only be litter. A cluster's own settings are never replaced.
@@ -100,14 +107,13 @@ def build_session(
         # Delta rebuilds a table's state from its log in this many tasks (default 50, sized
         # for a cluster): on a local master one per core, which halves a cold first read.
         local_defaults["spark.databricks.delta.snapshotPartitions"] = str(_cores(master))
-        cached = cached_delta_jars()
-        if cached:
-            local_defaults["spark.jars"] = ",".join(cached)
-        else:
-            log.info("fetching Delta's JARs (%s) once into the local Ivy cache", delta_package())
-            local_defaults["spark.jars.packages"] = delta_package()
+        # The caller's packages and JARs join Delta's rather than replace them.
+        jar_request = _jar_request(given)
+        own_jars = _split(given.pop("spark.jars", None))
+        given.pop("spark.jars.packages", None)
+        local_defaults.update(_jar_settings(jar_request, own_jars))
     builder = SparkSession.builder.appName(app_name)
-    for key, value in {**DELTA_CONF, **PROGRESS_CONF, **local_defaults, **(conf or {})}.items():
+    for key, value in {**DELTA_CONF, **PROGRESS_CONF, **local_defaults, **given}.items():
         builder = builder.config(key, value)
     if local:
         builder = builder.master(master)
@@ -115,11 +121,12 @@ def build_session(
         spark = builder.getOrCreate()
     except PySparkRuntimeError as error:
         raise EnvironmentSetupError(
-            f"Spark could not start with Delta's JAR {delta_package()} ({error.getCondition()}): "
-            "run `make setup` with access to Maven Central, and check that Java 17 is installed"
+            f"Spark could not start with {_describe(jar_request or [delta_package()])} "
+            f"({error.getCondition()}): run `make setup` with access to Maven Central, and "
+            "check that Java 17 is installed"
         ) from None
-    if local and "spark.jars.packages" in local_defaults:
-        _note_delta_jars(spark.conf.get("spark.jars") or "")
+    if "spark.jars.packages" in local_defaults:
+        _note_resolved_jars(jar_request, spark.conf.get("spark.jars") or "", own_jars)
     set_log_level(spark, os.environ.get("REBALANCE_SPARK_LOG_LEVEL", "WARN"))
     return spark
 
@@ -169,35 +176,83 @@ def in_jvm_call(frame: FrameType | None) -> bool:
     return False
 
 
-def _jar_manifest() -> Path:
-    """Where the local paths of Delta's resolved JARs are noted, per Delta coordinate."""
+def _split(setting: str | None) -> list[str]:
+    return [item.strip() for item in (setting or "").split(",") if item.strip()]
+
+
+def _jar_request(conf: Mapping[str, str]) -> list[str]:
+    """The Maven coordinates a local start asks for: Delta's (unless the caller names a Delta
+    JAR of its own) and the caller's ``spark.jars.packages``, in that order."""
+    packages = _split(conf.get("spark.jars.packages"))
+    if any(package.startswith("io.delta:delta-spark") for package in packages):
+        return packages
+    return [delta_package(), *packages]
+
+
+def _jar_settings(request: list[str], own_jars: list[str]) -> dict[str, str]:
+    """``spark.jars`` / ``spark.jars.packages`` for a local start: the files a start with the
+    same request resolved, loaded directly, else the whole request for Ivy to resolve; the
+    caller's own ``spark.jars`` beside them either way."""
+    cached = cached_jars(request)
+    if cached:
+        return {"spark.jars": ",".join([*cached, *own_jars])}
+    log.info("fetching %s once into the local Ivy cache", _describe(request))
+    settings = {"spark.jars.packages": ",".join(request)}
+    if own_jars:
+        settings["spark.jars"] = ",".join(own_jars)
+    return settings
+
+
+def _describe(request: list[str]) -> str:
+    extra = len(request) - 1
+    return f"Delta's JARs ({request[0]})" + (f" and {extra} more package(s)" if extra else "")
+
+
+def _jar_manifest(request: list[str]) -> Path:
+    """Where the local files a start resolved for this request are noted: one file per
+    request (Delta's coordinate and the caller's packages), so one run's extra JARs never
+    reach a run that did not ask for them."""
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache_home / "rebalance" / f"jars-{delta_package().replace(':', '_')}.txt"
+    key = request[0].replace(":", "_")
+    if len(request) > 1:
+        key += "+" + hashlib.sha256(",".join(sorted(request[1:])).encode()).hexdigest()[:16]
+    return cache_home / "rebalance" / f"jars-{key}.txt"
 
 
-def cached_delta_jars() -> list[str]:
-    """The local JAR files a previous start resolved for this Delta, if all still exist."""
+def cached_jars(request: list[str]) -> list[str]:
+    """The local JAR files a previous start resolved for this request, if all still exist."""
     try:
-        jars = _jar_manifest().read_text().split()
+        jars = _jar_manifest(request).read_text().split()
     except OSError:
         return []
     paths = [jar.removeprefix("file://") for jar in jars]
     return jars if jars and all(Path(path).is_file() for path in paths) else []
 
 
-def _note_delta_jars(spark_jars: str) -> None:
-    """Note the JARs a start resolved, for the next start (best effort: a cache only)."""
-    jars = [jar for jar in spark_jars.split(",") if jar.endswith(".jar")]
+def cached_delta_jars() -> list[str]:
+    """The local JAR files a previous start resolved for Delta alone, if all still exist."""
+    return cached_jars([delta_package()])
+
+
+def _note_resolved_jars(request: list[str], spark_jars: str, own_jars: list[str]) -> None:
+    """Note the JARs a start resolved for ``request`` (not the caller's own ``spark.jars``),
+    for the next start with the same request (best effort: a cache only)."""
+    own_names = {Path(jar).name for jar in own_jars}  # Spark may rewrite them as file: URIs
+    jars = [
+        jar
+        for jar in _split(spark_jars)
+        if jar.endswith(".jar") and Path(jar).name not in own_names
+    ]
     if not any("delta-spark" in jar for jar in jars):
         return
-    manifest = _jar_manifest()
+    manifest = _jar_manifest(request)
     try:
         manifest.parent.mkdir(parents=True, exist_ok=True)
         partial = manifest.with_suffix(".partial")
         partial.write_text("\n".join(jars) + "\n")
         partial.replace(manifest)
     except OSError as error:
-        log.debug("cannot note Delta's JARs in %s: %s", manifest, error)
+        log.debug("cannot note the resolved JARs in %s: %s", manifest, error)
 
 
 def _cores(local_master: str) -> int:
