@@ -31,7 +31,8 @@ from rebalance_lib.core.options import (
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import SweepPlan
 from rebalance_lib.core.targets import TARGET_FORMS, Label
-from rebalance_lib.runs.lineage_events import RunDatasets, lineage_run
+from rebalance_lib.runs.lineage_backend import lineage_run
+from rebalance_lib.runs.lineage_events import RunDatasets
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced

@@ -17,7 +17,6 @@ down or refuses an event costs a warning line, never the run.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +29,6 @@ from pyspark.sql import DataFrame, SparkSession
 if TYPE_CHECKING:
     from rebalance_lib.runs.writing import Written
     from rebalance_lib.storage.source import SourceInfo
-
-log = logging.getLogger(__name__)
 
 _CONFIG_FILE = "openlineage.yml"
 # Object stores name a dataset by its key, without the leading slash; s3a/s3n are s3.
@@ -134,39 +131,3 @@ class LineageRun(Protocol):
     def complete(self, written: Written, output_df: DataFrame) -> None: ...
 
     def fail(self, error: BaseException) -> None: ...
-
-
-class _Unconfigured:
-    """No OpenLineage configuration: nothing imported, nothing sent."""
-
-    def start(self) -> None:
-        pass
-
-    def complete(self, written: Written, output_df: DataFrame) -> None:
-        pass
-
-    def fail(self, error: BaseException) -> None:
-        pass
-
-
-def lineage_run(datasets: RunDatasets, run_id: str) -> LineageRun:
-    """The events of one run: sent through the OpenLineage client when it is configured.
-
-    Unconfigured, nothing is asked of Spark either (schemas and settings are server calls
-    over Spark Connect).
-
-    Example:
-        >>> events = lineage_run(RunDatasets(source, source_df, path, "error"), "2026-11-27")
-        >>> events.start()
-    """
-    if not lineage_configured():
-        return _Unconfigured()
-    try:
-        from rebalance_lib.runs.openlineage_run import OpenLineageRun
-    except ImportError:
-        log.warning(
-            "OpenLineage is configured but its client is missing: "
-            "pip install 'spark-rebalance[lineage]' (no lineage events for this run)"
-        )
-        return _Unconfigured()
-    return OpenLineageRun(datasets, run_id)
