@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# make test runs test modules in parallel, each whole on one worker (its fixtures shared).
+TEST_WORKERS ?= 3
 BENCH_ARGS ?=
 
 AIRFLOW_VENV := .venv-airflow
@@ -44,14 +46,18 @@ demo: setup
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not jvm" $(PYTEST_ARGS)
 
-# Types (strict on the core) and the import contracts (the core never imports Spark; no floor
-# imports one above it).
+# Lint and format (ruff), types (strict on the core) and the import contracts (the core never
+# imports Spark; no floor imports one above it).
 check: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Everything, timed: the suite's own seconds are its budget (10 minutes on 2 cores).
 test: setup-test check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@started=$$(date +%s); status=0; $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 $(PYTEST_ARGS) || status=$$?; \
+	echo "make test: the test suite took $$(( $$(date +%s) - started )) s"; exit $$status
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[bench]'

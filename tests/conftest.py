@@ -46,24 +46,61 @@ atexit.register(shutil.rmtree, _SPARK_CONF_DIR, True)
 SIGMAS = 5.0
 
 
-# Test modules whose tests start Spark in a child process, not through the `spark` fixture.
-_CHILD_SPARK_MODULES = {
-    "test_airflow",
-    "test_bench",
-    "test_cli",
-    "test_cluster",
-    "test_install",
-    "test_reliability",
-    "test_session",
-}
+# Modules that run whole services or many processes: `make test` runs modules in parallel
+# (pytest-xdist, a module per worker at a time), so these go first and the rest fill around them.
+_LONG_MARKS = ("airflow", "cluster", "bench")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that needs a JVM, so `make test-fast` can leave them out."""
+    """A test that takes a Spark fixture needs a JVM; modules whose tests start Spark in a
+    child process say so themselves (``pytestmark = pytest.mark.jvm``). Long modules first."""
     for item in items:
-        uses_spark = bool({"spark", "connect"} & set(getattr(item, "fixturenames", ())))
-        if uses_spark or item.module.__name__ in _CHILD_SPARK_MODULES:  # type: ignore[attr-defined]  # pytest.Function has .module
+        if {"spark", "connect"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.jvm)
+
+    def order(item: pytest.Item) -> int:
+        declared = getattr(item.module, "pytestmark", [])  # type: ignore[attr-defined]  # pytest.Function has .module
+        module_marks = {
+            mark.name for mark in (declared if isinstance(declared, list) else [declared])
+        }
+        if module_marks & set(_LONG_MARKS):
+            return 0
+        return 1 if "jvm" in module_marks else 2
+
+    items.sort(key=order)  # stable: each module's own order is kept
+
+
+# A run that selected no `jvm` test (`make test-fast`, one pure module) must start no JVM: Java
+# is replaced by a stand-in that notes each start, and the test that made one fails.
+_NO_JVM_DIR = Path(tempfile.mkdtemp(prefix="rebalance-tests-no-jvm-"))
+atexit.register(shutil.rmtree, _NO_JVM_DIR, True)
+_JVM_STARTS = _NO_JVM_DIR / "starts"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.get_closest_marker("jvm") for item in session.items):
+        return
+    stand_in = _NO_JVM_DIR / "bin" / "java"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        f'#!/bin/sh\necho "java $*" >>"{_JVM_STARTS}"\n'
+        'echo "a test without the jvm mark started a JVM" >&2\nexit 1\n'
+    )
+    stand_in.chmod(0o755)
+    os.environ["JAVA_HOME"] = str(_NO_JVM_DIR)
+    os.environ["PATH"] = f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.fixture(autouse=True)
+def _no_unmarked_jvm(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if _JVM_STARTS.exists():
+        started = _JVM_STARTS.read_text().splitlines()
+        _JVM_STARTS.unlink()
+        pytest.fail(
+            f"{request.node.nodeid} started a JVM ({started[0][:120]}...): it needs Spark, so "
+            "mark it (pytestmark = pytest.mark.jvm, or take the spark fixture)"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib.report.model import Report
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.jvm, pytest.mark.airflow]
 
 PROJECT = Path(__file__).parents[1]
 AIRFLOW_BIN = PROJECT / ".venv-airflow" / "bin"

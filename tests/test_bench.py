@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.jvm, pytest.mark.bench]
 
 BENCH = Path(__file__).parents[1] / "bench" / "run_bench.py"
 ROWS = 200_000

@@ -14,6 +14,8 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib.cli import main
 
+pytestmark = pytest.mark.jvm  # every test here starts Spark in a child process
+
 
 def test_plan_prints_counts_and_plan_and_writes_nothing(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]

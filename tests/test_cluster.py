@@ -25,7 +25,7 @@ from pyspark.sql import SparkSession
 from rebalance_lib.report.model import Report
 from rebalance_lib.storage.session import delta_package
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.jvm, pytest.mark.cluster]
 
 PROJECT = Path(__file__).parents[1]
 CONSTRAINTS = PROJECT / "constraints.txt"

@@ -19,6 +19,8 @@ from rebalance_lib.config import load_config
 from rebalance_lib.core.faults import FAULT_ENV
 from rebalance_lib.report.model import Report
 
+pytestmark = pytest.mark.jvm  # every test here starts Spark in a child process
+
 
 @pytest.fixture(scope="module")
 def big_source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str:

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import labelled_df, write_delta
 from pyspark.sql import SparkSession
 
 from rebalance_lib.storage.session import delta_package
+
+pytestmark = pytest.mark.jvm  # every test here starts Spark in a child process
 
 # An Ivy setup whose only repository is an empty folder: Delta's JAR cannot be resolved.
 NO_REPOSITORY = """<ivysettings>
