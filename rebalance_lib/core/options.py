@@ -61,6 +61,10 @@ class Sampling:
         return 3 if self.exact else 2
 
 
+# The output weight column's name, read by the API, the config and the Spark ML estimator.
+WEIGHT_COL = "weight"
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Everything below the doors decides with: what to keep, how, and in which columns."""
@@ -69,7 +73,7 @@ class RunOptions:
     label_col: str = "label"
     minority: Label | None = None
     null_labels: NullLabels = "error"
-    weight_col: str = "weight"
+    weight_col: str = WEIGHT_COL
     input_weight_col: str | None = None
     batch_size: int = 128
     strata: tuple[str, ...] = ()
