@@ -75,7 +75,8 @@ def build_report(
 ) -> Report:
     """Everything the run did and proved, as the validated report model."""
     outcomes = measured.outcomes
-    within_bound = counts_within_bound(outcomes)
+    # Each stratum's class is sampled with its own fraction: checked on its own binomial.
+    within_bound = counts_within_bound(measured.group_outcomes or outcomes)
     bias_check = check_prediction_bias(outcomes)
     no_class_lost = all(o.rows_after > 0 for o in outcomes.values() if o.rows_before > 0)
     sweep = _sweep_section(measured.sweep, measured.factor_results) if measured.sweep else None
