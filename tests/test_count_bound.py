@@ -14,7 +14,7 @@ from rebalance_lib.core.bounds import (
     normal_range,
     normal_sigmas,
 )
-from rebalance_lib.core.checks import ClassOutcome, counts_within_bound
+from rebalance_lib.core.checks import ClassOutcome, counts_within_bound, with_kept_key_sizes
 
 # The relaxed run level the simulations are held to: high enough to be seen in a few thousand
 # simulated runs, where the product's own (one in two million) would need billions.
@@ -138,3 +138,31 @@ def test_a_real_deviation_still_fails_among_ten_thousand_groups() -> None:
     # A large class kept at 1/9 instead of 1/10.
     large = {0: ClassOutcome(10**7, 1e7, 1e7, 10.0, 10**7 // 9, 1e7 / 0.9)}
     assert not counts_within_bound(large)
+
+
+def test_whole_keys_kept_fail_as_often_as_the_level_says_with_their_sizes_variance() -> None:
+    """Ten classes of 200 keys of 20 rows each, every key kept or dropped whole."""
+    rng = np.random.default_rng(29)
+    keys, key_rows, factor, runs = 200, 20, 4.0, 5_000
+    failures = row_level_failures = 0
+    for run in range(runs):
+        kept_keys = rng.binomial(keys, 1 / factor, size=10)
+        outcomes = {
+            index: ClassOutcome(keys * key_rows, 0.0, 0.0, factor, int(kept) * key_rows, 0.0)
+            for index, kept in enumerate(kept_keys)
+        }
+        if run < 100:  # the rows' binomial bound is far too tight for keys of 20 rows
+            row_level_failures += not counts_within_bound(outcomes, SIMULATED_LEVEL)
+        by_keys = {
+            index: with_kept_key_sizes(outcome, int(kept_keys[index]) * key_rows**2)
+            for index, outcome in outcomes.items()
+        }
+        failures += not counts_within_bound(by_keys, SIMULATED_LEVEL)
+    assert row_level_failures > 90
+    sd = math.sqrt(runs * SIMULATED_LEVEL * (1 - SIMULATED_LEVEL))
+    assert abs(failures - runs * SIMULATED_LEVEL) <= SIGMAS * sd
+
+
+def test_keys_of_one_row_each_leave_the_count_binomial() -> None:
+    outcome = ClassOutcome(1_000, 1e3, 1e3, 10.0, 100, 1e3)
+    assert with_kept_key_sizes(outcome, 100) == outcome

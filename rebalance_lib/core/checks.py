@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from rebalance_lib.core.bounds import (
@@ -69,6 +69,31 @@ class ClassOutcome:
         if self.rows_after_sd == 0:
             return None
         return (self.rows_after - self.expected_rows_after) / self.rows_after_sd
+
+
+def with_kept_key_sizes(outcome: ClassOutcome, kept_square_sum: int) -> ClassOutcome:
+    """The outcome of a sample that kept or dropped whole keys, given the sum over the kept
+    keys of their rows in this class, squared.
+
+    A key of n rows is kept with probability p = 1/F, so the kept count's variance is
+    p (1 - p) times the sum of n squared over all keys: the rows' binomial variance times
+    the keys' mean size weighted by their rows, which the kept keys estimate from the output
+    alone (their sum of n squared over their rows), however many of them were kept. The
+    weighted total varies by the same multiple. Keys of one row each leave it binomial.
+
+    Example:
+        >>> outcome = ClassOutcome(1_000, 1e3, 1e3, 10.0, 90, 900.0)
+        >>> with_kept_key_sizes(outcome, 900).rows_variance  # kept keys of 10 rows each
+        900.0
+    """
+    key_rows = kept_square_sum / outcome.rows_after if outcome.rows_after else 1.0
+    if key_rows <= 1.0:
+        return outcome
+    return replace(
+        outcome,
+        rows_variance=outcome.rows_after_sd**2 * key_rows,
+        weight_variance=outcome.weight_after_variance * key_rows,
+    )
 
 
 def merge_outcomes(parts: Sequence[ClassOutcome]) -> ClassOutcome:

@@ -56,6 +56,12 @@ class Sampling:
             )
 
     @property
+    def whole_keys(self) -> tuple[str, ...]:
+        """The key whose rows in a group are kept or dropped together (empty: row by row, or
+        cut to exact counts, which leave no count to vary)."""
+        return self.key if self.method == "hash" and not self.exact else ()
+
+    @property
     def source_passes(self) -> int:
         """Reads of the source in a two-pass run: profile, write (and the exact cut)."""
         return 3 if self.exact else 2
