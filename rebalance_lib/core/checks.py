@@ -33,10 +33,12 @@ class ClassOutcome:
     factor: float
     rows_after: int
     weight_after: float
-    # Set when the class was sampled with different factors in different strata, or by a key
-    # that keeps or drops several rows at once: the kept count is then not binomial.
+    # Set when the class was sampled with different factors in different strata.
     rows_variance: float | None = None
     weight_variance: float | None = None
+    # The keys' mean rows, weighted by their rows, when the sample keeps or drops whole keys:
+    # the kept count and the weighted total vary that many times as much as row by row.
+    key_rows: float = 1.0
 
     @property
     def expected_rows_after(self) -> float:
@@ -47,21 +49,21 @@ class ClassOutcome:
         if self.rows_variance is not None:
             return math.sqrt(self.rows_variance)
         keep = 1.0 / self.factor
-        return math.sqrt(self.rows_before * keep * (1.0 - keep))
+        return math.sqrt(self.rows_before * keep * (1.0 - keep) * self.key_rows)
 
     @property
     def weight_after_variance(self) -> float:
         if self.weight_variance is not None:
             return self.weight_variance
         # Each kept row carries w*F with probability 1/F: variance w^2 * (F - 1) per row.
-        return self.weight_sq_before * (self.factor - 1.0)
+        return self.weight_sq_before * (self.factor - 1.0) * self.key_rows
 
     def kept_range(self, level: float) -> tuple[float, float]:
         """Where a correct sample's kept count stays but with probability ``level``: the exact
         binomial range of a row-by-row sample, else the normal range of its variance."""
-        if self.rows_variance is None:
+        if self.rows_variance is None and self.key_rows == 1.0:
             return binomial_range(self.rows_before, 1.0 / self.factor, level)
-        return normal_range(self.expected_rows_after, self.rows_variance, level)
+        return normal_range(self.expected_rows_after, self.rows_after_sd**2, level)
 
     @property
     def deviation_sigmas(self) -> float | None:
@@ -77,23 +79,18 @@ def with_kept_key_sizes(outcome: ClassOutcome, kept_square_sum: int) -> ClassOut
 
     A key of n rows is kept with probability p = 1/F, so the kept count's variance is
     p (1 - p) times the sum of n squared over all keys: the rows' binomial variance times
-    the keys' mean size weighted by their rows, which the kept keys estimate from the output
-    alone (their sum of n squared over their rows), however many of them were kept. The
-    weighted total varies by the same multiple. Keys of one row each leave it binomial.
+    the keys' mean size weighted by their rows (``key_rows``), which the kept keys estimate
+    from the output alone (their sum of n squared over their rows), however many of them
+    were kept. Keys of one row each leave the count binomial.
 
     Example:
         >>> outcome = ClassOutcome(1_000, 1e3, 1e3, 10.0, 90, 900.0)
-        >>> with_kept_key_sizes(outcome, 900).rows_variance  # kept keys of 10 rows each
-        900.0
+        >>> with_kept_key_sizes(outcome, 900).key_rows  # kept keys of 10 rows each
+        10.0
     """
-    key_rows = kept_square_sum / outcome.rows_after if outcome.rows_after else 1.0
-    if key_rows <= 1.0:
+    if kept_square_sum <= outcome.rows_after:
         return outcome
-    return replace(
-        outcome,
-        rows_variance=outcome.rows_after_sd**2 * key_rows,
-        weight_variance=outcome.weight_after_variance * key_rows,
-    )
+    return replace(outcome, key_rows=kept_square_sum / outcome.rows_after)
 
 
 def merge_outcomes(parts: Sequence[ClassOutcome]) -> ClassOutcome:

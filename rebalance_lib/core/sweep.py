@@ -229,10 +229,14 @@ SweepTotals = Mapping[float, Mapping[Label, tuple[int, float]]]
 
 
 def factor_results(
-    sweep: SweepPlan, before: Mapping[Label, ClassStats], totals: SweepTotals
+    sweep: SweepPlan,
+    before: Mapping[Label, ClassStats],
+    totals: SweepTotals,
+    key_rows: Mapping[Label, float] | None = None,
 ) -> list[FactorResult]:
     """Each factor's outcomes: rows kept, and weighted totals = input weights x the class's
-    factor at F (the weight ``select_factor`` gives them)."""
+    factor at F (the weight ``select_factor`` gives them). ``key_rows``: per class, its keys'
+    mean rows weighted by their rows (``ClassOutcome.key_rows``), the same at every factor."""
     results = []
     for factor, plan in sweep.plans:
         kept = totals.get(factor, {})
@@ -244,6 +248,7 @@ def factor_results(
                 factor=c.factor,
                 rows_after=kept.get(c.label, (0, 0.0))[0],
                 weight_after=kept.get(c.label, (0, 0.0))[1] * c.weight_multiplier,
+                key_rows=(key_rows or {}).get(c.label, 1.0),
             )
             for c in plan.classes
         }

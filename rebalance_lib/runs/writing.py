@@ -206,7 +206,9 @@ def write_rebalanced(
             with timer.phase("sweep", "read back each factor's rows from the output"):
                 output_df = _written_rows(spark, write, write.delta_version)
                 totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
-        results = factor_results(opened.sweep, opened.profile.classes, totals)
+        # The table is the smallest factor's sample: its kept keys' sizes serve every factor.
+        key_rows = {label: outcome.key_rows for label, outcome in measured.outcomes.items()}
+        results = factor_results(opened.sweep, opened.profile.classes, totals, key_rows)
         measured = replace(measured, sweep=opened.sweep, factor_results=tuple(results))
     facts = RunFacts(
         run_id=run_id,
