@@ -11,6 +11,7 @@ import pytest
 from rebalance_lib.api import resolve_options
 from rebalance_lib.cli import build_parser, config_from_args, flag_setting
 from rebalance_lib.config import load_config
+from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.checks import ClassOutcome
 from rebalance_lib.core.counts import ClassStats
 from rebalance_lib.core.errors import ConfigError
@@ -134,6 +135,8 @@ def test_each_factor_is_weighed_from_the_input_weights_times_its_factor() -> Non
     assert at_5.passed and at_5.minority_per_batch == pytest.approx(128 * 10_000 / 210_000)
     assert at_20.outcomes[0].weight_after == 1_000_000.0
     assert at_20.minority_rows_after == 0 and not at_20.bias_check.passed
+    # The table's checks and each factor's share the run's chance of a false failure.
+    assert at_5.level == at_20.level == sweep.check_level == CHECK_LEVEL / 3
 
 
 def test_each_factor_allows_for_the_spread_of_whole_keys_its_table_measured() -> None:
