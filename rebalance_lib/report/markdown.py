@@ -48,8 +48,8 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
         f"- **Degree**: {batch.degree_before} before ({batch.ratio_before:,.4g}:1), "
         f"{batch.degree_after} after ({batch.ratio_after:,.4g}:1)",
         f"- **Prediction-bias check**: **{bias.verdict}**" + _mean_text(bias),
-        f"- **Counts within the plan's bound** (missed by one correct run in "
-        f"{1 / CHECK_LEVEL:,.0f}): {within}",
+        f"- **Counts within the plan's bound** (a correct run misses it once in "
+        f"{1 / CHECK_LEVEL:,.0f} at most): {within}",
         f"- **Checks**: {'PASS' if report.checks_passed else 'FAIL (exit code 4)'}",
         "",
         "| class | rows before | factor | weight | expected after | rows after | deviation (sigma) "
