@@ -223,6 +223,7 @@ class RebalancedEstimator(
         unweighted: train the estimator without the weights and leave its probabilities
             uncorrected: they over-predict the minority, fine for ranking only (a warning,
             once, says so). An estimator without ``weightCol`` needs ``calibrate`` instead.
+
     Raises:
         ConfigError: at construction, for an estimator that cannot be trained as asked.
 
