@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
+    WEIGHT_COL,
     NullLabels,
     OutputPartition,
     RunOptions,
@@ -368,7 +369,7 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
         label_col=options.get("label", "label"),
         minority=options.get("minority"),
         null_labels=options.get("null_labels", "error"),
-        weight_col=options.get("weight_col", "weight"),
+        weight_col=options.get("weight_col", WEIGHT_COL),
         input_weight_col=options.get("input_weight_col"),
         batch_size=options.get("batch_size", 128),
         strata=tuple(options.get("strata", ())),

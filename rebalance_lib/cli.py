@@ -26,6 +26,7 @@ from rebalance_lib.core.plan import describe_plan
 from rebalance_lib.core.targets import TARGET_FORMS
 from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
+from rebalance_lib.report import escape
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import lineage
@@ -342,7 +343,18 @@ class JsonLines(logging.Formatter):
         return json.dumps(entry)
 
 
-_TEXT_FORMAT = "rebalance: %(message)s"
+class TextLines(logging.Formatter):
+    """``rebalance: message``, one line whatever the message holds, its trace (``-v``) on the
+    lines after: no control character of the data reaches the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__("rebalance: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802  # logging names it
+        return escape.one_line(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802  # logging names it
+        return escape.console(super().formatException(ei))
 
 
 @dataclass(frozen=True)
@@ -356,22 +368,25 @@ class Console:
     def result(self, message: str) -> None:
         """The one line that says what the command did: always printed."""
         record = logging.LogRecord("rebalance", logging.INFO, "", 0, message, None, None)
-        formatter = JsonLines() if self.log_format == "json" else logging.Formatter(_TEXT_FORMAT)
+        formatter = JsonLines() if self.log_format == "json" else TextLines()
         print(formatter.format(record), flush=True)
 
     def page(self, text: str) -> None:
-        """A page for people (the report, the plan): left out when quiet or logging JSON."""
+        """A page for people (the report after a run): left out when quiet or logging JSON."""
         if not self.quiet and self.log_format == "text":
-            print(text)
+            self.show(text)
+
+    def show(self, text: str) -> None:
+        """What the command was asked for (a report, a plan): always printed."""
+        print(escape.console(text))
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
     """Our lines on stderr, as text or JSON; quiet keeps warnings and errors only."""
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format=_TEXT_FORMAT, stream=sys.stderr, force=True)
+    logging.basicConfig(level=level, stream=sys.stderr, force=True)
     for handler in logging.getLogger().handlers:
-        if args.log_format == "json":
-            handler.setFormatter(JsonLines())
+        handler.setFormatter(JsonLines() if args.log_format == "json" else TextLines())
         # py4j's own errors reach us as exceptions; its log lines (some sent to the root
         # logger) would only repeat them with a trace.
         if not args.verbose:
@@ -431,17 +446,17 @@ def _dispatch(
         stopping.install()
     progress.spark = spark
     if args.command == "report":
-        print(_report_text(spark, args.output, args.report_dir))  # the page is what was asked
+        console.show(_report_text(spark, args.output, args.report_dir))
         return 0
     if args.command == "plan":
         opened = _open(spark, config, counted=True)
         plan, sweep = opened.plan, opened.sweep
         if args.json:
             swept = {"sweep": [p.to_dict() for _, p in sweep.plans]} if sweep else {}
-            print(json.dumps({**plan.to_dict(), **swept}, indent=2))
+            console.show(json.dumps({**plan.to_dict(), **swept}, indent=2))
         else:
             sweep_advice = "\n".join(sweep.advice()) if sweep else ""
-            print(describe_plan(plan) + ("\n" + sweep_advice if sweep else ""))
+            console.show(describe_plan(plan) + ("\n" + sweep_advice if sweep else ""))
         return 0
     if args.command == "demo":
         ensure_demo_input(spark, config.input.source or "", args.rows, args.positive_share)
@@ -536,8 +551,9 @@ def _report_text(spark: SparkSession, output_path: str, report_dir: str | None) 
     ]
     lines += [
         f"- version {commit['version']} ({commit['timestamp']}, {commit['operation']}): run "
-        f"`{commit['run_id']}`, {commit['request']}, source {commit['source']} "
-        f"@ {commit['source_version']}, seed {commit['seed']}"
+        f"{escape.markdown_code(commit['run_id'])}, {escape.markdown_text(commit['request'])}, "
+        f"source {escape.markdown_text(commit['source'])} @ {commit['source_version']}, "
+        f"seed {commit['seed']}"
         for commit in history
     ]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from rebalance_lib.api import RebalanceOptions
 from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.options import WEIGHT_COL
 from rebalance_lib.core.targets import TARGET_FORMS
 
 
@@ -57,7 +58,7 @@ class SplitConfig(_Section):
 
 
 class WeightConfig(_Section):
-    column: str = "weight"
+    column: str = WEIGHT_COL
     input_column: str | None = None
     basis: Literal["nominal", "realized"] = "nominal"
 

@@ -12,8 +12,8 @@ meta-estimators, Pipeline and OneVsRest): save its ``bestModel``.
 
 Example:
     >>> lr = LogisticRegression(featuresCol="features")
-    >>> est = RebalancedEstimator(estimator=lr, factor=10.0, seed=5, weightCol="weight")
-    >>> model = est.fit(train_df)
+    >>> est = RebalancedEstimator(estimator=lr, factor=10.0, seed=5)
+    >>> model = est.fit(train_df)  # lr trained with the weights, in column "weight"
     >>> model.plan.factor, model.transform(test_df).count() == test_df.count()
     (10.0, True)
     >>> model.write().overwrite().save("/models/fraud"); RebalancedModel.load("/models/fraud")
@@ -57,6 +57,7 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.api import RebalanceOptions, rebalance, select_factor
 from rebalance_lib.core.calibration import BinaryCorrection, binary_correction, calibrate
 from rebalance_lib.core.errors import ConfigError
+from rebalance_lib.core.options import WEIGHT_COL
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import DRAW_COLUMN
 from rebalance_lib.core.targets import Label
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 
 # Each param that ``fit`` hands to ``rebalance``, and its keyword there. Unset params take
 # the API's defaults; weightCol is the output weight column and the inner estimator's.
+# unweighted and calibrate are the estimator's own: how the inner estimator trains.
 API_KEYWORDS = {
     "labelCol": "label",
     "factor": "factor",
@@ -157,10 +159,15 @@ class _RebalancedParams(HasLabelCol, HasWeightCol):
         "train the estimator unweighted, then correct its binary probabilities by F",
         TypeConverters.toBoolean,
     )
+    unweighted = _param(
+        "unweighted",
+        "train the estimator without the weights: probabilities over-predict the minority",
+        TypeConverters.toBoolean,
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self._setDefault(calibrate=False)
+        self._setDefault(calibrate=False, unweighted=False, weightCol=WEIGHT_COL)
 
     def getEstimator(self) -> Estimator[Any]:
         """The inner estimator."""
@@ -177,9 +184,16 @@ class _RebalancedParams(HasLabelCol, HasWeightCol):
     def _calibrates(self) -> bool:
         return bool(self.getOrDefault(self.calibrate))
 
+    def _unweighted_switch(self) -> str | None:
+        """The param that asked for unweighted training (calibrate or unweighted), if one."""
+        for param in (self.calibrate, self.unweighted):
+            if self.getOrDefault(param):
+                return param.name
+        return None
+
     def _weight_col(self) -> str:
-        """The inner estimator's weight column; "" for none, as Spark ML reads it."""
-        return (self.getOrDefault(self.weightCol) or "") if self.isDefined(self.weightCol) else ""
+        """The column the inner estimator trains with; "" for none, as Spark ML reads it."""
+        return "" if self._unweighted_switch() else self.getOrDefault(self.weightCol)
 
 
 class RebalancedEstimator(
@@ -195,9 +209,8 @@ class RebalancedEstimator(
         estimator: the Spark ML estimator to fit; it needs a ``weightCol`` param, unless
             ``calibrate``. Its ``labelCol`` and ``weightCol`` are set from these at each fit.
         labelCol: the label column (default ``label``).
-        weightCol: the column the weights are written to and the estimator trains with.
-            Unset, the estimator trains unweighted and its probabilities over-predict the
-            minority (fine for ranking only; a warning says so) unless ``calibrate``.
+        weightCol: the column the weights are written to and the estimator trains with
+            (default ``weight``, the API's).
         factor, targetRatio, targetMinorityShare, minMinorityPerBatch, maxRows: how much to
             downsample, exactly one of them (``rebalance``'s ``factor``, ``target_ratio``, ...).
         seed, minority, batchSize, strata, sampler, sampleKey, exact, weightBasis,
@@ -207,13 +220,15 @@ class RebalancedEstimator(
         calibrate: train the estimator unweighted and correct its probabilities with the
             prior correction (logit - ln F), for estimators without ``weightCol``. Binary
             labels 0 and 1 only; the prediction and raw prediction stay the inner model's.
+        unweighted: train the estimator without the weights and leave its probabilities
+            uncorrected: they over-predict the minority, fine for ranking only (a warning,
+            once, says so). An estimator without ``weightCol`` needs ``calibrate`` instead.
 
     Raises:
         ConfigError: at construction, for an estimator that cannot be trained as asked.
 
     Example:
-        >>> est = RebalancedEstimator(estimator=LogisticRegression(), factor=10.0,
-        ...                           weightCol="weight")
+        >>> est = RebalancedEstimator(estimator=LogisticRegression(), factor=10.0)
         >>> cv = CrossValidator(estimator=est, estimatorParamMaps=grid, evaluator=evaluator)
         >>> RebalancedEstimator(estimator=MultilayerPerceptronClassifier(layers=[2, 2]),
         ...                     factor=10.0, calibrate=True)
@@ -227,7 +242,7 @@ class RebalancedEstimator(
         *,
         estimator: Estimator[Any] | None = None,
         labelCol: str = "label",
-        weightCol: str | None = None,
+        weightCol: str = WEIGHT_COL,
         factor: float | None = None,
         targetRatio: float | None = None,
         targetMinorityShare: float | None = None,
@@ -243,6 +258,7 @@ class RebalancedEstimator(
         weightBasis: str | None = None,
         inputWeightCol: str | None = None,
         calibrate: bool = False,
+        unweighted: bool = False,
     ) -> None:
         super().__init__()
         self.setParams(**self._input_kwargs)
@@ -255,28 +271,39 @@ class RebalancedEstimator(
         candidate = self.copy()  # checked before this estimator takes them
         candidate._set(**params)
         candidate._check_estimator()
+        if params.get("unweighted"):
+            log.warning(
+                "unweighted: the estimator trains on the rebalanced rows without their weights, "
+                "so its probabilities over-predict the minority (its odds by about the factor)"
+            )
         return self._set(**params)
 
     def _check_estimator(self) -> None:
-        """Refuse an inner estimator that cannot be trained as asked (once it is set)."""
+        """Refuse settings, and an inner estimator (once set), that cannot train as asked."""
+        switch = self._unweighted_switch()
+        if self._calibrates() and self.getOrDefault(self.unweighted):
+            raise ConfigError(
+                "calibrate corrects the probabilities of unweighted training and unweighted "
+                "leaves them uncorrected: use one of calibrate and unweighted",
+                fix={"unweighted": False},
+            )
+        if switch and self.isSet(self.weightCol):
+            raise ConfigError(
+                f"{switch} trains the estimator without weights, so it has none to train "
+                f"with in weightCol: use one of weightCol and {switch}",
+                fix={switch: False},
+            )
         if not self.isDefined(self.estimator):
             return
         estimator = self.getEstimator()
         name = type(estimator).__name__
-        if not self._calibrates():
-            if not estimator.hasParam("weightCol"):
-                raise ConfigError(
-                    f"{name} has no weightCol param, so it cannot learn from the rebalanced "
-                    "weights: train it unweighted and calibrate its probabilities",
-                    fix={"calibrate": True},
-                )
-        elif self._weight_col():
+        if not self._calibrates() and not estimator.hasParam("weightCol"):
             raise ConfigError(
-                "calibrate trains the estimator unweighted and corrects its probabilities; "
-                "weights as well would correct twice: use one of weightCol and calibrate",
-                fix={"calibrate": False},
+                f"{name} has no weightCol param, so it cannot learn from the rebalanced "
+                "weights: train it unweighted and calibrate its probabilities",
+                fix={"calibrate": True},
             )
-        elif not estimator.hasParam("probabilityCol"):
+        if self._calibrates() and not estimator.hasParam("probabilityCol"):
             raise ConfigError(
                 f"{name} predicts no probabilities to calibrate: train it with weights",
                 fix={"calibrate": False},
@@ -301,7 +328,7 @@ class RebalancedEstimator(
 
         Example:
             >>> est = RebalancedEstimator(estimator=lr, factor=10.0, sampler="hash",
-            ...                           sampleKey=["id"], weightCol="weight")
+            ...                           sampleKey=["id"])
             >>> grid = ParamGridBuilder().addGrid(est.factor, [5.0, 10.0, 20.0]).build()
             >>> CrossValidator(estimator=est, estimatorParamMaps=grid, ...).fit(train_df)
         """
@@ -365,12 +392,6 @@ class RebalancedEstimator(
         weight_col = self._weight_col()
         if self._calibrates():
             binary_correction(plan)  # refuse before training what it cannot correct
-        elif not weight_col:
-            log.warning(
-                "weightCol is unset and calibrate off: the model trains on rebalanced rows "
-                "unweighted, so its probabilities over-predict the minority (odds about x%g)",
-                plan.factor,
-            )
         training_df = rows_df if weight_col else rows_df.drop(self._output_weight_col())
         estimator = self.getEstimator()
         inner_model = estimator.fit(training_df, self._inner_params(estimator, weight_col))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,11 +75,6 @@ def fold_counts(df: DataFrame) -> Counts:
 
 
 @pytest.fixture(scope="module")
-def weighted_model(events_df: DataFrame) -> RebalancedModel:
-    return rebalanced_lr(weightCol="weight").fit(events_df)
-
-
-@pytest.fixture(scope="module")
 def calibrated_model(events_df: DataFrame) -> RebalancedModel:
     # A classifier with no weightCol param: trained unweighted, its probabilities corrected.
     perceptron = MultilayerPerceptronClassifier(layers=[1, 2], maxIter=100, seed=1)
@@ -86,21 +82,28 @@ def calibrated_model(events_df: DataFrame) -> RebalancedModel:
     return estimator.fit(events_df)
 
 
-def test_a_weighted_fit_predicts_the_base_rate_and_scores_every_row(
-    events_df: DataFrame, weighted_model: RebalancedModel
+def test_a_default_fit_trains_with_the_weights_predicts_the_base_rate_and_scores_every_row(
+    events_df: DataFrame,
 ) -> None:
-    scored_df = weighted_model.transform(events_df)
+    model = rebalanced_lr().fit(events_df)  # weightCol, calibrate and unweighted left alone
+    scored_df = model.transform(events_df)
     assert scored_df.count() == ROWS  # the model never samples
-    assert weighted_model.plan.rows_before == ROWS
-    assert weighted_model.plan.factor == FACTOR
-    assert weighted_model.inner_model.getOrDefault("weightCol") == "weight"
+    assert model.plan.rows_before == ROWS
+    assert model.plan.factor == FACTOR
+    assert model.inner_model.getOrDefault("weightCol") == "weight"
     assert mean_probability(scored_df) == pytest.approx(
         base_rate(events_df), rel=RELATIVE_TOLERANCE
     )
 
 
-def test_an_unweighted_uncalibrated_fit_over_predicts_the_minority(events_df: DataFrame) -> None:
-    model = rebalanced_lr().fit(events_df)  # weightCol unset, calibrate off
+def test_an_unweighted_fit_over_predicts_the_minority_and_warns_once_when_asked(
+    events_df: DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=ml.__name__):
+        estimator = rebalanced_lr(unweighted=True)
+        model = estimator.fit(events_df)
+        estimator.copy().fit(events_df)  # as a validator fits its copies
+    assert [record.message.split(":")[0] for record in caplog.records] == ["unweighted"]
     assert model.inner_model.getOrDefault("weightCol") == ""
     assert "weight" not in model.transform(events_df).columns
     assert mean_probability(model.transform(events_df)) > 3 * base_rate(events_df)
@@ -152,10 +155,17 @@ def assert_same_predictions(expected_df: DataFrame, actual_df: DataFrame) -> Non
     assert differing.count() == 0
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"weightCol": "w", "minority": 1, "sampler": "hash", "sampleKey": ["id"]},
+        {"unweighted": True},
+    ],
+)
 def test_a_saved_estimator_loads_with_its_params_and_inner_estimator(
-    spark: SparkSession, tmp_path: Path
+    spark: SparkSession, tmp_path: Path, params: dict[str, Any]
 ) -> None:
-    estimator = rebalanced_lr(weightCol="w", minority=1, sampler="hash", sampleKey=["id"])
+    estimator = rebalanced_lr(**params)
     estimator.getEstimator().setRegParam(0.3)
     estimator.save(str(tmp_path / "estimator"))
     loaded = RebalancedEstimator.load(str(tmp_path / "estimator"))
@@ -176,7 +186,6 @@ def test_a_pipeline_fits_its_stages_then_the_rebalanced_estimator(events_df: Dat
     estimator = RebalancedEstimator(
         estimator=LogisticRegression(featuresCol="assembled", maxIter=20),
         factor=FACTOR,
-        weightCol="weight",
     )
     pipeline_model = Pipeline(stages=[assembler, estimator]).fit(events_df)
     rebalanced_model = pipeline_model.stages[-1]
@@ -187,7 +196,7 @@ def test_a_pipeline_fits_its_stages_then_the_rebalanced_estimator(events_df: Dat
 
 @pytest.mark.parametrize("targets", [{}, {"factor": FACTOR, "maxRows": 5_000}])
 def test_exactly_one_target_is_needed_at_fit(events_df: DataFrame, targets: dict[str, Any]) -> None:
-    estimator = RebalancedEstimator(estimator=LogisticRegression(), weightCol="weight", **targets)
+    estimator = RebalancedEstimator(estimator=LogisticRegression(), **targets)
     with pytest.raises(PlanError, match="exactly one target"):
         estimator.fit(events_df)
 
@@ -231,9 +240,7 @@ class Tuned:
 
     def __init__(self, events_df: DataFrame) -> None:
         self.lr = CountingLogisticRegression(maxIter=5)
-        self.estimator = RebalancedEstimator(
-            estimator=self.lr, factor=FACTOR, seed=5, weightCol="weight"
-        )
+        self.estimator = RebalancedEstimator(estimator=self.lr, factor=FACTOR, seed=5)
         # Both the inner estimator's param and the rebalance's, in three points, not four.
         self.grid = [
             {self.lr.regParam: 0.0, self.estimator.factor: FACTOR},
@@ -300,7 +307,7 @@ def test_train_validation_split_rebalances_only_its_training_part(
     events_df: DataFrame,
 ) -> None:
     evaluator = CountingLogLoss()
-    estimator = rebalanced_lr(weightCol="weight")
+    estimator = rebalanced_lr()
     split = TrainValidationSplit(
         estimator=estimator,
         estimatorParamMaps=ParamGridBuilder().addGrid(estimator.factor, [FACTOR]).build(),
@@ -329,7 +336,7 @@ def test_a_grid_over_the_factor_samples_each_training_fold_once(
 
     monkeypatch.setattr(ml, "rebalance", counted_rebalance)
     lr = LogisticRegression(maxIter=20)
-    estimator = rebalanced_lr(weightCol="weight", sampler="hash", sampleKey=["id"])
+    estimator = rebalanced_lr(sampler="hash", sampleKey=["id"])
     estimator.setParams(estimator=lr)
     grid = (
         ParamGridBuilder()
@@ -393,7 +400,10 @@ def test_an_estimator_without_weight_col_is_refused_unless_calibrated() -> None:
     ("estimator", "params", "wanted"),
     [
         (WeightableScorer(), {"calibrate": True}, "predicts no probabilities"),
-        (UnweightableClassifier(), {"calibrate": True, "weightCol": "w"}, "correct twice"),
+        (UnweightableClassifier(), {"calibrate": True, "weightCol": "w"}, "weightCol and calib"),
+        (WeightableScorer(), {"unweighted": True, "weightCol": "w"}, "weightCol and unweighted"),
+        (UnweightableClassifier(), {"calibrate": True, "unweighted": True}, "one of calibrate"),
+        (UnweightableClassifier(), {"unweighted": True}, "has no weightCol"),
     ],
 )
 def test_settings_that_cannot_train_are_refused_at_construction(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -73,6 +74,27 @@ def test_bias_check_fails_on_an_unweighted_output(
         for c in result.plan.classes
     }
     assert not check_prediction_bias(unweighted).passed
+
+
+def test_whole_keys_are_checked_against_the_variance_of_their_sizes(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """220 users of 20 rows each, every row of a user in one class: the hash sampler keeps or
+    drops each majority user whole, so the kept count varies 20 times as much as rows'."""
+    users_df = (
+        spark.range(0, 4_400, 1, 2)
+        .withColumn("user_id", F.col("id") % 220)
+        .withColumn("label", (F.col("user_id") < 20).cast("int"))
+    )
+    source = write_delta(users_df, tmp_path / "users")
+    sampling = {"sample.method": "hash", "sample.key": ["user_id"], "target.factor": 4}
+    result = run_rebalance(spark, source, tmp_path / "out", **sampling)
+    assert result.report is not None and result.report.checks_passed
+    majority = result.report.classes[0]
+    assert (majority.label, majority.rows_before, majority.rows_after % 20) == (0, 4_000, 0)
+    key_sd = math.sqrt((1 - 1 / 4) * 1_000 * 20)  # (1 - p) x expected rows x rows per key
+    deviation = majority.rows_after - majority.expected_rows_after
+    assert majority.deviation_sigmas == pytest.approx(deviation / key_sd)
 
 
 def test_metrics_fall_back_to_reading_the_output_when_not_observed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from rebalance_lib.api import resolve_options
 from rebalance_lib.cli import build_parser, config_from_args, flag_setting
 from rebalance_lib.config import load_config
+from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.checks import ClassOutcome
 from rebalance_lib.core.counts import ClassStats
 from rebalance_lib.core.errors import ConfigError
@@ -133,6 +135,20 @@ def test_each_factor_is_weighed_from_the_input_weights_times_its_factor() -> Non
     assert at_5.passed and at_5.minority_per_batch == pytest.approx(128 * 10_000 / 210_000)
     assert at_20.outcomes[0].weight_after == 1_000_000.0
     assert at_20.minority_rows_after == 0 and not at_20.bias_check.passed
+    # The table's checks and each factor's share the run's chance of a false failure.
+    assert at_5.level == at_20.level == sweep.check_level == CHECK_LEVEL / 3
+
+
+def test_each_factor_allows_for_the_spread_of_whole_keys_its_table_measured() -> None:
+    sweep = sweep_of(COUNTS, (5.0, 20.0))
+    before = {label: ClassStats.unweighted(rows) for label, rows in COUNTS.items()}
+    # Keys of 400 rows: 20 sigma of single rows is one sigma of such keys at F=20.
+    sd = math.sqrt(1_000_000 / 20 * (1 - 1 / 20))
+    kept = round(50_000 + 20 * sd)
+    totals = {5.0: {0: (200_000, 2e5), 1: (10_000, 1e4)}, 20.0: {0: (kept, kept), 1: (10_000, 1e4)}}
+    by_rows, by_keys = (factor_results(sweep, before, totals, {0: rows})[1] for rows in (1, 400))
+    assert not by_rows.counts_within_bound
+    assert by_keys.counts_within_bound and by_keys.outcomes[0].key_rows == 400
 
 
 def test_factors_on_the_command_line_replace_the_files_target(tmp_path: Any) -> None:

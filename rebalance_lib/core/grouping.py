@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rebalance_lib.core.checks import ClassOutcome, merge_outcomes
+from rebalance_lib.core.checks import ClassOutcome, merge_outcomes, with_kept_key_sizes
 from rebalance_lib.core.counts import GroupedProfile, GroupValues, SampleGroups
 from rebalance_lib.core.plan import Plan, with_realized_factors
 from rebalance_lib.core.strata import GroupKey, StratifiedPlan, plan_strata
@@ -57,16 +57,17 @@ class Grouping:
         return self.plan.combined()
 
     def outcomes(
-        self, totals: GroupTotals
+        self, totals: GroupTotals, key_sizes: Mapping[GroupValues, int] | None = None
     ) -> tuple[dict[GroupValues, ClassOutcome], dict[Label, ClassOutcome]]:
-        """Outcomes per training group, and per label merged over the strata."""
+        """Outcomes per training group, and per label merged over the strata; with the kept
+        keys' sizes per group of a sample of whole keys, each group's variance from them."""
         class_plans = self.plan.group_plans()
         per_group = {}
         for key, stats in self.profile.groups.items():
             if not self.is_train(key):
                 continue
             rows_after, weight_after = totals.get(key, (0, 0.0))
-            per_group[key] = ClassOutcome(
+            outcome = ClassOutcome(
                 rows_before=stats.rows,
                 weight_before=stats.weight_sum,
                 weight_sq_before=stats.weight_sq_sum,
@@ -74,6 +75,9 @@ class Grouping:
                 rows_after=rows_after,
                 weight_after=weight_after,
             )
+            if key_sizes is not None:
+                outcome = with_kept_key_sizes(outcome, key_sizes.get(key, 0))
+            per_group[key] = outcome
         by_label: dict[Label, list[ClassOutcome]] = {}
         for key, outcome in per_group.items():
             by_label.setdefault(key[-1], []).append(outcome)

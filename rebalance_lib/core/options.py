@@ -56,9 +56,19 @@ class Sampling:
             )
 
     @property
+    def whole_keys(self) -> tuple[str, ...]:
+        """The key whose rows in a group are kept or dropped together (empty: row by row, or
+        cut to exact counts, which leave no count to vary)."""
+        return self.key if self.method == "hash" and not self.exact else ()
+
+    @property
     def source_passes(self) -> int:
         """Reads of the source in a two-pass run: profile, write (and the exact cut)."""
         return 3 if self.exact else 2
+
+
+# The output weight column's name, read by the API, the config and the Spark ML estimator.
+WEIGHT_COL = "weight"
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class RunOptions:
     label_col: str = "label"
     minority: Label | None = None
     null_labels: NullLabels = "error"
-    weight_col: str = "weight"
+    weight_col: str = WEIGHT_COL
     input_weight_col: str | None = None
     batch_size: int = 128
     strata: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.checks import (
     BiasCheck,
     ClassOutcome,
@@ -79,6 +80,12 @@ class SweepPlan:
     @property
     def smallest(self) -> float:
         return self.factors[0]
+
+    @property
+    def check_level(self) -> float:
+        """The level of each of the run's checks, the table's own and every factor's, so that
+        a correct sweep fails any of them with probability ``CHECK_LEVEL`` at most."""
+        return CHECK_LEVEL / (len(self.factors) + 1)
 
     def plan_at(self, factor: float) -> Plan:
         """The plan of a single run at ``factor`` on the same counts; below the smallest
@@ -196,6 +203,7 @@ class FactorResult:
     factor: float
     plan: Plan
     outcomes: dict[Label, ClassOutcome]
+    level: float = CHECK_LEVEL
 
     @property
     def rows_after(self) -> int:
@@ -213,11 +221,11 @@ class FactorResult:
 
     @property
     def counts_within_bound(self) -> bool:
-        return counts_within_bound(self.outcomes)
+        return counts_within_bound(self.outcomes, self.level)
 
     @property
     def bias_check(self) -> BiasCheck:
-        return check_prediction_bias(self.outcomes)
+        return check_prediction_bias(self.outcomes, self.level)
 
     @property
     def passed(self) -> bool:
@@ -229,10 +237,14 @@ SweepTotals = Mapping[float, Mapping[Label, tuple[int, float]]]
 
 
 def factor_results(
-    sweep: SweepPlan, before: Mapping[Label, ClassStats], totals: SweepTotals
+    sweep: SweepPlan,
+    before: Mapping[Label, ClassStats],
+    totals: SweepTotals,
+    key_rows: Mapping[Label, float] | None = None,
 ) -> list[FactorResult]:
     """Each factor's outcomes: rows kept, and weighted totals = input weights x the class's
-    factor at F (the weight ``select_factor`` gives them)."""
+    factor at F (the weight ``select_factor`` gives them). ``key_rows``: per class, its keys'
+    mean rows weighted by their rows (``ClassOutcome.key_rows``), the same at every factor."""
     results = []
     for factor, plan in sweep.plans:
         kept = totals.get(factor, {})
@@ -244,8 +256,9 @@ def factor_results(
                 factor=c.factor,
                 rows_after=kept.get(c.label, (0, 0.0))[0],
                 weight_after=kept.get(c.label, (0, 0.0))[1] * c.weight_multiplier,
+                key_rows=(key_rows or {}).get(c.label, 1.0),
             )
             for c in plan.classes
         }
-        results.append(FactorResult(factor, plan, outcomes))
+        results.append(FactorResult(factor, plan, outcomes, sweep.check_level))
     return results

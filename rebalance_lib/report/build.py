@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from rebalance_lib.core import versions
+from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.core.counts import GroupValues, TableProfile
@@ -75,8 +76,10 @@ def build_report(
 ) -> Report:
     """Everything the run did and proved, as the validated report model."""
     outcomes = measured.outcomes
-    within_bound = counts_within_bound(outcomes)
-    bias_check = check_prediction_bias(outcomes)
+    level = measured.sweep.check_level if measured.sweep else CHECK_LEVEL
+    # Each stratum's class is sampled with its own fraction: checked on its own binomial.
+    within_bound = counts_within_bound(measured.group_outcomes or outcomes, level)
+    bias_check = check_prediction_bias(outcomes, level)
     no_class_lost = all(o.rows_after > 0 for o in outcomes.values() if o.rows_before > 0)
     sweep = _sweep_section(measured.sweep, measured.factor_results) if measured.sweep else None
     sweep_passed = sweep is None or all(f.checks_passed for f in sweep.factors)

@@ -7,8 +7,8 @@ run), and the chart is written wherever the report is, next to the table through
 from __future__ import annotations
 
 import math
-from xml.sax.saxutils import escape, quoteattr
 
+from rebalance_lib.report.escape import svg_attribute, svg_text
 from rebalance_lib.report.model import Report, shown_classes
 
 # Above this spread between the largest and smallest bar a linear axis hides the minority.
@@ -48,13 +48,13 @@ def class_counts_svg(report: Report) -> str:
         for series_index, (name, values) in enumerate(series.items()):
             height = axis.height(values[class_index])
             parts.append(
-                f'<rect class="bar" data-series={quoteattr(name)} '
-                f"data-label={quoteattr(str(section.label))} "
+                f'<rect class="bar" data-series={svg_attribute(name)} '
+                f"data-label={svg_attribute(section.label)} "
                 f'data-value="{values[class_index]:g}" '
                 f'x="{slot_left + series_index * bar_width:.1f}" '
                 f'y="{_TOP + _PLOT_HEIGHT - height:.1f}" width="{bar_width:.1f}" '
                 f'height="{height:.1f}" fill="{_SERIES_COLOURS[series_index]}">'
-                f"<title>{escape(f'{name}, class {section.label}: {values[class_index]:,.6g}')}"
+                f"<title>{svg_text(f'{name}, class {section.label}: {values[class_index]:,.6g}')}"
                 "</title></rect>"
             )
         parts.append(
@@ -142,5 +142,5 @@ def _text(
     turn = f' transform="rotate(-90 {x:.1f} {y:.1f})"' if rotate else ""
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{turn}>'
-        f"{escape(str(content))}</text>"
+        f"{svg_text(content)}</text>"
     )

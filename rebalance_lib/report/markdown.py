@@ -1,8 +1,11 @@
-"""The report as one page of Markdown, for people."""
+"""The report as one page of Markdown, for people: every value from the data escaped
+(``escape``), so that the page's tables keep their columns and no HTML of the data runs."""
 
 from __future__ import annotations
 
+from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.checks import BiasCheck
+from rebalance_lib.report.escape import markdown_code, markdown_text
 from rebalance_lib.report.model import (
     Report,
     SplitSection,
@@ -23,18 +26,19 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
     dropped = source.null_label_rows_dropped
     within = "yes" if report.counts_within_bound else "NO"
     lines = [
-        f"# Rebalance report `{report.run_id}`",
+        f"# Rebalance report {markdown_code(report.run_id)}",
         "",
-        f"- **Source**: `{source.name}` ({source.format}{version}), {source.rows:,} rows"
+        f"- **Source**: {markdown_code(source.name)} ({source.format}{version}), "
+        f"{source.rows:,} rows"
         + (
             f" appended after version {source.appended_after_version} (incremental run)"
             if source.appended_after_version is not None
             else ""
         )
         + (f", {dropped:,} null-label rows dropped" if dropped else ""),
-        f"- **Output**: `{output.path}` (Delta version {output.delta_version}, "
+        f"- **Output**: {markdown_code(output.path)} (Delta version {output.delta_version}, "
         f"mode {output.mode}), {output.rows:,} rows",
-        f"- **Request**: {report.request.said}; factor {report.factor:,.6g}; "
+        f"- **Request**: {markdown_text(report.request.said)}; factor {report.factor:,.6g}; "
         f"seed {report.request.seed}; sampler {report.request.sampler}; "
         f"source read {_times(report.request.source_passes)}"
         + ("; exact counts" if report.request.exact else "")
@@ -44,7 +48,8 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
         f"- **Degree**: {batch.degree_before} before ({batch.ratio_before:,.4g}:1), "
         f"{batch.degree_after} after ({batch.ratio_after:,.4g}:1)",
         f"- **Prediction-bias check**: **{bias.verdict}**" + _mean_text(bias),
-        f"- **Counts within {bias.sigmas:g} sigma of the plan**: {within}",
+        f"- **Counts within the plan's bound** (a correct run misses it once in "
+        f"{1 / CHECK_LEVEL:,.0f} at most): {within}",
         f"- **Checks**: {'PASS' if report.checks_passed else 'FAIL (exit code 4)'}",
         "",
         "| class | rows before | factor | weight | expected after | rows after | deviation (sigma) "
@@ -56,7 +61,8 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
         key = str(c.label)
         sigmas = "exact" if c.deviation_sigmas is None else f"{c.deviation_sigmas:+.2f}"
         lines.append(
-            f"| {key} | {c.rows_before:,} | {c.factor:,.6g} | x{c.weight_multiplier:,.6g} | "
+            f"| {markdown_text(key)} | {c.rows_before:,} | {c.factor:,.6g} | "
+            f"x{c.weight_multiplier:,.6g} | "
             f"{c.expected_rows_after:,.0f} | {c.rows_after:,} | {sigmas} | "
             f"{c.weighted_total_after:,.0f} | {bias.share_before[key]:.4%} -> "
             f"{bias.weighted_share_after[key]:.4%} |"
@@ -77,11 +83,12 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
         lines += ["", "Calibration, for models trained without the weight column: `report.md`."]
     if chart_name is not None:
         lines += ["", f"![class counts before and after]({chart_name})"]
-    lines += ["", "## Advice", "", *[f"- {line}" for line in report.advice]]
+    lines += ["", "## Advice", "", *[f"- {markdown_text(line)}" for line in report.advice]]
     timings = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in report.timings_s.items())
     lines += [
         "",
-        f"Timings: {timings}. Spark {report.spark_version}, application `{report.spark_app_id}`.",
+        f"Timings: {timings}. Spark {report.spark_version}, application "
+        f"{markdown_code(report.spark_app_id)}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -94,7 +101,7 @@ def _sweep_lines(sweep: SweepSection | None, batch_size: int) -> list[str]:
         f"## Factor sweep: {len(sweep.factors)} factors from this one table",
         "",
         f"The table holds the rows of the smallest factor; `select_factor(df, F)` keeps those "
-        f"of any larger F by their `{sweep.draw_column}` and weighs them x F.",
+        f"of any larger F by their {markdown_code(sweep.draw_column)} and weighs them x F.",
         "",
         f"| F | expected rows | rows | minority rows | minority per batch of {batch_size} "
         "| weighted label mean (before -> after, tolerance) | bias check | counts within bound |",
@@ -107,7 +114,7 @@ def _sweep_lines(sweep: SweepSection | None, batch_size: int) -> list[str]:
             f"{_mean_cell(f.bias_check)} | {f.bias_check.verdict} | "
             f"{'yes' if f.counts_within_bound else 'NO'} |"
         )
-    lines += ["", *[f"- {line}" for line in sweep.advice]]
+    lines += ["", *[f"- {markdown_text(line)}" for line in sweep.advice]]
     return lines
 
 
@@ -125,16 +132,19 @@ def _strata_lines(strata: StrataSection | None) -> list[str]:
         return []
     lines = [
         "",
-        f"## Strata ({', '.join(strata.columns)}): {strata.strata_planned:,} planned, "
+        f"## Strata ({', '.join(map(markdown_code, strata.columns))}): "
+        f"{strata.strata_planned:,} planned, "
         f"{strata.strata_kept_whole:,} kept whole",
         "",
         "| stratum | class | rows before | factor | expected after | rows after |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for row in strata.top:
-        stratum = ", ".join(f"{name}={value}" for name, value in row.stratum.items())
+        stratum = ", ".join(
+            f"{markdown_text(name)}={markdown_text(value)}" for name, value in row.stratum.items()
+        )
         lines.append(
-            f"| {stratum} | {row.label} | {row.rows_before:,} | {row.factor:,.6g} | "
+            f"| {stratum} | {markdown_text(row.label)} | {row.rows_before:,} | {row.factor:,.6g} | "
             f"{row.expected_rows_after:,.0f} | {row.rows_after:,} |"
         )
     if strata.rest_groups:
@@ -153,16 +163,16 @@ def _calibration_lines(report: Report) -> list[str]:
         "",
         "## Calibration, for models trained on this table without the weight column",
         "",
-        f"Predicted probability p of class {minority} -> p / (p + F * (1 - p)), i.e. add the "
-        "logit offset -log(F): `rebalance_lib.calibrate(p, F)` (floats, numpy arrays, Spark "
-        "Columns). With several downsampled classes, multiply each class's probability by its "
-        "F and renormalise.",
+        f"Predicted probability p of class {markdown_text(minority)} -> p / (p + F * (1 - p)), "
+        "i.e. add the logit offset -log(F): `rebalance_lib.calibrate(p, F)` (floats, numpy "
+        "arrays, Spark Columns). With several downsampled classes, multiply each class's "
+        "probability by its F and renormalise.",
         "",
         "| class | F | logit offset |",
         "|---|---:|---:|",
     ]
     lines += [
-        f"| {entry.label} | {entry.factor:,.6g} | {entry.logit_offset:+.6f} |"
+        f"| {markdown_text(entry.label)} | {entry.factor:,.6g} | {entry.logit_offset:+.6f} |"
         for entry in report.calibration
     ]
     if report.strata is not None:
@@ -175,13 +185,14 @@ def _split_lines(splits: SplitSection | None) -> list[str]:
         return []
     lines = [
         "",
-        f"## Splits ({splits.column}): only '{splits.train_value}' is rebalanced",
+        f"## Splits ({markdown_code(splits.column)}): only "
+        f"'{markdown_text(splits.train_value)}' is rebalanced",
         "",
         "| split | rows before | rows after | rebalanced |",
         "|---|---:|---:|---|",
     ]
     lines += [
-        f"| {row.value} | {row.rows_before:,} | {row.rows_after:,} | "
+        f"| {markdown_text(row.value)} | {row.rows_before:,} | {row.rows_after:,} | "
         f"{'yes' if row.rebalanced else 'no, weight unchanged'} |"
         for row in splits.splits
     ]

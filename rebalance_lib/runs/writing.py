@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, Observation, SparkSession
 
-from rebalance_lib.core.checks import ClassOutcome
+from rebalance_lib.core.checks import ClassOutcome, with_kept_key_sizes
+from rebalance_lib.core.counts import GroupValues
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.grouping import GroupTotals
 from rebalance_lib.core.options import OutputPartition, RunOptions, TableLayout
@@ -31,6 +34,7 @@ from rebalance_lib.transforms.measure import (
     observe_class_totals,
     observed_class_totals,
     scanned_group_totals,
+    scanned_key_sizes,
 )
 from rebalance_lib.transforms.profile import row_check_failure
 from rebalance_lib.transforms.sample import drop_null_labels, sample_groups, with_group_weight
@@ -185,14 +189,26 @@ def write_rebalanced(
     if opened.grouping is None:
         class_totals = _class_totals(spark, write, observation, labels, options, appended, timer)
     opened = opened.counting.settle(opened, write, class_totals[0] if class_totals else None, timer)
-    measured = _measure(spark, opened, write, class_totals, weight_col, appended, timer)
+    measured = _measure(
+        spark,
+        opened,
+        write,
+        class_totals,
+        weight_col,
+        appended,
+        timer,
+        label_col=label_col,
+        whole_keys=sampling.whole_keys,
+    )
     if opened.sweep is not None:
         totals = observed_sweep_totals(sweep_observation, opened.sweep, not write.skipped_as_repeat)
         if totals is None:
             with timer.phase("sweep", "read back each factor's rows from the output"):
                 output_df = _written_rows(spark, write, write.delta_version)
                 totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
-        results = factor_results(opened.sweep, opened.profile.classes, totals)
+        # The table is the smallest factor's sample: its kept keys' sizes serve every factor.
+        key_rows = {label: outcome.key_rows for label, outcome in measured.outcomes.items()}
+        results = factor_results(opened.sweep, opened.profile.classes, totals, key_rows)
         measured = replace(measured, sweep=opened.sweep, factor_results=tuple(results))
     facts = RunFacts(
         run_id=run_id,
@@ -313,12 +329,24 @@ def _measure(
     weight_col: str,
     appended: bool,
     timer: PhaseTimer,
+    *,
+    label_col: str,
+    whole_keys: tuple[str, ...],
 ) -> Measured:
+    """The write's outcomes per label (and per group); with ``whole_keys``, their variance
+    from the kept keys' sizes, read back from the output."""
+
+    def key_sizes(group_cols: list[str]) -> dict[GroupValues, int] | None:
+        if not whole_keys:
+            return None
+        with timer.phase("keys", "read back the output's groups and sample keys"):
+            return _written_key_sizes(spark, write, group_cols, whole_keys, appended)
+
     grouping = opened.grouping
     if grouping is not None:
         with timer.phase("measure", "read back the output's group columns and weights"):
             totals = _written_totals(spark, write, list(grouping.columns), weight_col, appended)
-        per_group, per_label = grouping.outcomes(totals)
+        per_group, per_label = grouping.outcomes(totals, key_sizes(list(grouping.columns)))
         return Measured(
             outcomes=per_label,
             output_rows=sum(rows for rows, _ in totals.values()),
@@ -340,6 +368,12 @@ def _measure(
         )
         for c in opened.plan.classes
     }
+    kept_key_sizes = key_sizes([label_col])
+    if kept_key_sizes is not None:
+        outcomes = {
+            label: with_kept_key_sizes(outcome, kept_key_sizes.get((label,), 0))
+            for label, outcome in outcomes.items()
+        }
     return Measured(outcomes, sum(o.rows_after for o in outcomes.values()), metrics_source)
 
 
@@ -353,15 +387,50 @@ def _written_totals(
     spark: SparkSession, write: WriteResult, group_cols: list[str], weight_col: str, appended: bool
 ) -> GroupTotals:
     """This write's totals per group, read back; for an append, the table's growth."""
+    return _written_growth(
+        spark,
+        write,
+        appended,
+        lambda rows_df: scanned_group_totals(rows_df, group_cols, weight_col),
+        lambda after, before: (after[0] - before[0], after[1] - before[1]),
+        (0, 0.0),
+    )
 
-    def totals_at(version: int) -> GroupTotals:
-        return scanned_group_totals(_written_rows(spark, write, version), group_cols, weight_col)
 
-    after = totals_at(write.delta_version)
+def _written_key_sizes(
+    spark: SparkSession,
+    write: WriteResult,
+    group_cols: list[str],
+    key_cols: tuple[str, ...],
+    appended: bool,
+) -> dict[GroupValues, int]:
+    """This write's kept keys' rows squared and summed per group; for an append, the growth
+    of that sum, which a key the table held before can only make larger (a wider bound)."""
+    return _written_growth(
+        spark,
+        write,
+        appended,
+        lambda rows_df: scanned_key_sizes(rows_df, group_cols, key_cols),
+        operator.sub,
+        0,
+    )
+
+
+_Value = TypeVar("_Value")
+
+
+def _written_growth(
+    spark: SparkSession,
+    write: WriteResult,
+    appended: bool,
+    scan: Callable[[DataFrame], dict[GroupValues, _Value]],
+    less: Callable[[_Value, _Value], _Value],
+    zero: _Value,
+) -> dict[GroupValues, _Value]:
+    """``scan`` of the rows this write owns: the output at its version, or for an append,
+    ``less`` the scan of the version before."""
+    after = scan(_written_rows(spark, write, write.delta_version))
     if write.previous_version is None or not appended:
         return after
-    before = totals_at(write.previous_version)
-    return {
-        key: (rows - before.get(key, (0, 0.0))[0], weight - before.get(key, (0, 0.0))[1])
-        for key, (rows, weight) in after.items()
-    }
+    before = scan(_written_rows(spark, write, write.previous_version))
+    return {key: less(value, before.get(key, zero)) for key, value in after.items()}

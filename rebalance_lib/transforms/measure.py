@@ -113,3 +113,20 @@ def scanned_group_totals(
         tuple(row[name] for name in group_cols): (int(row["_rows"]), float(row["_weight"]))
         for row in rows
     }
+
+
+def scanned_key_sizes(
+    output_df: DataFrame, group_cols: Sequence[str], key_cols: Sequence[str]
+) -> dict[tuple[Any, ...], int]:
+    """Per group, its kept keys' rows squared and summed, reading only those columns of the
+    written output: how much a sample of whole keys varies (``with_kept_key_sizes``)."""
+    keys = [name for name in key_cols if name not in group_cols]
+    key_rows_df = output_df.groupBy(*[column(name) for name in [*group_cols, *keys]]).agg(
+        F.count(F.lit(1)).alias("_key_rows")
+    )
+    rows = (
+        key_rows_df.groupBy(*[column(name) for name in group_cols])
+        .agg(F.sum(F.col("_key_rows") * F.col("_key_rows")).alias("_square_sum"))
+        .collect()
+    )
+    return {tuple(row[name] for name in group_cols): int(row["_square_sum"]) for row in rows}
