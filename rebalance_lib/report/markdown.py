@@ -132,7 +132,7 @@ def _strata_lines(strata: StrataSection | None) -> list[str]:
         "|---|---|---:|---:|---:|---:|",
     ]
     for row in strata.top:
-        stratum = ", ".join(f"{name}={value}" for name, value in row.stratum.items())
+        stratum = ", ".join(f"{name}={_group_value(value)}" for name, value in row.stratum.items())
         lines.append(
             f"| {stratum} | {row.label} | {row.rows_before:,} | {row.factor:,.6g} | "
             f"{row.expected_rows_after:,.0f} | {row.rows_after:,} |"
@@ -181,7 +181,7 @@ def _split_lines(splits: SplitSection | None) -> list[str]:
         "|---|---:|---:|---|",
     ]
     lines += [
-        f"| {row.value} | {row.rows_before:,} | {row.rows_after:,} | "
+        f"| {_group_value(row.value)} | {row.rows_before:,} | {row.rows_after:,} | "
         f"{'yes' if row.rebalanced else 'no, weight unchanged'} |"
         for row in splits.splits
     ]
@@ -199,3 +199,8 @@ def _mean_text(bias: BiasCheck) -> str:
         f" (label mean {bias.label_mean_before:.6f} before, weighted "
         f"{bias.weighted_label_mean_after:.6f} after, tolerance +/-{bias.label_mean_tolerance:.6f})"
     )
+
+
+def _group_value(value: str | None) -> str:
+    """A stratum or split value on the page: a null group reads *null*, apart from 'None'."""
+    return "*null*" if value is None else value

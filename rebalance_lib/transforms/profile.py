@@ -11,6 +11,7 @@ from pyspark.sql import types as T
 
 from rebalance_lib.core.counts import ClassStats, GroupedProfile, TableProfile
 from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.keys import group_key
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.names import column
 
@@ -98,7 +99,7 @@ def profile_groups(
     _check_whole_labels([row["_label"] for row in group_rows], label_col)
     return GroupedProfile(
         groups={
-            (*[row[name] for name in key_names], row["_label"]): ClassStats(
+            group_key([*[row[name] for name in key_names], row["_label"]]): ClassStats(
                 row["rows"], row["weight_sum"], row["weight_sq_sum"]
             )
             for row in group_rows
