@@ -7,9 +7,11 @@ from pathlib import Path
 import pyspark.sql.functions as F
 import pytest
 from conftest import labelled_df, write_delta
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.api import rebalance_table
 from rebalance_lib.cli import main
+from rebalance_lib.core.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +44,17 @@ def tables(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dic
             ),
             root / "bw",
         ),
+        "overwritten": _overwritten(good_df, root / "overwritten"),
         "parquet": str(root / "pq"),
         "root": str(root),
     }
+
+
+def _overwritten(good_df: DataFrame, path: Path) -> str:
+    """A Delta table whose second version removed the first's files (still in its folder)."""
+    write_delta(good_df, path)
+    good_df.write.format("delta").mode("overwrite").save(str(path))
+    return str(path)
 
 
 def rebalance(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -59,6 +69,12 @@ ONE_PASS = {"--set": "sample.one_pass=true", "--minority": "1", "--classes": "0,
 CASES = [
     ("missing input", {"--input": "{root}/nope"}, "does not exist"),
     ("parquet given as delta", {"--input": "{parquet}"}, "--input-format parquet"),
+    (
+        "delta given as parquet",
+        {"--input": "{overwritten}", "--input-format": "parquet"},
+        "is a Delta table (it holds a _delta_log): read as loose files it would include rows its "
+        "later versions removed; read it as Delta [--input-format delta]",
+    ),
     ("missing label", {"--input": "{good}", "--label": "y"}, "label column 'y' not found"),
     ("float label", {"--input": "{float_label}"}, "not whole numbers (0.5, 1.5)"),
     (
@@ -184,3 +200,15 @@ def test_null_labels_can_be_dropped_and_are_counted(
     assert output_df.filter(F.col("label").isNull()).count() == 0
     report_text = (output / "_rebalance_report" / "report.md").read_text()
     assert "4 null-label rows dropped" in report_text
+
+
+def test_a_parquet_catalog_table_over_a_delta_folder_is_refused(
+    spark: SparkSession, tables: dict[str, str]
+) -> None:
+    spark.sql("DROP TABLE IF EXISTS parquet_over_delta")
+    spark.sql(f"CREATE TABLE parquet_over_delta USING parquet LOCATION '{tables['overwritten']}'")
+    try:
+        with pytest.raises(InputError, match=r"holds a _delta_log.*\[input_format='delta'\]"):
+            rebalance_table(spark, "parquet_over_delta", input_format="table", factor=2)
+    finally:
+        spark.sql("DROP TABLE parquet_over_delta")
