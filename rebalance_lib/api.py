@@ -36,6 +36,7 @@ from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, pl
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
 from rebalance_lib.storage import lineage
+from rebalance_lib.storage.failures import named_failures
 from rebalance_lib.storage.sink import check_inputs_outside, check_not_a_sweep, check_output_path
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
 from rebalance_lib.transforms.sweep import select_factor
@@ -100,7 +101,8 @@ class Rebalanced:
     @cached_property
     def df(self) -> DataFrame:
         """The kept rows with the weight column: Spark SQL expressions only, nothing run yet."""
-        return rebalanced_rows(self._opened, self._options, self._timer)
+        with named_failures(self._opened.source.name):
+            return rebalanced_rows(self._opened, self._options, self._timer)
 
     @property
     def advice(self) -> tuple[str, ...]:
@@ -188,8 +190,6 @@ class Rebalanced:
                     fix={"path": self._incremental_into},
                 )
             mode = "append"  # an increment always adds to the earlier runs' table
-        spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
-        source = self._opened.source
         partition = None
         if into_partition is not None:
             if self._incremental_into is not None:
@@ -198,6 +198,21 @@ class Rebalanced:
                     fix={"into_partition": None},
                 )
             partition = OutputPartition.parse(into_partition)
+        with named_failures(self._opened.source.name, path):
+            return self._write(path, mode, run_id, report_dir, partition_by, cluster_by, partition)
+
+    def _write(
+        self,
+        path: str,
+        mode: Mode,
+        run_id: str | None,
+        report_dir: str | None,
+        partition_by: list[str] | tuple[str, ...] | None,
+        cluster_by: list[str] | tuple[str, ...] | None,
+        partition: OutputPartition | None,
+    ) -> Written:
+        spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
+        source = self._opened.source
         # A retry of a run whose data commit is already there: the output is its own.
         committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
         layout = output_layout(
@@ -277,7 +292,8 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
     """
     run_options = resolve_options(options)
     timer = PhaseTimer()
-    opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
+    with named_failures(DATAFRAME_SOURCE.name):
+        opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
     return Rebalanced(opened.plan, opened, run_options, timer)
 
 
@@ -341,16 +357,19 @@ def rebalance_table(
         check_incremental(run_options)
     one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
     timer = PhaseTimer()
-    with timer.phase("open", f"opened {source}") as note:
-        source_df, source_info = read_source(spark, source, input_format, version)
-        if source_info.delta_version is not None:
-            note.found = f"pinned at version {source_info.delta_version}"
-    if incremental_into is not None:
-        opened = open_increment(spark, source_info, run_options, incremental_into, timer)
-    elif one_pass_factor is not None:
-        opened = open_one_pass(source_df, source_info, run_options, one_pass_factor, stated_classes)
-    else:
-        opened = plan_rows(source_df, source_info, run_options, timer)
+    with named_failures(source):
+        with timer.phase("open", f"opened {source}") as note:
+            source_df, source_info = read_source(spark, source, input_format, version)
+            if source_info.delta_version is not None:
+                note.found = f"pinned at version {source_info.delta_version}"
+        if incremental_into is not None:
+            opened = open_increment(spark, source_info, run_options, incremental_into, timer)
+        elif one_pass_factor is not None:
+            opened = open_one_pass(
+                source_df, source_info, run_options, one_pass_factor, stated_classes
+            )
+        else:
+            opened = plan_rows(source_df, source_info, run_options, timer)
     return Rebalanced(opened.plan, opened, run_options, timer, incremental_into)
 
 

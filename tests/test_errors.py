@@ -45,6 +45,8 @@ def tables(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dic
             root / "bw",
         ),
         "overwritten": _overwritten(good_df, root / "overwritten"),
+        "missing_file": _missing_a_file(good_df, root / "missing_file"),
+        "csv": _csv_folder(root / "csv"),
         "parquet": str(root / "pq"),
         "root": str(root),
     }
@@ -54,6 +56,19 @@ def _overwritten(good_df: DataFrame, path: Path) -> str:
     """A Delta table whose second version removed the first's files (still in its folder)."""
     write_delta(good_df, path)
     good_df.write.format("delta").mode("overwrite").save(str(path))
+    return str(path)
+
+
+def _missing_a_file(good_df: DataFrame, path: Path) -> str:
+    """A Delta table one of whose data files was deleted behind its log's back."""
+    write_delta(good_df.repartition(2), path)
+    sorted(path.glob("part-*.parquet"))[0].unlink()
+    return str(path)
+
+
+def _csv_folder(path: Path) -> str:
+    path.mkdir()
+    (path / "part-0.csv").write_text("id,label\n1,0\n2,1\n")
     return str(path)
 
 
@@ -74,6 +89,17 @@ CASES = [
         {"--input": "{overwritten}", "--input-format": "parquet"},
         "is a Delta table (it holds a _delta_log): read as loose files it would include rows its "
         "later versions removed; read it as Delta [--input-format delta]",
+    ),
+    (
+        "a data file missing",
+        {"--input": "{missing_file}"},
+        "from the table with FSCK REPAIR TABLE and rerun",
+    ),
+    (
+        "csv given as parquet",
+        {"--input": "{csv}", "--input-format": "parquet"},
+        "holds a file that is not Parquet (file:{csv}/part-0.csv): its footer cannot be read; "
+        "state the input's format, or remove the files of other formats [--input-format]",
     ),
     ("missing label", {"--input": "{good}", "--label": "y"}, "label column 'y' not found"),
     ("float label", {"--input": "{float_label}"}, "not whole numbers (0.5, 1.5)"),
@@ -164,7 +190,7 @@ def test_bad_input_fails_cleanly_and_writes_nothing(
         capsys, "run", *[item for pair in arguments.items() for item in pair]
     )
     assert exit_code == 2
-    assert line.startswith("rebalance: error: ") and fix in line, line
+    assert line.startswith("rebalance: error: ") and fix.format(**tables) in line, line
     assert not (tmp_path / "out").exists()
     after = {p: sorted(Path(p).rglob("*")) for p in tables.values() if Path(p).exists()}
     assert after == before
