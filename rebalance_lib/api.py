@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict, Unpack
 
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.core.arguments import OPTION_TYPES, TABLE_ARGUMENT_TYPES, check_types
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
     NullLabels,
@@ -39,6 +40,7 @@ from rebalance_lib.storage import lineage
 from rebalance_lib.storage.failures import named_failures
 from rebalance_lib.storage.sink import check_inputs_outside, check_not_a_sweep, check_output_path
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
+from rebalance_lib.transforms.profile import check_batch_rows
 from rebalance_lib.transforms.sweep import select_factor
 
 __all__ = [
@@ -291,6 +293,7 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
         >>> out.df.groupBy("is_fraud").agg(F.sum("weight")).show()
     """
     run_options = resolve_options(options)
+    check_batch_rows(df)
     timer = PhaseTimer()
     with named_failures(DATAFRAME_SOURCE.name):
         opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
@@ -337,6 +340,17 @@ def rebalance_table(
         ...                       minority=1, classes=[0, 1])
         >>> out.write("/data/events_rebalanced")
     """
+    check_types(
+        {
+            "source": source,
+            "input_format": input_format,
+            "version": version,
+            "one_pass": one_pass,
+            "classes": classes,
+            "incremental_into": incremental_into,
+        },
+        TABLE_ARGUMENT_TYPES,
+    )
     run_options = resolve_options(options)
     stated_classes = tuple(classes or ())
     if input_format not in ("delta", "parquet", "table"):
@@ -344,7 +358,7 @@ def rebalance_table(
             f"input format must be delta, parquet or table (got {input_format!r})",
             fix={"input_format": None},
         )
-    if version is not None and (isinstance(version, bool) or version < 0):
+    if version is not None and version < 0:
         raise ConfigError(
             f"version must be a whole number >= 0 (got {version!r})", fix={"version": None}
         )
@@ -360,6 +374,7 @@ def rebalance_table(
     with named_failures(source):
         with timer.phase("open", f"opened {source}") as note:
             source_df, source_info = read_source(spark, source, input_format, version)
+            check_batch_rows(source_df)
             if source_info.delta_version is not None:
                 note.found = f"pinned at version {source_info.delta_version}"
         if incremental_into is not None:
@@ -378,6 +393,7 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
     unknown = sorted(set(options) - set(RebalanceOptions.__annotations__))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}: see rebalance()'s parameters")
+    check_types(options, OPTION_TYPES)
     stated = {form: options[form] for form in TARGET_FORMS if form in options}  # type: ignore[literal-required]  # the forms are keys of RebalanceOptions
     request, sweep_factors = target_request(stated, options.get("factors"))
     sample_key = options.get("sample_key", ())
