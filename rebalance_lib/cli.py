@@ -27,7 +27,7 @@ from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
-from rebalance_lib.storage import lineage
+from rebalance_lib.storage import fs, lineage
 from rebalance_lib.storage.session import build_session, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_path
 
@@ -422,7 +422,9 @@ def _dispatch(
             )
         }
     )
-    progress.output, progress.run_id = config.output.path, config.output.run_id
+    output = config.output.path
+    progress.output, progress.run_id = output, config.output.run_id
+    progress.output_is_new = output is not None and not fs.exists(spark, output)
     written = run_configured(spark, config)
     if written.report is None:
         console.result(

@@ -134,6 +134,11 @@ CASES = [
     ),
     ("output is the input", {"--input": "{good}", "--output": "{good}"}, "overlaps the input"),
     (
+        "empty output",
+        {"--input": "{good}", "--output": ""},
+        "the output is empty: name the Delta path (or table:DB.NAME) to write [--output]",
+    ),
+    (
         "output inside the input",
         {"--input": "{good}", "--output": "{good}/sub"},
         "overlaps the input",
