@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from rebalance_lib.api import Rebalanced, Written, rebalance_table
@@ -28,6 +27,7 @@ from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import fs, lineage
+from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.session import build_session, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_path
 
@@ -374,11 +374,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RebalanceError as error:
         log.error("error: %s", error.render(flag_setting))
         return error.exit_code
-    except PySparkException as error:
-        if args.verbose:
+    except Exception as error:
+        condition = unknown_failure(error)
+        if condition is None or args.verbose:
             raise
-        first_line = str(error).strip().splitlines()[0]
-        log.error("Spark failed: %s (rerun with -v for the trace)", first_line)
+        log.error(
+            "Spark failed with %s, which rebalance does not know: rerun with -v for Spark's "
+            "trace, and report it with the trace",
+            condition,
+        )
         return 1
     finally:
         stopping.close()

@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.api import rebalance_table
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import InputError
+from rebalance_lib.storage.failures import storage_failure, unknown_failure
 
 
 @pytest.fixture(scope="module")
@@ -243,3 +244,16 @@ def test_a_parquet_catalog_table_over_a_delta_folder_is_refused(
             rebalance_table(spark, "parquet_over_delta", input_format="table", factor=2)
     finally:
         spark.sql("DROP TABLE parquet_over_delta")
+
+
+def test_a_spark_failure_rebalance_does_not_know_is_named_by_its_condition(
+    spark: SparkSession,
+) -> None:
+    failures = []
+    for session_sql in (spark.sql, spark._jsparkSession.sql):  # pyspark's error, then py4j's
+        with pytest.raises(Exception) as raised:
+            session_sql("SELECT raise_error('boom')").collect()
+        failures.append(raised.value)
+    assert [unknown_failure(failure) for failure in failures] == ["USER_RAISED_EXCEPTION"] * 2
+    assert [storage_failure(failure, "/in", "/out") for failure in failures] == [None, None]
+    assert unknown_failure(ValueError("not Spark's")) is None

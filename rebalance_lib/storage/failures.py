@@ -70,6 +70,15 @@ def storage_failure(
     return None
 
 
+def unknown_failure(error: BaseException) -> str | None:
+    """The error condition (or Java class) of a Spark failure no known one matched; None
+    when ``error`` did not come from Spark."""
+    found = _causes(error)
+    if found is None:
+        return None
+    return next((name for name in found[0] if name), type(error).__name__)
+
+
 @contextmanager
 def named_failures(reading: str, writing: str | None = None) -> Iterator[None]:
     """Turn a known Spark or Delta failure inside the block into its one error."""

@@ -22,8 +22,8 @@ def java_causes(error: BaseException) -> tuple[tuple[str, ...], str] | None:
     names: list[str] = []
     throwable: Any = error.java_exception
     while throwable is not None and len(names) < 40:
-        names.append(throwable.getClass().getName())
         with suppress(Exception):  # not a SparkThrowable: its class name says what it is
             names.append(str(throwable.getCondition() or ""))
+        names.append(throwable.getClass().getName())
         throwable = throwable.getCause()
     return tuple(name for name in names if name), str(error.java_exception)
