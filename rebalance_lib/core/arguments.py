@@ -16,12 +16,14 @@ from rebalance_lib.core.errors import ConfigError
 @dataclass(frozen=True)
 class Accepted:
     """What an argument takes: values of ``types`` (bool counts only where listed), or a list
-    or tuple of them when ``many``; ``single`` also takes one value alone."""
+    or tuple of them when ``many``; ``single`` also takes one value alone; ``whole`` takes
+    numbers without a fraction (20 or 20.0, as YAML and the command line give counts)."""
 
     said: str
     types: tuple[type, ...]
     many: bool = False
     single: bool = False
+    whole: bool = False
 
     def takes(self, value: Any) -> bool:
         if self.many and isinstance(value, list | tuple):
@@ -31,12 +33,15 @@ class Accepted:
     def _takes_one(self, value: Any) -> bool:
         if isinstance(value, bool) and bool not in self.types:
             return False
+        if self.whole and isinstance(value, float):
+            return value.is_integer()
         return isinstance(value, self.types)
 
 
 _NAME = Accepted("a column name", (str,))
 _NUMBER = Accepted("a number", (int, float))
 _WHOLE = Accepted("a whole number", (int,))
+_COUNT = Accepted("a whole number", (int, float), whole=True)
 _WORD = Accepted("a word", (str,))
 _FLAG = Accepted("True or False", (bool,))
 _LABEL = Accepted("a label value (a number, a string or a boolean)", (int, float, str, bool))
@@ -47,15 +52,15 @@ OPTION_TYPES: Mapping[str, Accepted] = {
     "factor": _NUMBER,
     "target_ratio": _NUMBER,
     "target_minority_share": _NUMBER,
-    "min_minority_per_batch": _WHOLE,
-    "max_rows": _WHOLE,
+    "min_minority_per_batch": _COUNT,
+    "max_rows": _COUNT,
     "factors": Accepted("a list of numbers", (int, float), many=True),
     "seed": _WHOLE,
     "minority": _LABEL,
     "null_labels": _WORD,
     "weight_col": _NAME,
     "input_weight_col": _NAME,
-    "batch_size": _WHOLE,
+    "batch_size": _COUNT,
     "strata": Accepted("a list of column names", (str,), many=True),
     "split_col": _NAME,
     "sampler": _WORD,
