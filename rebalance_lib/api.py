@@ -38,7 +38,12 @@ from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.failures import named_failures
-from rebalance_lib.storage.sink import check_inputs_outside, check_not_a_sweep, check_output_path
+from rebalance_lib.storage.sink import (
+    check_inputs_outside,
+    check_not_a_sweep,
+    check_output_named,
+    check_output_path,
+)
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
 from rebalance_lib.transforms.profile import check_batch_rows
 from rebalance_lib.transforms.sweep import select_factor
@@ -215,6 +220,7 @@ class Rebalanced:
     ) -> Written:
         spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
+        check_output_named(path)
         # A retry of a run whose data commit is already there: the output is its own.
         committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
         layout = output_layout(

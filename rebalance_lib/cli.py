@@ -29,7 +29,7 @@ from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.storage import fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.session import build_session, warm_jar_cache
-from rebalance_lib.storage.sink import check_output_path
+from rebalance_lib.storage.sink import check_output_named, check_output_path
 
 log = logging.getLogger("rebalance")
 
@@ -460,6 +460,7 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     run_id = config.output.run_id
+    check_output_named(output)
     committed = lineage.run_commit(spark, output, run_id) if run_id else None
     own_output = committed is not None or config.output.incremental
     mode = "append" if own_output else config.output.mode

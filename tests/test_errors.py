@@ -135,6 +135,16 @@ CASES = [
     ),
     ("output is the input", {"--input": "{good}", "--output": "{good}"}, "overlaps the input"),
     (
+        "a path as a table name",
+        {"--input": "{good}", "--input-format": "table"},
+        "is not a table name: read a path as Delta or Parquet [--input-format delta]",
+    ),
+    (
+        "a table output without a name",
+        {"--input": "{good}", "--output": "table:", "--run-id": "r-1"},
+        "the output is empty: name the Delta path (or table:DB.NAME) to write [--output]",
+    ),
+    (
         "empty output",
         {"--input": "{good}", "--output": ""},
         "the output is empty: name the Delta path (or table:DB.NAME) to write [--output]",

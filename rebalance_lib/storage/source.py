@@ -108,7 +108,16 @@ def _missing(source: str) -> InputError:
 def _read_table(
     spark: SparkSession, name: str, version: int | None
 ) -> tuple[DataFrame, SourceInfo]:
-    if not spark.catalog.tableExists(name):
+    try:
+        exists = spark.catalog.tableExists(name)
+    except AnalysisException as error:  # a path, or a name SQL cannot parse
+        if error.getCondition() != "PARSE_SYNTAX_ERROR":
+            raise
+        raise InputError(
+            f"{name} is not a table name: read a path as Delta or Parquet",
+            fix={"input_format": "delta"},
+        ) from None
+    if not exists:
         raise InputError(f"table {name} does not exist in the catalog", fix={"source": None})
     facts = _catalog_facts(spark, name)
     if facts.get("Provider", "").lower() != "delta" and "Location" in facts:
