@@ -26,7 +26,7 @@ from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
-from rebalance_lib.storage import fs, lineage
+from rebalance_lib.storage import delta_sql, fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.session import build_session, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_named, check_output_path
@@ -428,7 +428,9 @@ def _dispatch(
     )
     output = config.output.path
     progress.output, progress.run_id = output, config.output.run_id
-    progress.output_is_new = output is not None and not fs.exists(spark, output)
+    progress.output_is_new = (
+        output is not None and delta_sql.table_name(output) is None and not fs.exists(spark, output)
+    )
     written = run_configured(spark, config)
     if written.report is None:
         console.result(
