@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict, Unpack
 
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.core.arguments import OPTION_TYPES, TABLE_ARGUMENT_TYPES, check_types
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
     WEIGHT_COL,
@@ -38,8 +39,15 @@ from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, pl
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
 from rebalance_lib.storage import lineage
-from rebalance_lib.storage.sink import check_inputs_outside, check_not_a_sweep, check_output_path
+from rebalance_lib.storage.failures import named_failures
+from rebalance_lib.storage.sink import (
+    check_inputs_outside,
+    check_not_a_sweep,
+    check_output_named,
+    check_output_path,
+)
 from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
+from rebalance_lib.transforms.profile import check_batch_rows
 from rebalance_lib.transforms.sweep import select_factor
 
 __all__ = [
@@ -102,7 +110,8 @@ class Rebalanced:
     @cached_property
     def df(self) -> DataFrame:
         """The kept rows with the weight column: Spark SQL expressions only, nothing run yet."""
-        return rebalanced_rows(self._opened, self._options, self._timer)
+        with named_failures(self._opened.source.name):
+            return rebalanced_rows(self._opened, self._options, self._timer)
 
     @property
     def advice(self) -> tuple[str, ...]:
@@ -190,8 +199,6 @@ class Rebalanced:
                     fix={"path": self._incremental_into},
                 )
             mode = "append"  # an increment always adds to the earlier runs' table
-        spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
-        source = self._opened.source
         partition = None
         if into_partition is not None:
             if self._incremental_into is not None:
@@ -200,6 +207,22 @@ class Rebalanced:
                     fix={"into_partition": None},
                 )
             partition = OutputPartition.parse(into_partition)
+        with named_failures(self._opened.source.name, path):
+            return self._write(path, mode, run_id, report_dir, partition_by, cluster_by, partition)
+
+    def _write(
+        self,
+        path: str,
+        mode: Mode,
+        run_id: str | None,
+        report_dir: str | None,
+        partition_by: list[str] | tuple[str, ...] | None,
+        cluster_by: list[str] | tuple[str, ...] | None,
+        partition: OutputPartition | None,
+    ) -> Written:
+        spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
+        source = self._opened.source
+        check_output_named(path)
         # A retry of a run whose data commit is already there: the output is its own.
         committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
         layout = output_layout(
@@ -278,8 +301,10 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
         >>> out.df.groupBy("is_fraud").agg(F.sum("weight")).show()
     """
     run_options = resolve_options(options)
+    check_batch_rows(df)
     timer = PhaseTimer()
-    opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
+    with named_failures(DATAFRAME_SOURCE.name):
+        opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
     return Rebalanced(opened.plan, opened, run_options, timer)
 
 
@@ -323,6 +348,17 @@ def rebalance_table(
         ...                       minority=1, classes=[0, 1])
         >>> out.write("/data/events_rebalanced")
     """
+    check_types(
+        {
+            "source": source,
+            "input_format": input_format,
+            "version": version,
+            "one_pass": one_pass,
+            "classes": classes,
+            "incremental_into": incremental_into,
+        },
+        TABLE_ARGUMENT_TYPES,
+    )
     run_options = resolve_options(options)
     stated_classes = tuple(classes or ())
     if input_format not in ("delta", "parquet", "table"):
@@ -330,7 +366,7 @@ def rebalance_table(
             f"input format must be delta, parquet or table (got {input_format!r})",
             fix={"input_format": None},
         )
-    if version is not None and (isinstance(version, bool) or version < 0):
+    if version is not None and version < 0:
         raise ConfigError(
             f"version must be a whole number >= 0 (got {version!r})", fix={"version": None}
         )
@@ -343,16 +379,20 @@ def rebalance_table(
         check_incremental(run_options)
     one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
     timer = PhaseTimer()
-    with timer.phase("open", f"opened {source}") as note:
-        source_df, source_info = read_source(spark, source, input_format, version)
-        if source_info.delta_version is not None:
-            note.found = f"pinned at version {source_info.delta_version}"
-    if incremental_into is not None:
-        opened = open_increment(spark, source_info, run_options, incremental_into, timer)
-    elif one_pass_factor is not None:
-        opened = open_one_pass(source_df, source_info, run_options, one_pass_factor, stated_classes)
-    else:
-        opened = plan_rows(source_df, source_info, run_options, timer)
+    with named_failures(source):
+        with timer.phase("open", f"opened {source}") as note:
+            source_df, source_info = read_source(spark, source, input_format, version)
+            check_batch_rows(source_df)
+            if source_info.delta_version is not None:
+                note.found = f"pinned at version {source_info.delta_version}"
+        if incremental_into is not None:
+            opened = open_increment(spark, source_info, run_options, incremental_into, timer)
+        elif one_pass_factor is not None:
+            opened = open_one_pass(
+                source_df, source_info, run_options, one_pass_factor, stated_classes
+            )
+        else:
+            opened = plan_rows(source_df, source_info, run_options, timer)
     return Rebalanced(opened.plan, opened, run_options, timer, incremental_into)
 
 
@@ -361,6 +401,7 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
     unknown = sorted(set(options) - set(RebalanceOptions.__annotations__))
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(unknown)}: see rebalance()'s parameters")
+    check_types(options, OPTION_TYPES)
     stated = {form: options[form] for form in TARGET_FORMS if form in options}  # type: ignore[literal-required]  # the forms are keys of RebalanceOptions
     request, sweep_factors = target_request(stated, options.get("factors"))
     sample_key = options.get("sample_key", ())

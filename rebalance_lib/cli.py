@@ -15,7 +15,6 @@ from typing import Any
 
 import pyspark
 import yaml
-from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from rebalance_lib.api import Rebalanced, Written, rebalance_table
@@ -29,9 +28,10 @@ from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
 from rebalance_lib.report import escape
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
-from rebalance_lib.storage import lineage
+from rebalance_lib.storage import delta_sql, fs, lineage
+from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.session import build_session, warm_jar_cache
-from rebalance_lib.storage.sink import check_output_path
+from rebalance_lib.storage.sink import check_output_named, check_output_path
 
 log = logging.getLogger("rebalance")
 
@@ -416,11 +416,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RebalanceError as error:
         log.error("error: %s", error.render(flag_setting))
         return error.exit_code
-    except PySparkException as error:
-        if args.verbose:
+    except Exception as error:
+        condition = unknown_failure(error)
+        if condition is None or args.verbose:
             raise
-        first_line = str(error).strip().splitlines()[0]
-        log.error("Spark failed: %s (rerun with -v for the trace)", first_line)
+        log.error(
+            "Spark failed with %s, which rebalance does not know: rerun with -v for Spark's "
+            "trace, and report it with the trace",
+            condition,
+        )
         return 1
     finally:
         stopping.close()
@@ -467,7 +471,11 @@ def _dispatch(
             )
         }
     )
-    progress.output, progress.run_id = config.output.path, config.output.run_id
+    output = config.output.path
+    progress.output, progress.run_id = output, config.output.run_id
+    progress.output_is_new = (
+        output is not None and delta_sql.table_name(output) is None and not fs.exists(spark, output)
+    )
     written = run_configured(spark, config)
     if written.report is None:
         console.result(
@@ -499,6 +507,7 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     run_id = config.output.run_id
+    check_output_named(output)
     committed = lineage.run_commit(spark, output, run_id) if run_id else None
     own_output = committed is not None or config.output.incremental
     mode = "append" if own_output else config.output.mode

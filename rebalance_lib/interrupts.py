@@ -25,6 +25,7 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.session import cancel_jobs_quietly, in_jvm_call
+from rebalance_lib.storage.sink import remove_uncommitted
 
 _NUDGE = signal.SIGUSR1  # from the stopping thread to the main thread: is the call over?
 _NUDGE_SECONDS = 0.1
@@ -45,12 +46,19 @@ class Progress:
     spark: SparkSession | None = None
     output: str | None = None
     run_id: str | None = None
+    output_is_new: bool = False  # no file was at the output path before the run
 
     def cancel_quietly(self) -> None:
         """Stop the running jobs without Spark's log of every task it abandons."""
         if self.spark is not None:
             with suppress(Exception):  # best effort while stopping: the JVM may be gone
                 cancel_jobs_quietly(self.spark)
+
+    def _remove_debris(self) -> None:
+        """What a stopped first write left at a new output (it committed nothing there)."""
+        if self.output_is_new and self.spark is not None and self.output is not None:
+            with suppress(Exception):  # best effort while stopping: the JVM may be gone
+                remove_uncommitted(self.spark, self.output)
 
     def said(self) -> str:
         if self.spark is None or self.output is None or self.run_id is None:
@@ -62,11 +70,13 @@ class Progress:
                 if commit["run_id"] == self.run_id
             ]
         except Exception:  # best effort while stopping: the JVM may be gone
+            self._remove_debris()
             return (
                 f"nothing of run {self.run_id} was committed to {self.output} "
                 "(Delta commits are atomic; no table there yet, or it could not be read)"
             )
         if not commits:
+            self._remove_debris()
             return (
                 f"nothing of run {self.run_id} was committed to {self.output} (commits are atomic)"
             )

@@ -10,6 +10,7 @@ import pytest
 from conftest import labelled_df, within_binomial_bound, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from scans import sql_execution_count
 
 from rebalance_lib import RebalanceError, rebalance, rebalance_table
 from rebalance_lib.cli import main
@@ -144,3 +145,78 @@ def test_a_dataframe_is_never_written_over_its_own_input(
         out.write(path, mode="overwrite")
     assert sorted(Path(path).rglob("*")) == files_before
     assert DeltaTable.forPath(spark, path).history().count() == 1
+
+
+A_COLUMN = "the label as a Column"  # built once a session runs
+BAD_ARGUMENTS = [
+    ({"label": A_COLUMN}, "label must be a column name (got Column<'label'>, a Column)"),
+    ({"factor": "5"}, "factor must be a number (got '5', a str) [factor]"),
+    ({"factor": True}, "factor must be a number (got True, a bool)"),
+    ({"seed": 1.5}, "seed must be a whole number (got 1.5, a float)"),
+    ({"strata": "country"}, "strata must be a list of column names (got 'country', a str)"),
+    ({"exact": "yes"}, "exact must be True or False (got 'yes', a str)"),
+    ({"factors": [2, "4"]}, "factors must be a list of numbers (got [2, '4'], a list)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"), BAD_ARGUMENTS, ids=[next(iter(a)) for a, _ in BAD_ARGUMENTS]
+)
+def test_an_argument_of_the_wrong_type_is_refused_by_name_before_any_spark_job(
+    spark: SparkSession, arguments: dict[str, Any], message: str
+) -> None:
+    rows_df = labelled_df(spark, 100, 10)
+    arguments = {
+        name: F.col("label") if value == A_COLUMN else value for name, value in arguments.items()
+    }
+    marker = sql_execution_count(spark)
+    with pytest.raises(ConfigError) as refused:
+        rebalance(rows_df, **{"factor": 2, **arguments})
+    assert message in str(refused.value)
+    assert sql_execution_count(spark) == marker
+
+
+def test_a_table_argument_of_the_wrong_type_is_refused_by_name(spark: SparkSession) -> None:
+    with pytest.raises(ConfigError, match=r"version must be a whole number \(got '3', a str\)"):
+        rebalance_table(spark, "/nowhere", version="3", factor=2)  # type: ignore[arg-type]  # the wrong type is the point
+
+
+def test_a_streaming_dataframe_is_refused_as_rebalance_is_a_batch_job(spark: SparkSession) -> None:
+    stream_df = spark.readStream.format("rate").load().withColumn("label", F.col("value") % 2)
+    with pytest.raises(InputError, match=r"streaming DataFrame.*from foreachBatch"):
+        rebalance(stream_df, factor=2)
+
+
+@pytest.mark.parametrize("duplicated", ["label", "x"])
+def test_two_columns_of_one_name_are_refused_naming_them_before_any_spark_job(
+    spark: SparkSession, duplicated: str
+) -> None:
+    rows_df = labelled_df(spark, 100, 10).select("*", F.col(duplicated).alias(duplicated.upper()))
+    marker = sql_execution_count(spark)
+    with pytest.raises(InputError, match=f"several columns named {duplicated}: rename or drop"):
+        rebalance(rows_df, factor=2)
+    assert sql_execution_count(spark) == marker
+
+
+def test_each_micro_batch_of_a_stream_is_rebalanced_from_foreach_batch(
+    spark: SparkSession, source: str, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "out")
+
+    def rebalance_batch(batch_df: DataFrame, batch_id: int) -> None:
+        rebalance(batch_df, factor=FACTOR).write(output, mode="append", run_id=f"b-{batch_id}")
+
+    query = (
+        spark.readStream.format("delta")
+        .load(source)
+        .writeStream.foreachBatch(rebalance_batch)
+        .option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    output_df = spark.read.format("delta").load(output)
+    assert output_df.filter(F.col("label") == 1).count() == MINORITY_ROWS
+    assert within_binomial_bound(
+        output_df.filter(F.col("label") == 0).count(), ROWS - MINORITY_ROWS, 1 / FACTOR
+    )

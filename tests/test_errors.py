@@ -7,9 +7,12 @@ from pathlib import Path
 import pyspark.sql.functions as F
 import pytest
 from conftest import labelled_df, write_delta
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.api import rebalance_table
 from rebalance_lib.cli import main
+from rebalance_lib.core.errors import InputError
+from rebalance_lib.storage.failures import storage_failure, unknown_failure
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +45,32 @@ def tables(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dic
             ),
             root / "bw",
         ),
+        "overwritten": _overwritten(good_df, root / "overwritten"),
+        "missing_file": _missing_a_file(good_df, root / "missing_file"),
+        "csv": _csv_folder(root / "csv"),
         "parquet": str(root / "pq"),
         "root": str(root),
     }
+
+
+def _overwritten(good_df: DataFrame, path: Path) -> str:
+    """A Delta table whose second version removed the first's files (still in its folder)."""
+    write_delta(good_df, path)
+    good_df.write.format("delta").mode("overwrite").save(str(path))
+    return str(path)
+
+
+def _missing_a_file(good_df: DataFrame, path: Path) -> str:
+    """A Delta table one of whose data files was deleted behind its log's back."""
+    write_delta(good_df.repartition(2), path)
+    sorted(path.glob("part-*.parquet"))[0].unlink()
+    return str(path)
+
+
+def _csv_folder(path: Path) -> str:
+    path.mkdir()
+    (path / "part-0.csv").write_text("id,label\n1,0\n2,1\n")
+    return str(path)
 
 
 def rebalance(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -59,6 +85,23 @@ ONE_PASS = {"--set": "sample.one_pass=true", "--minority": "1", "--classes": "0,
 CASES = [
     ("missing input", {"--input": "{root}/nope"}, "does not exist"),
     ("parquet given as delta", {"--input": "{parquet}"}, "--input-format parquet"),
+    (
+        "delta given as parquet",
+        {"--input": "{overwritten}", "--input-format": "parquet"},
+        "is a Delta table (it holds a _delta_log): read as loose files it would include rows its "
+        "later versions removed; read it as Delta [--input-format delta]",
+    ),
+    (
+        "a data file missing",
+        {"--input": "{missing_file}"},
+        "from the table with FSCK REPAIR TABLE and rerun",
+    ),
+    (
+        "csv given as parquet",
+        {"--input": "{csv}", "--input-format": "parquet"},
+        "holds a file that is not Parquet (file:{csv}/part-0.csv): its footer cannot be read; "
+        "state the input's format, or remove the files of other formats [--input-format]",
+    ),
     ("missing label", {"--input": "{good}", "--label": "y"}, "label column 'y' not found"),
     ("float label", {"--input": "{float_label}"}, "not whole numbers (0.5, 1.5)"),
     (
@@ -91,6 +134,21 @@ CASES = [
         "5 rows have a null, zero",
     ),
     ("output is the input", {"--input": "{good}", "--output": "{good}"}, "overlaps the input"),
+    (
+        "a path as a table name",
+        {"--input": "{good}", "--input-format": "table"},
+        "is not a table name: read a path as Delta or Parquet [--input-format delta]",
+    ),
+    (
+        "a table output without a name",
+        {"--input": "{good}", "--output": "table:", "--run-id": "r-1"},
+        "the output is empty: name the Delta path (or table:DB.NAME) to write [--output]",
+    ),
+    (
+        "empty output",
+        {"--input": "{good}", "--output": ""},
+        "the output is empty: name the Delta path (or table:DB.NAME) to write [--output]",
+    ),
     (
         "output inside the input",
         {"--input": "{good}", "--output": "{good}/sub"},
@@ -148,7 +206,7 @@ def test_bad_input_fails_cleanly_and_writes_nothing(
         capsys, "run", *[item for pair in arguments.items() for item in pair]
     )
     assert exit_code == 2
-    assert line.startswith("rebalance: error: ") and fix in line, line
+    assert line.startswith("rebalance: error: ") and fix.format(**tables) in line, line
     assert not (tmp_path / "out").exists()
     after = {p: sorted(Path(p).rglob("*")) for p in tables.values() if Path(p).exists()}
     assert after == before
@@ -184,3 +242,28 @@ def test_null_labels_can_be_dropped_and_are_counted(
     assert output_df.filter(F.col("label").isNull()).count() == 0
     report_text = (output / "_rebalance_report" / "report.md").read_text()
     assert "4 null-label rows dropped" in report_text
+
+
+def test_a_parquet_catalog_table_over_a_delta_folder_is_refused(
+    spark: SparkSession, tables: dict[str, str]
+) -> None:
+    spark.sql("DROP TABLE IF EXISTS parquet_over_delta")
+    spark.sql(f"CREATE TABLE parquet_over_delta USING parquet LOCATION '{tables['overwritten']}'")
+    try:
+        with pytest.raises(InputError, match=r"holds a _delta_log.*\[input_format='delta'\]"):
+            rebalance_table(spark, "parquet_over_delta", input_format="table", factor=2)
+    finally:
+        spark.sql("DROP TABLE parquet_over_delta")
+
+
+def test_a_spark_failure_rebalance_does_not_know_is_named_by_its_condition(
+    spark: SparkSession,
+) -> None:
+    failures = []
+    for session_sql in (spark.sql, spark._jsparkSession.sql):  # pyspark's error, then py4j's
+        with pytest.raises(Exception) as raised:
+            session_sql("SELECT raise_error('boom')").collect()
+        failures.append(raised.value)
+    assert [unknown_failure(failure) for failure in failures] == ["USER_RAISED_EXCEPTION"] * 2
+    assert [storage_failure(failure, "/in", "/out") for failure in failures] == [None, None]
+    assert unknown_failure(ValueError("not Spark's")) is None

@@ -86,6 +86,17 @@ def test_an_increment_refuses_a_source_whose_rows_changed(
     assert DeltaTable.forPath(spark, str(output)).history().count() == versions_before
 
 
+def test_an_increment_after_a_schema_only_change_says_the_schema_changed(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    source = make_source(spark, tmp_path / "in", change_feed=False)
+    output = tmp_path / "out"
+    run(spark, source, output)
+    spark.sql(f"ALTER TABLE delta.`{source}` ADD COLUMNS (note STRING)")
+    with pytest.raises(InputError, match=r"\(ADD COLUMNS\) changed its schema, not its rows"):
+        run(spark, source, output, **{"output.incremental": True})
+
+
 def test_an_increment_needs_the_hash_sampler(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="needs the hash sampler"):
         run(

@@ -1,5 +1,6 @@
-"""The package runs over Spark Connect: no module but the session's door reaches for the
-driver's JVM (py4j, ``sparkContext``, the ``_j*`` handles) or the ``DeltaTable`` API."""
+"""The package runs over Spark Connect: no module but the classic-only ones (the session's
+door, the Java errors' reader) reaches for the driver's JVM (py4j, ``sparkContext``, the
+``_j*`` handles) or the ``DeltaTable`` API."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "rebalance_lib"
-# Starting a local session (and its log level) is classic-only by nature.
-SESSION_DOOR = PACKAGE / "storage" / "session.py"
+# Starting a local session (and its log level), and opening a Java error raised through py4j,
+# are classic-only by nature.
+CLASSIC_ONLY = {PACKAGE / "storage" / "session.py", PACKAGE / "storage" / "java_errors.py"}
 FORBIDDEN = {
     "_jvm",
     "_jsc",
@@ -44,10 +46,10 @@ def jvm_uses(path: Path) -> list[str]:
     return found
 
 
-def test_no_module_but_the_session_door_uses_the_jvm() -> None:
-    modules = sorted(path for path in PACKAGE.rglob("*.py") if path != SESSION_DOOR)
+def test_no_module_but_the_classic_only_ones_uses_the_jvm() -> None:
+    modules = sorted(path for path in PACKAGE.rglob("*.py") if path not in CLASSIC_ONLY)
     uses = [use for path in modules for use in jvm_uses(path)]
-    assert not uses, "JVM-only code outside storage/session.py:\n" + "\n".join(uses)
+    assert not uses, "JVM-only code outside the classic-only modules:\n" + "\n".join(uses)
 
 
 @pytest.mark.parametrize(

@@ -176,6 +176,30 @@ def test_an_interrupted_run_says_in_one_line_what_it_committed(
     assert not DeltaTable.isDeltaTable(spark, str(tmp_path / "out"))
 
 
+def test_a_sigint_to_the_command_alone_during_a_first_write_leaves_no_files_behind(
+    big_source: str, tmp_path: Path
+) -> None:
+    """Ctrl-C sent to the Python process only (not its JVM's group) while a new output is
+    written: its cancelled tasks' files and Delta's staging folder are removed too."""
+    output, stderr_file = tmp_path / "out", tmp_path / "stderr.txt"
+    command = [
+        str(Path(sys.executable).with_name("rebalance")),
+        *["run", "--input", big_source, "--output", str(output), "--factor", "1.01"],
+        *["--master", "local[1]"],
+    ]
+    with stderr_file.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 300
+        while not list(output.glob("part-*.parquet")):
+            assert process.poll() is None, stderr_file.read_text()[-2000:]
+            assert time.monotonic() < deadline, "no data file appeared within 300 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130, stderr_file.read_text()[-3000:]
+    assert "was committed" in stderr_file.read_text().rstrip().splitlines()[-1]
+    assert not output.exists(), sorted(output.rglob("*"))
+
+
 def java_children(parent: int) -> list[int]:
     """The process ids of the JVMs this process started (Linux: read from /proc)."""
     children = []

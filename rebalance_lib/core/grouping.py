@@ -12,6 +12,7 @@ from typing import Any
 
 from rebalance_lib.core.checks import ClassOutcome, merge_outcomes, with_kept_key_sizes
 from rebalance_lib.core.counts import GroupedProfile, GroupValues, SampleGroups
+from rebalance_lib.core.keys import canonical
 from rebalance_lib.core.plan import Plan, with_realized_factors
 from rebalance_lib.core.strata import GroupKey, StratifiedPlan, plan_strata
 from rebalance_lib.core.targets import Label, TargetRequest
@@ -103,7 +104,9 @@ def plan_grouping(
     input_size_bytes: int | None,
     realized_weights: bool,
 ) -> Grouping:
-    """Plan each stratum of the training split from the per-group counts."""
+    """Plan each stratum of the training split from the per-group counts (keyed by
+    ``group_key``, as ``train_value`` is then)."""
+    train_value = canonical(train_value)
     train_counts = {
         (key[1:] if split_col else key): stats.rows
         for key, stats in profile.groups.items()

@@ -13,6 +13,7 @@ from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.core.counts import GroupValues, TableProfile
 from rebalance_lib.core.grouping import Grouping, GroupTotals
+from rebalance_lib.core.keys import shown
 from rebalance_lib.core.options import Sampling
 from rebalance_lib.core.plan import Plan, degree_of_imbalance, rows_per_batch
 from rebalance_lib.core.sweep import DRAW_COLUMN, FactorResult, SweepPlan
@@ -206,7 +207,7 @@ def _strata_section(
         top=[
             StratumSection(
                 stratum={
-                    name: str(value)
+                    name: shown(value)
                     for name, value in zip(columns, grouping.stratum_key(key)[:-1], strict=True)
                 },
                 label=key[-1],
@@ -238,11 +239,13 @@ def _split_section(grouping: Grouping, totals: GroupTotals | None) -> SplitSecti
         train_value=str(grouping.train_value),
         splits=[
             SplitRow(
-                value=str(value),
+                value=shown(value),
                 rows_before=rows,
                 rows_after=after.get(value, 0),
                 rebalanced=value == grouping.train_value,
             )
-            for value, rows in sorted(before.items(), key=lambda item: str(item[0]))
+            for value, rows in sorted(
+                before.items(), key=lambda item: (item[0] is None, str(item[0]))
+            )
         ],
     )

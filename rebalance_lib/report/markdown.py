@@ -141,7 +141,7 @@ def _strata_lines(strata: StrataSection | None) -> list[str]:
     ]
     for row in strata.top:
         stratum = ", ".join(
-            f"{markdown_text(name)}={markdown_text(value)}" for name, value in row.stratum.items()
+            f"{markdown_text(name)}={_group_value(value)}" for name, value in row.stratum.items()
         )
         lines.append(
             f"| {stratum} | {markdown_text(row.label)} | {row.rows_before:,} | {row.factor:,.6g} | "
@@ -192,7 +192,7 @@ def _split_lines(splits: SplitSection | None) -> list[str]:
         "|---|---:|---:|---|",
     ]
     lines += [
-        f"| {markdown_text(row.value)} | {row.rows_before:,} | {row.rows_after:,} | "
+        f"| {_group_value(row.value)} | {row.rows_before:,} | {row.rows_after:,} | "
         f"{'yes' if row.rebalanced else 'no, weight unchanged'} |"
         for row in splits.splits
     ]
@@ -210,3 +210,9 @@ def _mean_text(bias: BiasCheck) -> str:
         f" (label mean {bias.label_mean_before:.6f} before, weighted "
         f"{bias.weighted_label_mean_after:.6f} after, tolerance +/-{bias.label_mean_tolerance:.6f})"
     )
+
+
+def _group_value(value: str | None) -> str:
+    """A stratum or split value on the page, escaped: a null group reads *null*, apart from
+    the string 'None'."""
+    return "*null*" if value is None else markdown_text(value)

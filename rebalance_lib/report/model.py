@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from rebalance_lib.core.checks import BiasCheck
 
-REPORT_SCHEMA_VERSION = 1
+# 2: a null stratum or split value is JSON null, apart from the text 'None' (1 wrote both as
+# "None"). Reports of version 1 still validate.
+REPORT_SCHEMA_VERSION: Final = 2
 
 
 class _Model(BaseModel):
@@ -70,7 +72,7 @@ class BatchSection(_Model):
 
 
 class StratumSection(_Model):
-    stratum: dict[str, str]
+    stratum: dict[str, str | None]
     label: int | bool | str | float
     rows_before: int
     factor: float
@@ -89,7 +91,7 @@ class StrataSection(_Model):
 
 
 class SplitRow(_Model):
-    value: str
+    value: str | None
     rows_before: int
     rows_after: int
     rebalanced: bool
@@ -132,7 +134,7 @@ class SweepSection(_Model):
 class Report(_Model):
     """Everything a user needs to trust a rebalanced table without opening it."""
 
-    schema_version: int = REPORT_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = REPORT_SCHEMA_VERSION
     run_id: str
     created_at: str
     rebalance_version: str

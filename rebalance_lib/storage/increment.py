@@ -20,6 +20,16 @@ log = logging.getLogger(__name__)
 # Commits that add rows and change nothing else, and commits that change no rows at all.
 _APPENDS = {("WRITE", "Append"), ("STREAMING UPDATE", "Append")}
 _NO_DATA_CHANGE = {"SET TBLPROPERTIES", "UNSET TBLPROPERTIES", "VACUUM START", "VACUUM END"}
+# Commits that change the schema and no row: the earlier runs' rows lack (or keep) its columns.
+_SCHEMA_CHANGES = {
+    "ADD COLUMNS",
+    "CHANGE COLUMN",
+    "CHANGE COLUMNS",
+    "DROP COLUMNS",
+    "RENAME COLUMN",
+    "REPLACE COLUMNS",
+    "UPDATE SCHEMA",
+}
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 
 
@@ -62,6 +72,13 @@ def check_append_only(
             continue
         if commit["operation"] == "OPTIMIZE" and compacted_ok:
             continue
+        if commit["operation"] in _SCHEMA_CHANGES:
+            raise InputError(
+                f"{name} version {commit['version']} ({commit['operation']}) changed its "
+                "schema, not its rows: an increment appends rows shaped as the earlier runs' "
+                "are; rerun in full and overwrite",
+                fix={"mode": "overwrite"},
+            )
         raise InputError(
             f"{name} version {commit['version']} ({commit['operation']}) changed or removed "
             "rows: an increment can only add rows; rerun in full and overwrite",

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
@@ -32,6 +33,7 @@ DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+_TASKS_END_SECONDS = 30.0
 _PY4J = "py4j"  # the package that carries a call to the driver's JVM
 # Settings a Connect server takes only when it starts (or never from a client): left out of a
 # remote session's settings rather than refused one by one.
@@ -163,8 +165,21 @@ def cancel_jobs_quietly(spark: SparkSession) -> None:
         log4j = spark._jvm.org.apache.logging.log4j  # type: ignore[union-attr]
         log4j.core.config.Configurator.setAllLevels("", log4j.Level.OFF)
         spark.sparkContext.cancelAllJobs()
+        _wait_for_tasks_to_end(spark)
     else:
         spark.interruptAll()
+
+
+def _wait_for_tasks_to_end(spark: SparkSession) -> None:
+    """Wait (a while at most) until no task runs: a cancelled job's tasks end a little after
+    it, and one still writing would put a file back in a folder its run then removes."""
+    tracker = spark.sparkContext._jsc.sc().statusTracker()
+    deadline = time.monotonic() + _TASKS_END_SECONDS
+    while time.monotonic() < deadline:
+        executors = tracker.getExecutorInfos()
+        if not any(executor.numRunningTasks() for executor in executors):
+            return
+        time.sleep(0.05)
 
 
 def in_jvm_call(frame: FrameType | None) -> bool:

@@ -40,6 +40,16 @@ class WriteResult:
     rows_where: str | None = None  # the condition selecting this write's rows (one partition)
 
 
+def check_output_named(output_path: str) -> None:
+    """Refuse an empty output (or ``table:`` without a name) before anything looks it up."""
+    named = delta_sql.table_name(output_path)
+    if not (output_path if named is None else named).strip():
+        raise OutputError(
+            "the output is empty: name the Delta path (or table:DB.NAME) to write",
+            fix={"path": None},
+        )
+
+
 def check_output_path(
     spark: SparkSession,
     output_path: str,
@@ -50,6 +60,7 @@ def check_output_path(
     """Refuse, before any work, an output (or report folder) that would clobber the input or
     an existing table, or that cannot be written at all. ``output_path`` is a path or a
     catalog table, ``table:NAME``."""
+    check_output_named(output_path)
     files = delta_sql.location(spark, output_path)  # None: a table not created yet
     for name, path in (("output", files), ("report folder", report_dir)):
         if path is None:
@@ -239,6 +250,13 @@ def remove_output(spark: SparkSession, where: str) -> None:
         fs.delete(spark, where)
     else:
         spark.sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def remove_uncommitted(spark: SparkSession, path: str) -> None:
+    """Remove the files a stopped write left at a path that held nothing before it (an
+    unfinished data file, Delta's staging folder), unless a table was committed there."""
+    if delta_sql.table_name(path) is None and not delta_sql.is_delta(spark, path):
+        fs.delete(spark, path)
 
 
 def finish_table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
@@ -57,6 +58,7 @@ def read_source(
                 "a version needs a Delta input; Parquet has no versions",
                 fix={"version": None},
             )
+        _refuse_delta_files(spark, source, source)
         try:
             parquet_df = spark.read.parquet(absolute(source))
         except AnalysisException as error:
@@ -78,6 +80,27 @@ def read_source(
     return delta_df, SourceInfo(source, "delta", pinned, detail.size_bytes, layout=detail.layout)
 
 
+def _refuse_delta_files(spark: SparkSession, name: str, location: str) -> None:
+    """Refuse to read a Delta table's folder as loose files: they include the files its later
+    versions removed (an overwritten table would be read twice over)."""
+    if fs.exists(spark, f"{location.rstrip('/')}/_delta_log"):
+        raise InputError(
+            f"input {name} is a Delta table (it holds a _delta_log): read as loose files it "
+            "would include rows its later versions removed; read it as Delta",
+            fix={"input_format": "delta"},
+        )
+
+
+def _catalog_facts(spark: SparkSession, name: str) -> dict[str, str]:
+    """A catalog table's provider and location, as the catalog has them (none for a view)."""
+    rows = (
+        spark.sql(f"DESCRIBE TABLE EXTENDED {name}")
+        .filter(F.col("col_name").isin("Provider", "Location"))
+        .collect()
+    )
+    return {row["col_name"]: row["data_type"] for row in rows}
+
+
 def _missing(source: str) -> InputError:
     return InputError(f"input {source} does not exist: check the path", fix={"source": None})
 
@@ -85,8 +108,20 @@ def _missing(source: str) -> InputError:
 def _read_table(
     spark: SparkSession, name: str, version: int | None
 ) -> tuple[DataFrame, SourceInfo]:
-    if not spark.catalog.tableExists(name):
+    try:
+        exists = spark.catalog.tableExists(name)
+    except AnalysisException as error:  # a path, or a name SQL cannot parse
+        if error.getCondition() != "PARSE_SYNTAX_ERROR":
+            raise
+        raise InputError(
+            f"{name} is not a table name: read a path as Delta or Parquet",
+            fix={"input_format": "delta"},
+        ) from None
+    if not exists:
         raise InputError(f"table {name} does not exist in the catalog", fix={"source": None})
+    facts = _catalog_facts(spark, name)
+    if facts.get("Provider", "").lower() != "delta" and "Location" in facts:
+        _refuse_delta_files(spark, name, facts["Location"])
     try:
         detail = delta_sql.detail(spark, name)
     except AnalysisException:  # a view, or a table whose source cannot describe itself

@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import types as T
 
 from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.keys import group_key
 from rebalance_lib.core.plan import exact_rows
 from rebalance_lib.transforms.lookup import GroupNumbers, fresh_name, with_group_numbers
 from rebalance_lib.transforms.names import column, hashable
@@ -125,7 +126,7 @@ def find_thresholds(
             )
             .collect()
         )
-        found = {tuple(row[name] for name in group_names): row for row in rows}
+        found = {group_key(row[name] for name in group_names): row for row in rows}
         for key in list(pending):
             row = found.get(key)
             wanted = exact_target(group_rows[key], keep_fractions[key])

@@ -9,6 +9,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, Observation
 
 from rebalance_lib.core.counts import ClassStats, TableProfile
+from rebalance_lib.core.keys import group_key
 from rebalance_lib.core.options import MAX_OBSERVED_CLASSES
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.names import column
@@ -110,7 +111,7 @@ def scanned_group_totals(
         .collect()
     )
     return {
-        tuple(row[name] for name in group_cols): (int(row["_rows"]), float(row["_weight"]))
+        group_key(row[name] for name in group_cols): (int(row["_rows"]), float(row["_weight"]))
         for row in rows
     }
 

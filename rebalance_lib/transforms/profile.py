@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,11 +12,30 @@ from pyspark.sql import types as T
 
 from rebalance_lib.core.counts import ClassStats, GroupedProfile, TableProfile
 from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.keys import group_key
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.names import column
 
 # Float and double labels are taken when every value is a whole number (0.0/1.0).
 _LABEL_TYPES = (T.IntegralType, T.StringType, T.BooleanType, T.FloatType, T.DoubleType)
+
+
+def check_batch_rows(df: DataFrame) -> None:
+    """Refuse a streaming DataFrame (rebalance counts, then samples: a batch job) and one with
+    two columns of one name (Spark could not tell which is meant), before any Spark job."""
+    if df.isStreaming:
+        raise InputError(
+            "the input is a streaming DataFrame: rebalance counts its classes before it "
+            "samples, a batch job; rebalance each micro-batch from foreachBatch instead"
+        )
+    case_sensitive = df.sparkSession.conf.get("spark.sql.caseSensitive", "false") == "true"
+    names = Counter(name if case_sensitive else name.lower() for name in df.columns)
+    duplicated = [name for name, times in names.items() if times > 1]
+    if duplicated:
+        raise InputError(
+            f"the input has several columns named {', '.join(duplicated)}: rename or drop "
+            "the duplicates first"
+        )
 
 
 def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -> None:
@@ -98,7 +118,7 @@ def profile_groups(
     _check_whole_labels([row["_label"] for row in group_rows], label_col)
     return GroupedProfile(
         groups={
-            (*[row[name] for name in key_names], row["_label"]): ClassStats(
+            group_key([*[row[name] for name in key_names], row["_label"]]): ClassStats(
                 row["rows"], row["weight_sum"], row["weight_sq_sum"]
             )
             for row in group_rows
