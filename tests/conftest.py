@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -195,3 +196,35 @@ def build_wheel(dist: Path) -> str:
         timeout=300,
     )
     return str(next(dist.glob("spark_rebalance-*.whl")))
+
+
+def start_writing(source: str, output: Path, *extra: str) -> subprocess.Popen[str]:
+    """Start `rebalance run` (factor 1.01, one core, its own process group) and return once it
+    has written a data file of its own into ``output``; its stderr is a pipe."""
+    command = [
+        str(Path(sys.executable).with_name("rebalance")),
+        "run",
+        "--input",
+        source,
+        "--output",
+        str(output),
+        "--factor",
+        "1.01",
+        "--master",
+        "local[1]",
+        *extra,
+    ]
+    files_before = len(list(output.glob("part-*.parquet")))
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while len(list(output.glob("part-*.parquet"))) <= files_before:
+        assert process.poll() is None, "the run ended before it wrote a data file"
+        assert time.monotonic() < deadline, "no data file appeared within 300 s"
+        time.sleep(0.05)
+    return process

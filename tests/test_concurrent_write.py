@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from conftest import labelled_df, write_delta
+from conftest import labelled_df, start_writing, write_delta
 from pyspark.sql import SparkSession
 
 WINNER_ROWS = 500
@@ -20,30 +17,7 @@ def test_the_second_of_two_writers_onto_a_new_output_says_another_run_wrote_it_f
 ) -> None:
     source = write_delta(labelled_df(spark, 60_000, 600, partitions=24), tmp_path / "in")
     output = tmp_path / "out"
-    command = [
-        str(Path(sys.executable).with_name("rebalance")),
-        "run",
-        "--input",
-        source,
-        "--output",
-        str(output),
-        "--factor",
-        "1.01",
-        "--master",
-        "local[1]",
-    ]
-    loser = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while not list(output.glob("part-*.parquet")):
-        assert loser.poll() is None, "the run ended before it wrote a data file"
-        assert time.monotonic() < deadline, "no data file appeared within 300 s"
-        time.sleep(0.05)
+    loser = start_writing(source, output)
     os.killpg(loser.pid, signal.SIGSTOP)  # its data files are written, its commit not yet
     try:
         labelled_df(spark, WINNER_ROWS, 50).write.format("delta").save(str(output))

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import labelled_df, write_delta
+from conftest import labelled_df, start_writing, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
@@ -31,30 +31,7 @@ def big_source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) ->
 
 def kill_during_write(source: str, output: Path, *extra: str) -> int:
     """Start `rebalance run`; kill its process group as soon as it has written a data file."""
-    command = [
-        str(Path(sys.executable).with_name("rebalance")),
-        "run",
-        "--input",
-        source,
-        "--output",
-        str(output),
-        "--factor",
-        "1.01",
-        "--master",
-        "local[1]",
-        "--set",
-        "spark.conf.spark.ui.enabled=false",
-        *extra,
-    ]
-    files_before = len(list(output.glob("part-*.parquet")))
-    process = subprocess.Popen(
-        command, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 300
-    while len(list(output.glob("part-*.parquet"))) <= files_before:
-        assert process.poll() is None, "the run ended before it wrote a data file"
-        assert time.monotonic() < deadline, "no data file appeared within 300 s"
-        time.sleep(0.05)
+    process = start_writing(source, output, "--set", "spark.conf.spark.ui.enabled=false", *extra)
     os.killpg(process.pid, signal.SIGKILL)
     return process.wait(timeout=60)
 
