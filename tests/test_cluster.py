@@ -55,8 +55,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory, wheel: str) -> dict[str, str]:
-    """The driver's Python and environment: a venv with the wheel's declared dependencies but
-    pyspark, which comes from the zips Spark ships (``python/lib``), with no dist-info."""
+    """The driver's environment (its Python is ``PYSPARK_DRIVER_PYTHON``): a venv with the
+    wheel's declared dependencies but pyspark, which comes from the zips Spark ships
+    (``python/lib``), with no dist-info."""
     venv = tmp_path_factory.mktemp("driver") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
@@ -74,7 +75,7 @@ def driver(tmp_path_factory: pytest.TempPathFactory, wheel: str) -> dict[str, st
         "PYSPARK_DRIVER_PYTHON": python,
         "SPARK_HOME": SPARK_HOME,
     }
-    return {"python": python, **env}
+    return env
 
 
 def wheel_requirements(wheel: str) -> list[str]:
@@ -99,9 +100,12 @@ def test_the_driver_has_no_package_metadata_for_pyspark_or_delta(driver: dict[st
         "        print(name, 'has no metadata')\n"
         "print('pyspark', pyspark.__version__, 'from', pyspark.__file__)\n"
     )
-    env = {key: value for key, value in driver.items() if key != "python"}
     found = subprocess.run(
-        [driver["python"], "-c", probe], env=env, capture_output=True, text=True, check=True
+        [driver["PYSPARK_DRIVER_PYTHON"], "-c", probe],
+        env=driver,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     lines = found.stdout.splitlines()
     assert lines[:2] == ["pyspark has no metadata", "delta-spark has no metadata"]
@@ -134,9 +138,8 @@ def submit(
         str(PROJECT / "jobs" / "rebalance_job.py"),
         *job_args,
     ]
-    env = {key: value for key, value in driver.items() if key != "python"}
     return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, env=driver, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
