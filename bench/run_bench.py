@@ -9,7 +9,8 @@ included), its peak memory the sum of its processes' own peaks (Python and the J
 
 - floor, naive, duckdb, polars: ``bench/methods.py`` (what each does is said there);
 - rebalance: ``rebalance run --factor 10`` as a user types it (classes counted, then
-  sampled and written, with its report);
+  sampled and written in the batch-ready row order, with its report);
+- input-order: the same with ``--row-order input`` (the rows as read): the order's cost;
 - one-pass: ``rebalance run --factor 10 --one-pass --classes 0,1 --minority 1``.
 
 Every size gets its own table (id, label at 0.5% positive, 8 float features), written once
@@ -45,11 +46,13 @@ POSITIVE_SHARE = 0.005
 FEATURES = 8
 MEMORY_FEATURES = 2
 DEFAULT_SIZES = (10_000_000, 20_000_000, 40_000_000, 100_000_000)
-METHODS = ("floor", "rebalance", "one-pass", "naive", "duckdb", "polars")
+METHODS = ("floor", "rebalance", "input-order", "one-pass", "naive", "duckdb", "polars")
 # The goals: rebalance's whole run against the floor's, at these sizes and above.
 GOALS = {"rebalance": 1.05, "one-pass": 1.02}
 GOAL_SIZES = (20_000_000, 40_000_000, 100_000_000)
 GROWTH_GOAL = 1.3
+# The batch-ready row order's cost: rebalance's run against the same run in the input's order.
+ORDER_GOAL = 1.05
 
 
 def bench_parser(doc: str | None, rows: int) -> argparse.ArgumentParser:
@@ -161,7 +164,7 @@ def warm_page_cache(source: Path) -> None:
 
 
 def command_for(args: argparse.Namespace, method: str, source: Path, output: Path) -> list[str]:
-    if method in ("rebalance", "one-pass"):
+    if method in ("rebalance", "input-order", "one-pass"):
         rebalance = str(Path(sys.executable).with_name("rebalance"))
         command = [
             *[rebalance, "run", "--input", str(source), "--output", str(output)],
@@ -170,6 +173,8 @@ def command_for(args: argparse.Namespace, method: str, source: Path, output: Pat
         ]
         if method == "one-pass":
             command += ["--one-pass", "--classes", "0,1", "--minority", "1"]
+        if method == "input-order":
+            command += ["--row-order", "input"]
         return command
     return [
         *[sys.executable, str(HERE / "methods.py"), method, str(source), str(output)],
@@ -260,10 +265,10 @@ def median_run(runs: list[Run]) -> Run:
     )
 
 
-def ratio_to_floor(runs: dict[str, list[Run]], method: str) -> float:
-    """The median over rounds of this method's seconds over the floor's in the same round."""
+def ratio_to_floor(runs: dict[str, list[Run]], method: str, base: str = "floor") -> float:
+    """The median over rounds of this method's seconds over ``base``'s in the same round."""
     return statistics.median(
-        run.seconds / floor.seconds for run, floor in zip(runs[method], runs["floor"], strict=True)
+        run.seconds / other.seconds for run, other in zip(runs[method], runs[base], strict=True)
     )
 
 
@@ -331,7 +336,7 @@ def _version(package: str) -> str:
 def goals_section(sizes: dict[int, dict[str, list[Run]]]) -> list[str]:
     measured = [method for method in GOALS if all(method in runs for runs in sizes.values())]
     if not measured:
-        return []
+        return order_lines(sizes)
     lines = [
         "## Goals",
         "",
@@ -348,8 +353,31 @@ def goals_section(sizes: dict[int, dict[str, list[Run]]]) -> list[str]:
             cells.append(f"{ratio:.3f} ({met})" if rows in GOAL_SIZES else f"{ratio:.3f}")
         lines.append(f"| {rows:,} | " + " | ".join(cells) + " |")
     lines.append("")
+    lines += order_lines(sizes)
     lines += growth_lines(sizes)
     return lines
+
+
+def order_lines(sizes: dict[int, dict[str, list[Run]]]) -> list[str]:
+    """What the batch-ready row order costs: rebalance against the same run in input order."""
+    measured = [rows for rows, runs in sizes.items() if {"rebalance", "input-order"} <= set(runs)]
+    if not measured:
+        return []
+    lines = [
+        f"The row order's cost (rebalance x input-order, round by round; goal <= {ORDER_GOAL}):",
+        "",
+        "| rows | rebalance s | input-order s | rebalance x input-order |",
+        "|---:|---:|---:|---:|",
+    ]
+    for rows in measured:
+        runs = sizes[rows]
+        ratio = ratio_to_floor(runs, "rebalance", "input-order")
+        met = "met" if ratio <= ORDER_GOAL else "not met"
+        lines.append(
+            f"| {rows:,} | {median_run(runs['rebalance']).seconds:.1f} | "
+            f"{median_run(runs['input-order']).seconds:.1f} | {ratio:.3f} ({met}) |"
+        )
+    return [*lines, ""]
 
 
 def growth_lines(sizes: dict[int, dict[str, list[Run]]]) -> list[str]:

@@ -21,6 +21,7 @@ from rebalance_lib.core.options import (
     WEIGHT_COL,
     NullLabels,
     OutputPartition,
+    RowOrder,
     RunOptions,
     Sampler,
     Sampling,
@@ -84,6 +85,7 @@ class RebalanceOptions(TypedDict, total=False):
     sample_key: list[str] | tuple[str, ...] | str
     exact: bool
     weight_basis: WeightBasis
+    row_order: RowOrder
 
 
 @dataclass(eq=False)
@@ -292,6 +294,10 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
         sample_key: key column(s) of the hash sampler (and of ``exact``).
         exact: keep exactly the planned rows of each downsampled group (one more pass).
         weight_basis: ``nominal`` (x F) or ``realized`` (x rows before / kept; needs exact).
+        row_order: how ``write`` orders the rows: ``shuffled`` (default: a seeded random
+            order across and within files, so any B consecutive rows hold a random share of
+            each class) or ``input`` (as they came; a streaming loader's batches then hold
+            the input's runs of one class).
 
     Returns:
         A :class:`Rebalanced` with ``df``, ``plan`` and ``write``.
@@ -424,4 +430,5 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
             weight_basis=options.get("weight_basis", "nominal"),
         ),
         sweep_factors=sweep_factors,
+        row_order=options.get("row_order", "shuffled"),
     )

@@ -64,6 +64,7 @@ FLAG_KEYS = {
     "partition_by": "output.partition_by",
     "cluster_by": "output.cluster_by",
     "into_partition": "output.into_partition",
+    "row_order": "output.row_order",
     "master": "spark.master",
     "factors": "sample.factors",
     "remote": "spark.remote",
@@ -186,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--cluster-by",
         type=lambda text: [name for name in text.split(",") if name.strip()],
         help="output liquid clustering columns (default: the Delta input's layout)",
+    )
+    running.add_argument(
+        "--row-order",
+        choices=["shuffled", "input"],
+        help="the written rows' order: shuffled (default; any batch of consecutive rows holds "
+        "a random share of each class) or input (as read)",
     )
     running.add_argument(
         "--into-partition",

@@ -72,6 +72,7 @@ class OutputConfig(_Section):
     partition_by: list[str] | None = None
     cluster_by: list[str] | None = None
     into_partition: dict[str, str] | None = None
+    row_order: Literal["shuffled", "input"] = "shuffled"
 
 
 class SparkConfig(_Section):
@@ -123,6 +124,7 @@ class RebalanceConfig(_Section):
             "input_weight_col": self.weight.input_column,
             "split_col": self.split.column,
             "factors": self.sample.factors,
+            "row_order": self.output.row_order,
             **self.target.model_dump(),
         }
         return {key: value for key, value in options.items() if value is not None}  # type: ignore[return-value]  # keys are RebalanceOptions'

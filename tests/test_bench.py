@@ -40,9 +40,14 @@ def test_bench_smoke_regenerates_results_with_every_method(tmp_path: Path) -> No
         if line.startswith("| ") and not line.startswith("| method")
         for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
     }
-    assert set(rows_out) == {"floor", "rebalance", "one-pass", "naive", "duckdb", "polars"}
-    # Same seed, same partitions: the product's sample is exactly the hand-written sampleBy's.
+    assert set(rows_out) == {
+        *["floor", "rebalance", "input-order", "one-pass", "naive", "duckdb", "polars"]
+    }
+    # Same seed, same partitions: the product's sample is exactly the hand-written sampleBy's,
+    # in whichever row order.
     assert rows_out["rebalance"] == rows_out["naive"] == rows_out["one-pass"]
+    assert rows_out["input-order"] == rows_out["rebalance"]
+    assert "rebalance x input-order" in page
     # The peers do the same job: every positive and a tenth of the rest, within 5 sigma.
     positives = round(ROWS * 0.005)
     expected = positives + (ROWS - positives) / 10

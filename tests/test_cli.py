@@ -117,6 +117,7 @@ def test_a_scheduler_gets_json_lines_and_quiet_keeps_only_the_result(
         "rebalance: [open",
         "rebalance: [profile",
         "rebalance: [sample_write",
+        "rebalance: [batches",
     ], progress  # one line per phase, and nothing of Spark's or the JAR resolver's
     assert "pinned at version 0" in progress[0] and "4,000 rows in 2 classes" in progress[1]
 

@@ -12,7 +12,7 @@ from conftest import within_binomial_bound
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib import rebalance
-from rebalance_lib.report.model import SHOWN_CLASSES
+from rebalance_lib.core.plan import SHOWN_CLASSES
 
 MAJOR_ROWS = 30_000
 MINOR_CLASSES = 3_000

@@ -67,6 +67,7 @@ OPTION_TYPES: Mapping[str, Accepted] = {
     "sample_key": Accepted("a column name or a list of them", (str,), many=True, single=True),
     "exact": _FLAG,
     "weight_basis": _WORD,
+    "row_order": _WORD,
 }
 # The further arguments of ``rebalance_table``.
 TABLE_ARGUMENT_TYPES: Mapping[str, Accepted] = {

@@ -19,6 +19,8 @@ from rebalance_lib.core.targets import Label, TargetRequest
 Sampler = Literal["sampleBy", "hash"]
 WeightBasis = Literal["nominal", "realized"]
 NullLabels = Literal["error", "drop"]
+# shuffled: the written rows in a seeded random order (batch-ready); input: as they came.
+RowOrder = Literal["shuffled", "input"]
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,11 @@ class RunOptions:
     sampling: Sampling = field(default_factory=Sampling)
     # A factor sweep: every factor selectable from one sample at the smallest (empty: none).
     sweep_factors: tuple[float, ...] = ()
+    row_order: RowOrder = "shuffled"
 
     def __post_init__(self) -> None:
         _one_of("null_labels", self.null_labels, ("error", "drop"))
+        _one_of("row_order", self.row_order, ("shuffled", "input"))
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
             raise ConfigError(
                 f"batch size must be a whole number (got {self.batch_size!r})",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -76,6 +76,27 @@ class ClassPlan:
         return math.sqrt(self.rows_before * p * (1.0 - p))
 
 
+# Pages, charts and the batch figures list at most this many classes: the largest, and the
+# minority.
+SHOWN_CLASSES = 20
+
+
+def shown_positions(rows_before: Sequence[int], minority: int | None) -> list[int]:
+    """The positions of the classes shown, in their given order: the minority's (at
+    ``minority``) and the largest by ``rows_before``.
+
+    Example:
+        >>> shown_positions([5, 1, 9], 1)
+        [0, 1, 2]
+    """
+    others = sorted(
+        (i for i in range(len(rows_before)) if i != minority), key=lambda i: -rows_before[i]
+    )
+    chosen = {minority} if minority is not None else set()
+    chosen.update(others[: SHOWN_CLASSES - len(chosen)])
+    return [i for i in range(len(rows_before)) if i in chosen]
+
+
 @dataclass(frozen=True)
 class Plan:
     """The full decision for one run; Spark code only executes it."""
@@ -96,6 +117,13 @@ class Plan:
     @property
     def minority(self) -> ClassPlan:
         return self.for_label(self.minority_label)
+
+    @property
+    def shown_labels(self) -> list[Label]:
+        """The classes a report lists one by one (``SHOWN_CLASSES``), in label order."""
+        minority = next(i for i, c in enumerate(self.classes) if c is self.minority)
+        positions = shown_positions([c.rows_before for c in self.classes], minority)
+        return [self.classes[i].label for i in positions]
 
     @property
     def largest(self) -> ClassPlan:

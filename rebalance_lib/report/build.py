@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from rebalance_lib.core import versions
+from rebalance_lib.core.batches import BatchCounts
 from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias, counts_within_bound
 from rebalance_lib.core.counts import GroupValues, TableProfile
 from rebalance_lib.core.grouping import Grouping, GroupTotals
 from rebalance_lib.core.keys import shown
-from rebalance_lib.core.options import Sampling
+from rebalance_lib.core.options import RowOrder, Sampling
 from rebalance_lib.core.plan import Plan, degree_of_imbalance, rows_per_batch
 from rebalance_lib.core.sweep import DRAW_COLUMN, FactorResult, SweepPlan
 from rebalance_lib.core.targets import Label
@@ -23,6 +24,7 @@ from rebalance_lib.report.model import (
     CalibrationSection,
     ClassSection,
     FactorSection,
+    FileOrderSection,
     OutputSection,
     Report,
     RequestSection,
@@ -50,6 +52,9 @@ class Measured:
     group_totals: GroupTotals | None = None
     sweep: SweepPlan | None = None
     factor_results: tuple[FactorResult, ...] = ()
+    # Each shown class's rows per batch of the written files in file order (None: not read).
+    batches: Mapping[Label, BatchCounts] | None = None
+    row_order: RowOrder = "input"
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,8 @@ def build_report(
         counts_within_bound=within_bound,
         bias_check=bias_check,
         checks_passed=within_bound and bias_check.passed and no_class_lost and sweep_passed,
-        batch=_batch_section(plan, outcomes),
-        advice=list(advice),
+        batch=_batch_section(plan, outcomes, measured),
+        advice=[*advice, *_order_advice(measured)],
         timings_s=dict(facts.timings_s),
         strata=_strata_section(grouping, measured.group_outcomes) if grouping else None,
         splits=_split_section(grouping, measured.group_totals) if grouping else None,
@@ -132,6 +137,23 @@ def build_report(
         ],
         sweep=sweep,
     )
+
+
+def _order_advice(measured: Measured) -> list[str]:
+    """What to do when batches read in file order are clearly worse than random ones."""
+    worse = [str(c.label) for c in (measured.batches or {}).values() if c.worse_than_random]
+    if not worse:
+        return []
+    cause = (
+        "the rows kept the input's order: write with the shuffled row order (the default)"
+        if measured.row_order == "input"
+        else "the output's partitioning or clustering groups the classes: leave the label "
+        "out of the layout"
+    )
+    return [
+        f"Batches read in file order hold class(es) {', '.join(worse)} far less evenly than "
+        f"random batches would, which a streaming loader's shuffle buffer cannot undo; {cause}."
+    ]
 
 
 def _sweep_section(sweep: SweepPlan, results: tuple[FactorResult, ...]) -> SweepSection:
@@ -174,8 +196,11 @@ def _class_sections(plan: Plan, outcomes: Mapping[Label, ClassOutcome]) -> list[
     ]
 
 
-def _batch_section(plan: Plan, outcomes: Mapping[Label, ClassOutcome]) -> BatchSection:
-    """Minority rows per batch and degree, before and as actually written."""
+def _batch_section(
+    plan: Plan, outcomes: Mapping[Label, ClassOutcome], measured: Measured
+) -> BatchSection:
+    """Minority rows per batch and degree, before and as actually written; and each shown
+    class per batch as read in file order, against a random order."""
     rows_after = sum(o.rows_after for o in outcomes.values())
     minority_after = outcomes[plan.minority_label].rows_after
     largest_after = max(o.rows_after for o in outcomes.values())
@@ -188,6 +213,23 @@ def _batch_section(plan: Plan, outcomes: Mapping[Label, ClassOutcome]) -> BatchS
         degree_after=degree_of_imbalance(minority_after / rows_after),
         ratio_before=plan.ratio_before,
         ratio_after=largest_after / minority_after,
+        row_order=measured.row_order,
+        file_order=[
+            FileOrderSection(
+                label=counts.label,
+                batches=counts.batches,
+                mean=counts.mean,
+                p5=counts.quantile(0.05),
+                p50=counts.quantile(0.5),
+                p95=counts.quantile(0.95),
+                share_without=counts.share_without,
+                random_share_without=counts.random_share_without,
+                variance=counts.variance,
+                random_variance=counts.random_variance,
+                worse_than_random=counts.worse_than_random,
+            )
+            for counts in (measured.batches or {}).values()
+        ],
     )
 
 

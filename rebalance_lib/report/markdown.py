@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.checks import BiasCheck
+from rebalance_lib.core.keys import canonical
 from rebalance_lib.report.escape import markdown_code, markdown_text
 from rebalance_lib.report.model import (
+    BatchSection,
     Report,
     SplitSection,
     StrataSection,
@@ -19,7 +21,8 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
     """A one-page human summary of the report.
 
     ``calibration=False`` (the console's page after a run) points to ``report.md`` for the
-    calibration table instead of showing it.
+    calibration table instead of showing it, and leaves out the table of batches in file
+    order (its minority line stays).
     """
     source, output, batch, bias = report.source, report.output, report.batch, report.bias_check
     version = f" @ version {source.delta_version}" if source.delta_version is not None else ""
@@ -45,6 +48,7 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
         + (f"; weights {report.request.weight_basis}" if report.request.exact else ""),
         f"- **Minority rows per batch of {batch.batch_size}**: "
         f"{batch.minority_per_batch_before:.2f} before, {batch.minority_per_batch_after:.2f} after",
+        *_file_order_summary(batch),
         f"- **Degree**: {batch.degree_before} before ({batch.ratio_before:,.4g}:1), "
         f"{batch.degree_after} after ({batch.ratio_after:,.4g}:1)",
         f"- **Prediction-bias check**: **{bias.verdict}**" + _mean_text(bias),
@@ -75,6 +79,8 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
             f"{sum(c.rows_after for c in rest):,} | | "
             f"{sum(c.weighted_total_after for c in rest):,.0f} | |"
         )
+    if calibration:
+        lines += _file_order_lines(batch)
     lines += _sweep_lines(report.sweep, batch.batch_size)
     lines += _strata_lines(report.strata) + _split_lines(report.splits)
     if calibration:
@@ -91,6 +97,45 @@ def to_markdown(report: Report, chart_name: str | None = None, *, calibration: b
         f"{markdown_code(report.spark_app_id)}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _file_order_summary(batch: BatchSection) -> list[str]:
+    """The minority per batch of consecutive rows in file order, on one line."""
+    minority_key = canonical(batch.minority_label)
+    minority = [c for c in batch.file_order if canonical(c.label) == minority_key]
+    if not minority:
+        return []
+    m = minority[0]
+    verdict = "**worse than random**" if m.worse_than_random else "as random batches"
+    return [
+        f"- **Minority rows per batch in file order** ({batch.row_order} rows): mean "
+        f"{m.mean:.2f}, p5 {m.p5}, p95 {m.p95}; {m.share_without:.2%} of the batches without "
+        f"one (random batches: {m.random_share_without:.2%}): {verdict}"
+    ]
+
+
+def _file_order_lines(batch: BatchSection) -> list[str]:
+    """Each class per batch of consecutive rows, as a streaming loader reads the files."""
+    if not batch.file_order:
+        return []
+    batches = batch.file_order[0].batches
+    lines = [
+        "",
+        f"Rows per batch of {batch.batch_size} consecutive rows, read in file order "
+        f"({batches:,} full batches; rows written in {batch.row_order} order):",
+        "",
+        "| class | mean | p5 | p50 | p95 | batches without it | random batches without it "
+        "| variance (random) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in batch.file_order:
+        worse = " **worse than random**" if c.worse_than_random else ""
+        lines.append(
+            f"| {markdown_text(str(c.label))} | {c.mean:.2f} | {c.p5} | {c.p50} | {c.p95} | "
+            f"{c.share_without:.4%} | {c.random_share_without:.4%} | "
+            f"{c.variance:.2f} ({c.random_variance:.2f}){worse} |"
+        )
+    return lines
 
 
 def _sweep_lines(sweep: SweepSection | None, batch_size: int) -> list[str]:

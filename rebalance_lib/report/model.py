@@ -7,10 +7,13 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from rebalance_lib.core.checks import BiasCheck
+from rebalance_lib.core.keys import canonical
+from rebalance_lib.core.plan import shown_positions
 
 # 2: a null stratum or split value is JSON null, apart from the text 'None' (1 wrote both as
-# "None"). Reports of version 1 still validate.
-REPORT_SCHEMA_VERSION: Final = 2
+# "None"). 3: the written rows' order and each class per batch in file order. Reports of
+# versions 1 and 2 still validate.
+REPORT_SCHEMA_VERSION: Final = 3
 
 
 class _Model(BaseModel):
@@ -60,6 +63,23 @@ class ClassSection(_Model):
     weighted_total_after: float
 
 
+class FileOrderSection(_Model):
+    """One class in the full batches of B consecutive rows of the written files, in the
+    order a reader of the commit lists them, against what random batches give."""
+
+    label: int | bool | str | float
+    batches: int
+    mean: float
+    p5: int
+    p50: int
+    p95: int
+    share_without: float  # of the batches, the share holding no row of the class
+    random_share_without: float  # the same for random batches: (1 - share) ** B
+    variance: float
+    random_variance: float
+    worse_than_random: bool  # the spread is beyond what a random order allows
+
+
 class BatchSection(_Model):
     batch_size: int
     minority_label: int | bool | str | float
@@ -69,6 +89,8 @@ class BatchSection(_Model):
     degree_after: str
     ratio_before: float
     ratio_after: float
+    row_order: Literal["shuffled", "input"] = "input"
+    file_order: list[FileOrderSection] = []
 
 
 class StratumSection(_Model):
@@ -134,7 +156,7 @@ class SweepSection(_Model):
 class Report(_Model):
     """Everything a user needs to trust a rebalanced table without opening it."""
 
-    schema_version: Literal[1, 2] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = REPORT_SCHEMA_VERSION
     run_id: str
     created_at: str
     rebalance_version: str
@@ -158,20 +180,15 @@ class Report(_Model):
     sweep: SweepSection | None = None
 
 
-# Pages and charts list at most this many classes: the largest, and the minority.
-SHOWN_CLASSES = 20
-
-
 def shown_classes(report: Report) -> tuple[list[ClassSection], list[ClassSection]]:
     """The classes a page or a chart lists (the largest and the minority, in label order),
     and the rest, which report.json still holds one by one."""
-    if len(report.classes) <= SHOWN_CLASSES:
-        return list(report.classes), []
-    minority = [c for c in report.classes if c.label == report.batch.minority_label]
-    largest = sorted((c for c in report.classes if c not in minority), key=lambda c: -c.rows_before)
-    chosen = {id(c) for c in minority + largest[: SHOWN_CLASSES - len(minority)]}
-    shown = [c for c in report.classes if id(c) in chosen]
-    return shown, [c for c in report.classes if id(c) not in chosen]
+    classes = report.classes
+    minority_key = canonical(report.batch.minority_label)
+    minority = next((i for i, c in enumerate(classes) if canonical(c.label) == minority_key), None)
+    chosen = set(shown_positions([c.rows_before for c in classes], minority))
+    shown = [c for i, c in enumerate(classes) if i in chosen]
+    return shown, [c for i, c in enumerate(classes) if i not in chosen]
 
 
 def report_json_schema() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeVar
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, Observation, SparkSession
 
+from rebalance_lib.core.batches import BatchCounts, batch_counts
 from rebalance_lib.core.checks import ClassOutcome, with_kept_key_sizes
 from rebalance_lib.core.counts import GroupValues
 from rebalance_lib.core.faults import fault_point
@@ -28,6 +29,7 @@ from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage import delta_sql, lineage
 from rebalance_lib.storage.delta_sql import table_ref
 from rebalance_lib.storage.sink import WriteResult, finish_table, remove_output, write_delta
+from rebalance_lib.transforms.batches import batch_histograms, in_batch_order
 from rebalance_lib.transforms.exact import find_thresholds, keep_exact
 from rebalance_lib.transforms.measure import (
     ClassTotals,
@@ -138,13 +140,16 @@ def write_rebalanced(
         )
     labels = [c.label for c in opened.plan.classes]
     weight_col, label_col = options.weight_col, options.label_col
+    sampling = options.sampling
+    if options.row_order == "shuffled":
+        _warn_of_label_layout(layout, label_col)
+        rows_df = rows_df.transform(in_batch_order, sampling.seed, layout.partition_by)
     observed_df, observation = observe_class_totals(rows_df, labels, label_col, weight_col)
     sweep_observation = None
     if opened.sweep is not None:
         observed_df, sweep_observation = observe_sweep_totals(
             observed_df, DRAW_COLUMN, opened.sweep
         )
-    sampling = options.sampling
     run_lineage = lineage.run_lineage(
         opened.plan,
         opened.source,
@@ -210,6 +215,17 @@ def write_rebalanced(
         key_rows = {label: outcome.key_rows for label, outcome in measured.outcomes.items()}
         results = factor_results(opened.sweep, opened.profile.classes, totals, key_rows)
         measured = replace(measured, sweep=opened.sweep, factor_results=tuple(results))
+    with timer.phase("batches", "counted each class per batch of the output in file order"):
+        batches = _batches_in_file_order(spark, write, opened.plan, measured, label_col)
+    measured = replace(measured, batches=batches, row_order=options.row_order)
+    worse = [str(c.label) for c in (batches or {}).values() if c.worse_than_random]
+    if worse:
+        log.warning(
+            "batches of %d consecutive rows in file order spread class(es) %s more than a "
+            "random order would: a streaming loader's batches will too (see the report)",
+            opened.plan.batch_size,
+            ", ".join(worse),
+        )
     facts = RunFacts(
         run_id=run_id,
         spark_version=spark.version,
@@ -240,6 +256,38 @@ def write_rebalanced(
         report_dir,
         report,
     )
+
+
+def _warn_of_label_layout(layout: TableLayout, label_col: str) -> None:
+    """A layout by the label puts each class in files of its own, whatever the rows' order."""
+    for setting, columns in (
+        ("partitioned", layout.partition_by),
+        ("clustered", layout.cluster_by),
+    ):
+        if label_col in columns:
+            log.warning(
+                "the output is %s by the label '%s': each file holds one class, so batches "
+                "read in file order do too; leave the label out of the output's layout",
+                setting,
+                label_col,
+            )
+
+
+def _batches_in_file_order(
+    spark: SparkSession, write: WriteResult, plan: Plan, measured: Measured, label_col: str
+) -> dict[Label, BatchCounts] | None:
+    """Each shown class's rows per batch of this write's files, read in the commit's order
+    (None where the commit is not a file in the table's log)."""
+    file_order = delta_sql.commit_added_files(spark, write.path, write.delta_version)
+    if not file_order:
+        return None
+    labels = plan.shown_labels
+    version_df = delta_sql.read_version(spark, write.path, write.delta_version)
+    histograms, table_rows = batch_histograms(
+        version_df, file_order, label_col, labels, plan.batch_size
+    )
+    class_rows = {label: measured.outcomes[label].rows_after for label in labels}
+    return batch_counts(histograms, class_rows, table_rows, plan.batch_size)
 
 
 def _earlier_attempt(spark: SparkSession, path: str, committed: dict[str, Any]) -> WriteResult:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
@@ -218,6 +219,27 @@ def _commit_user_metadata(commit_file: Path) -> str | None:
                 info = json.loads(line)["commitInfo"]
                 return info.get("userMetadata") if isinstance(info, dict) else None
     return None
+
+
+def commit_added_files(spark: SparkSession, where: str, version: int) -> list[str] | None:
+    """The names of the data files the commit at ``version`` added, in the order of its
+    ``add`` actions (as a reader of the log lists them). None where the commit is not a file
+    in the table's log."""
+    found = table_detail(spark, where)
+    if found is None or _COMMITS_KEPT_ELSEWHERE & set(found.features):
+        return None
+    commit = f"{found.location.rstrip('/')}/_delta_log/{version:020d}.json"
+    added = (
+        spark.read.text(commit)
+        .select(
+            F.monotonically_increasing_id().alias("line"),
+            F.get_json_object("value", "$.add.path").alias("path"),
+        )
+        .filter(F.col("path").isNotNull())
+        .orderBy("line")
+        .collect()
+    )
+    return [unquote(str(row["path"]).rsplit("/", 1)[-1]) for row in added]
 
 
 def set_properties(spark: SparkSession, ref: str, properties: Mapping[str, Any]) -> None:

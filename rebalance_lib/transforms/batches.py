@@ -1,0 +1,116 @@
+"""Rows in an order any B consecutive of which hold a random share of each class, and the
+written table's batches counted in file order. Spark SQL only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame
+
+from rebalance_lib.core.batches import Chunk, chunk_shifts
+from rebalance_lib.core.targets import Label
+from rebalance_lib.transforms.lookup import fresh_name
+from rebalance_lib.transforms.names import column, hashable
+
+# Mixed into the order's hash so that it never equals a sampler's draw for the same seed.
+_ORDER_SALT = 0x6F72646572  # "order"
+
+
+def in_batch_order(df: DataFrame, seed: int, partition_cols: Sequence[str] = ()) -> DataFrame:
+    """The rows shuffled across and within tasks by a seeded key, so that every file, and
+    every run of consecutive rows in one, is a random draw of the classes.
+
+    The key is a seeded 64-bit hash of the row's values (``order_key``): it does not depend
+    on the sampler's draw (another salt), nor on the order the input stored its rows in, and
+    is the same for the same seed, input and settings, however Spark splits the work or
+    retries a task. Rows are spread over tasks by the key (a round-robin would keep the
+    input's runs of one class inside each task) and sorted by it within each task; with
+    ``partition_cols``, each partition's rows are in key order. Identical rows share a key,
+    so they stay together: a table of many repeated rows shows it in its measured batches.
+
+    Example:
+        >>> kept_df.transform(in_batch_order, 42)
+    """
+    order_col = fresh_name(df, "_rebalance_order")
+    keyed_df = df.withColumn(order_col, order_key(df, seed))
+    return (
+        keyed_df.repartition(F.col(order_col))
+        .sortWithinPartitions(*[column(name) for name in partition_cols], F.col(order_col))
+        .drop(order_col)
+    )
+
+
+def order_key(df: DataFrame, seed: int) -> Column:
+    """A seeded hash of every hashable column of the row: deterministic, so a task that Spark
+    retries, or a stage it recomputes after losing an executor, gives each row its key again
+    (a key from the row's position would be nondeterministic to Spark, and a lost shuffle
+    could then fail the write)."""
+    values = [column(f.name) for f in df.schema.fields if hashable(f.dataType)]
+    return F.xxhash64(F.lit(seed), F.lit(_ORDER_SALT), *values)
+
+
+def batch_histograms(
+    rows_df: DataFrame,
+    file_order: Sequence[str],
+    label_col: str,
+    labels: Sequence[Label],
+    batch_size: int,
+) -> tuple[dict[Label, dict[int, int]], int]:
+    """For each of ``labels``: rows of the class in a full batch -> batches with that many;
+    and the rows of the files counted.
+
+    ``rows_df`` is a Delta table read with its ``_metadata`` column; only the data files in
+    ``file_order`` are counted, in that order. A task reads each split of a file in Parquet's
+    row order and numbers its rows one by one (``monotonically_increasing_id``), so a row's
+    place in file order is its number plus its chunk's shift (``chunk_shifts``). Batch b holds
+    the places [bB, bB+B); the last, partial batch is left out, as a loader that drops it
+    would. Two reads of the label column: the chunks, then the batches.
+    """
+    placed_df = rows_df.select(
+        column(label_col).alias("_label"),
+        F.col("_metadata.file_name").alias("file_name"),
+        F.col("_metadata.file_block_start").alias("start"),
+        F.monotonically_increasing_id().alias("_id"),
+    )
+    chunks = [
+        Chunk(str(row["file_name"]), int(row["start"]), int(row["first_id"]), int(row["rows"]))
+        for row in placed_df.groupBy("file_name", "start")
+        .agg(F.min("_id").alias("first_id"), F.count(F.lit(1)).alias("rows"))
+        .collect()
+    ]
+    shifts, table_rows = chunk_shifts(chunks, file_order)
+    full_batches = table_rows // batch_size
+    histograms: dict[Label, dict[int, int]] = {label: {} for label in labels}
+    if full_batches == 0 or not labels:
+        return histograms, table_rows
+    shifts_df = rows_df.sparkSession.createDataFrame(
+        [(c.file_name, c.start, shift) for c, shift in shifts.items()],
+        "file_name string, start long, shift long",
+    )
+    batch = F.floor((F.col("_id") + F.col("shift")) / F.lit(batch_size))
+    per_batch_df = (
+        placed_df.join(F.broadcast(shifts_df), ["file_name", "start"])
+        .select("_label", batch.alias("_batch"))
+        .filter(F.col("_batch") < F.lit(full_batches))
+        .groupBy("_batch")
+        .agg(
+            *[
+                F.count_if(F.col("_label") == F.lit(label)).alias(f"_class_{index}")
+                for index, label in enumerate(labels)
+            ]
+        )
+    )
+    counted_df = per_batch_df.select(
+        F.explode(
+            F.array(
+                *[
+                    F.struct(F.lit(index).alias("class"), F.col(f"_class_{index}").alias("rows"))
+                    for index in range(len(labels))
+                ]
+            )
+        ).alias("_counted")
+    )
+    for row in counted_df.groupBy("_counted.class", "_counted.rows").count().collect():
+        histograms[labels[int(row["class"])]][int(row["rows"])] = int(row["count"])
+    return histograms, table_rows

@@ -1,0 +1,158 @@
+"""Batches of consecutive rows in file order, as a streaming loader reads the output."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyspark.sql.functions as F
+import pytest
+from conftest import SIGMAS, run_rebalance, write_delta
+from deltalake import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from rebalance_lib.core.batches import BatchCounts
+from rebalance_lib.report.model import FileOrderSection
+
+ROWS, MINORITY, FACTOR, BATCH = 100_000, 2_000, 5, 128
+
+
+def clustered_source(spark: SparkSession, files: int) -> DataFrame:
+    """``ROWS`` rows whose ``MINORITY`` positives are stored together at the end: in one
+    file (``files=1``), or in files of their own after the negatives' (``files=4``)."""
+    rows_df = (
+        spark.range(ROWS)
+        .withColumn("label", (F.col("id") >= ROWS - MINORITY).cast("int"))
+        .withColumn("x", (F.col("id") % 97).cast("double"))
+    )
+    return rows_df.repartitionByRange(files, "id").sortWithinPartitions("id")
+
+
+def labels_in_file_order(output: Path) -> list[int]:
+    """The label column as delta-rs lists the files and Parquet stores the rows."""
+    files = DeltaTable(str(output)).file_uris()
+    columns = [pq.read_table(file, columns=["label"])["label"] for file in files]
+    return pa.chunked_array([chunk for column in columns for chunk in column.chunks]).to_pylist()
+
+
+def minority_per_batch(labels: list[int]) -> list[int]:
+    full = len(labels) // BATCH
+    return [sum(labels[b * BATCH : (b + 1) * BATCH]) for b in range(full)]
+
+
+def random_order_bound(counts: list[int], share: float) -> float:
+    """The largest variance of per-batch counts a random order gives but with a chance of
+    about one in two million: the binomial's variance plus SIGMAS standard errors of a
+    variance estimated from this many batches."""
+    variance = BATCH * share * (1 - share)
+    fourth = variance * (1 + 3 * (BATCH - 2) * share * (1 - share))
+    return variance + SIGMAS * math.sqrt((fourth - variance**2) / len(counts))
+
+
+def variance(counts: list[int]) -> float:
+    mean = sum(counts) / len(counts)
+    return sum((c - mean) ** 2 for c in counts) / len(counts)
+
+
+def reported_minority(written_report: object) -> FileOrderSection:
+    [minority] = [c for c in written_report.batch.file_order if c.label == 1]  # type: ignore[attr-defined]  # a Report
+    return minority
+
+
+def assert_report_reads_as_the_files(section: FileOrderSection, counts: list[int]) -> None:
+    histogram: dict[int, int] = {}
+    for count in counts:
+        histogram[count] = histogram.get(count, 0) + 1
+    expected = BatchCounts(1, BATCH, sum(counts), len(counts) * BATCH, histogram)
+    assert section.batches == len(counts)
+    assert section.mean == pytest.approx(sum(counts) / len(counts))
+    assert section.variance == pytest.approx(variance(counts))
+    assert section.share_without == pytest.approx(counts.count(0) / len(counts))
+    assert (section.p5, section.p50, section.p95) == (
+        expected.quantile(0.05),
+        expected.quantile(0.5),
+        expected.quantile(0.95),
+    )
+
+
+@pytest.mark.parametrize("files", [1, 4], ids=["inside-one-file", "across-files"])
+def test_the_default_order_makes_every_batch_a_random_draw(
+    spark: SparkSession, tmp_path: Path, files: int
+) -> None:
+    source = write_delta(clustered_source(spark, files), tmp_path / "in")
+    written = run_rebalance(spark, source, tmp_path / "out", **{"target.factor": FACTOR})
+    labels = labels_in_file_order(tmp_path / "out")
+    counts = minority_per_batch(labels)
+    share = sum(labels) / len(labels)
+    assert variance(counts) <= random_order_bound(counts, share), variance(counts)
+    # Random batches of 128 at this share almost never lack the minority: (1 - p)^128 ~ 1e-5.
+    assert counts.count(0) <= 1, counts.count(0)
+    section = reported_minority(written.report)
+    assert_report_reads_as_the_files(section, counts)
+    assert not section.worse_than_random
+    assert written.report.batch.row_order == "shuffled"  # type: ignore[union-attr]
+    # The same seed, input and settings give the same order.
+    again = run_rebalance(spark, source, tmp_path / "again", **{"target.factor": FACTOR})
+    assert again.report is not None
+    assert labels_in_file_order(tmp_path / "again") == labels
+
+
+def test_the_input_order_switch_keeps_the_inputs_runs_and_the_report_says_so(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    source = write_delta(clustered_source(spark, 1), tmp_path / "in")
+    written = run_rebalance(
+        spark,
+        source,
+        tmp_path / "out",
+        **{"target.factor": FACTOR, "output.row_order": "input"},
+    )
+    labels = labels_in_file_order(tmp_path / "out")
+    counts = minority_per_batch(labels)
+    assert labels == sorted(labels)  # the positives still together, at the end
+    assert counts.count(0) > len(counts) * 0.8
+    section = reported_minority(written.report)
+    assert_report_reads_as_the_files(section, counts)
+    assert section.worse_than_random
+    assert any("far less evenly than random" in line for line in written.report.advice)  # type: ignore[union-attr]
+
+
+def test_a_layout_by_the_label_is_warned_of(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = write_delta(clustered_source(spark, 1), tmp_path / "in")
+    with caplog.at_level(logging.WARNING, logger="rebalance_lib"):
+        written = run_rebalance(
+            spark,
+            source,
+            tmp_path / "out",
+            **{"target.factor": FACTOR, "output.partition_by": ["label"]},
+        )
+    assert "the output is partitioned by the label 'label'" in caplog.text
+    assert reported_minority(written.report).worse_than_random
+
+
+def test_a_partitioned_output_is_shuffled_within_each_partition(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    source_df = clustered_source(spark, 1).withColumn("day", (F.col("id") % 2).cast("string"))
+    source = write_delta(source_df, tmp_path / "in")
+    run_rebalance(
+        spark,
+        source,
+        tmp_path / "out",
+        **{"target.factor": FACTOR, "output.partition_by": ["day"]},
+    )
+    all_files = DeltaTable(str(tmp_path / "out")).file_uris()
+    for day in ("0", "1"):
+        files = [file for file in all_files if f"/day={day}/" in file]
+        assert files
+        labels = [
+            label for file in files for label in pq.read_table(file, columns=["label"])["label"]
+        ]
+        counts = minority_per_batch([label.as_py() for label in labels])
+        share = sum(counts) / (len(counts) * BATCH)
+        assert variance(counts) <= random_order_bound(counts, share), (day, variance(counts))
