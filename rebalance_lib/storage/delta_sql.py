@@ -228,6 +228,13 @@ def commit_added_files(spark: SparkSession, where: str, version: int) -> list[st
     found = table_detail(spark, where)
     if found is None or _COMMITS_KEPT_ELSEWHERE & set(found.features):
         return None
+    local = _local_commit_files(spark, where).get(version)
+    if local is not None:  # read here, as the other facts of a log this process sees
+        with local.open() as actions:
+            paths = [
+                json.loads(line)["add"]["path"] for line in actions if line.startswith('{"add"')
+            ]
+        return [unquote(path.rsplit("/", 1)[-1]) for path in paths]
     commit = f"{found.location.rstrip('/')}/_delta_log/{version:020d}.json"
     added = (
         spark.read.text(commit)
