@@ -46,9 +46,7 @@ SHORT_LIVED_DRIVER = {
 LONG_LIVED_CONF = {**SMALL_TABLE_CONF, "spark.driver.defaultJavaOptions": ""}
 _SPARK_CONF_DIR = Path(tempfile.mkdtemp(prefix="rebalance-tests-conf-"))
 (_SPARK_CONF_DIR / "spark-defaults.conf").write_text(
-    "".join(
-        f"{key} {value}\n" for key, value in {**SMALL_TABLE_CONF, **SHORT_LIVED_DRIVER}.items()
-    )
+    "".join(f"{key} {value}\n" for key, value in {**SMALL_TABLE_CONF, **SHORT_LIVED_DRIVER}.items())
 )
 os.environ["SPARK_CONF_DIR"] = str(_SPARK_CONF_DIR)
 atexit.register(shutil.rmtree, _SPARK_CONF_DIR, True)
