@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -156,3 +160,26 @@ def test_a_partitioned_output_is_shuffled_within_each_partition(
         counts = minority_per_batch([label.as_py() for label in labels])
         share = sum(counts) / (len(counts) * BATCH)
         assert variance(counts) <= random_order_bound(counts, share), (day, variance(counts))
+
+
+def test_a_run_and_its_batch_figures_need_no_python_on_the_executors(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Executors need nothing but Spark: with no Python for them to start, the run (its
+    order, write and batches read in file order) still succeeds."""
+    source = write_delta(clustered_source(spark, 4), tmp_path / "in")
+    finished = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("rebalance")),
+            *["run", "--input", source, "--output", str(tmp_path / "out")],
+            *["--factor", str(FACTOR), "--master", "local[2]", "--quiet"],
+        ],
+        env={**os.environ, "PYSPARK_PYTHON": "/nonexistent/python"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "_rebalance_report" / "report.json").read_text())
+    assert [c["label"] for c in report["batch"]["file_order"]] == [0, 1]

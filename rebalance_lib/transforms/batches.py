@@ -84,9 +84,20 @@ def batch_histograms(
     histograms: dict[Label, dict[int, int]] = {label: {} for label in labels}
     if full_batches == 0 or not labels:
         return histograms, table_rows
-    shifts_df = rows_df.sparkSession.createDataFrame(
-        [(c.file_name, c.start, shift) for c, shift in shifts.items()],
-        "file_name string, start long, shift long",
+    # The chunks as literals (a local table from Python data would need Python workers).
+    shifts_df = rows_df.sparkSession.range(1).select(
+        F.inline(
+            F.array(
+                *[
+                    F.struct(
+                        F.lit(c.file_name).alias("file_name"),
+                        F.lit(c.start).cast("long").alias("start"),
+                        F.lit(shift).cast("long").alias("shift"),
+                    )
+                    for c, shift in shifts.items()
+                ]
+            )
+        )
     )
     batch = F.floor((F.col("_id") + F.col("shift")) / F.lit(batch_size))
     per_batch_df = (
