@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,14 +211,25 @@ def _local_commit_files(spark: SparkSession, where: str) -> dict[int, Path]:
     }
 
 
+def _actions(commit_file: Path, kind: str) -> Iterator[Any]:
+    """The ``kind`` actions of a commit file (``commitInfo``, ``add``, ...), in its order:
+    one JSON object per line, its one key naming the action."""
+    prefix = f'{{"{kind}"'
+    with commit_file.open() as lines:
+        for line in lines:
+            if line.startswith(prefix):
+                yield json.loads(line)[kind]
+
+
 def _commit_user_metadata(commit_file: Path) -> str | None:
     """The ``userMetadata`` of a commit file's ``commitInfo`` action, if it has one."""
-    with commit_file.open() as actions:
-        for line in actions:
-            if line.startswith('{"commitInfo"'):
-                info = json.loads(line)["commitInfo"]
-                return info.get("userMetadata") if isinstance(info, dict) else None
-    return None
+    info = next(_actions(commit_file, "commitInfo"), None)
+    return info.get("userMetadata") if isinstance(info, dict) else None
+
+
+def _data_file_name(add_path: str) -> str:
+    """The file name in an ``add`` action's path (relative and URL-encoded)."""
+    return unquote(add_path.rsplit("/", 1)[-1])
 
 
 def commit_added_files(spark: SparkSession, where: str, version: int) -> list[str] | None:
@@ -230,11 +241,7 @@ def commit_added_files(spark: SparkSession, where: str, version: int) -> list[st
         return None
     local = _local_commit_files(spark, where).get(version)
     if local is not None:  # read here, as the other facts of a log this process sees
-        with local.open() as actions:
-            paths = [
-                json.loads(line)["add"]["path"] for line in actions if line.startswith('{"add"')
-            ]
-        return [unquote(path.rsplit("/", 1)[-1]) for path in paths]
+        return [_data_file_name(add["path"]) for add in _actions(local, "add")]
     commit = f"{found.location.rstrip('/')}/_delta_log/{version:020d}.json"
     added = (
         spark.read.text(commit)
@@ -246,7 +253,7 @@ def commit_added_files(spark: SparkSession, where: str, version: int) -> list[st
         .orderBy("line")
         .collect()
     )
-    return [unquote(str(row["path"]).rsplit("/", 1)[-1]) for row in added]
+    return [_data_file_name(str(row["path"])) for row in added]
 
 
 def set_properties(spark: SparkSession, ref: str, properties: Mapping[str, Any]) -> None:
