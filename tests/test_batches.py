@@ -19,7 +19,7 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.batches import BatchCounts
-from rebalance_lib.report.model import FileOrderSection
+from rebalance_lib.report.model import FileOrderSection, Report
 
 ROWS, MINORITY, FACTOR, BATCH = 100_000, 2_000, 5, 128
 
@@ -61,8 +61,9 @@ def variance(counts: list[int]) -> float:
     return sum((c - mean) ** 2 for c in counts) / len(counts)
 
 
-def reported_minority(written_report: object) -> FileOrderSection:
-    [minority] = [c for c in written_report.batch.file_order if c.label == 1]  # type: ignore[attr-defined]  # a Report
+def reported_minority(report: Report | None) -> FileOrderSection:
+    assert report is not None
+    [minority] = [c for c in report.batch.file_order if c.label == 1]
     return minority
 
 
@@ -97,7 +98,7 @@ def test_the_default_order_makes_every_batch_a_random_draw(
     section = reported_minority(written.report)
     assert_report_reads_as_the_files(section, counts)
     assert not section.worse_than_random
-    assert written.report.batch.row_order == "shuffled"  # type: ignore[union-attr]
+    assert written.report is not None and written.report.batch.row_order == "shuffled"
     # The same seed, input and settings give the same order.
     again = run_rebalance(spark, source, tmp_path / "again", **{"target.factor": FACTOR})
     assert again.report is not None
@@ -121,7 +122,8 @@ def test_the_input_order_switch_keeps_the_inputs_runs_and_the_report_says_so(
     section = reported_minority(written.report)
     assert_report_reads_as_the_files(section, counts)
     assert section.worse_than_random
-    assert any("far less evenly than random" in line for line in written.report.advice)  # type: ignore[union-attr]
+    assert written.report is not None
+    assert any("far less evenly than random" in line for line in written.report.advice)
 
 
 def test_a_layout_by_the_label_is_warned_of(

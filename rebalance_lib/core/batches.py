@@ -114,6 +114,11 @@ def batch_counts(
     }
 
 
+def unevenly_spread(batches: Mapping[Label, BatchCounts] | None) -> list[str]:
+    """The classes (as text) whose batches in file order are clearly worse than random."""
+    return [str(c.label) for c in (batches or {}).values() if c.worse_than_random]
+
+
 @dataclass(frozen=True)
 class Chunk:
     """Rows one Spark task read from one split of a data file: the file, the split's start

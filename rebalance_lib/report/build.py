@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from rebalance_lib.core import versions
-from rebalance_lib.core.batches import BatchCounts
+from rebalance_lib.core.batches import BatchCounts, unevenly_spread
 from rebalance_lib.core.bounds import CHECK_LEVEL
 from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.checks import ClassOutcome, check_prediction_bias, counts_within_bound
@@ -141,7 +141,7 @@ def build_report(
 
 def _order_advice(measured: Measured) -> list[str]:
     """What to do when batches read in file order are clearly worse than random ones."""
-    worse = [str(c.label) for c in (measured.batches or {}).values() if c.worse_than_random]
+    worse = unevenly_spread(measured.batches)
     if not worse:
         return []
     cause = (

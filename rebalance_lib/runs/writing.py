@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, Observation, SparkSession
 
-from rebalance_lib.core.batches import BatchCounts, batch_counts
+from rebalance_lib.core.batches import BatchCounts, batch_counts, unevenly_spread
 from rebalance_lib.core.checks import ClassOutcome, with_kept_key_sizes
 from rebalance_lib.core.counts import GroupValues
 from rebalance_lib.core.faults import fault_point
@@ -218,7 +218,7 @@ def write_rebalanced(
     with timer.phase("batches", "counted each class per batch of the output in file order"):
         batches = _batches_in_file_order(spark, write, opened.plan, measured, label_col)
     measured = replace(measured, batches=batches, row_order=options.row_order)
-    worse = [str(c.label) for c in (batches or {}).values() if c.worse_than_random]
+    worse = unevenly_spread(batches)
     if worse:
         log.warning(
             "batches of %d consecutive rows in file order spread class(es) %s more than a "
