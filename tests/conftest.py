@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import fcntl
 import math
 import os
 import shutil
@@ -186,25 +187,31 @@ def within_binomial_bound(kept: int, rows: int, keep_fraction: float) -> bool:
     return abs(kept - expected) <= SIGMAS * sd
 
 
-def build_wheel(dist: Path) -> str:
-    """Build the project's wheel into ``dist``, as `make wheel` does, and return its path."""
-    project = Path(__file__).parents[1]
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--wheel-dir",
-            str(dist),
-            str(project),
-        ],
-        check=True,
-        timeout=300,
-    )
-    return str(next(dist.glob("spark_rebalance-*.whl")))
+def build_wheel(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The project's wheel, as `make wheel` builds it, built once per test run and shared.
+
+    Modules on different workers ask for it at the same time; setuptools builds in the source
+    tree (its `build/` and egg-info), so two builds at once collide. The first asker builds
+    under a lock in the run's shared temporary root; the others wait and reuse its wheel."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    dist = shared / "project-wheel"
+    dist.mkdir(exist_ok=True)
+    with (dist / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = sorted(dist.glob("spark_rebalance-*.whl"))
+        if not built:
+            project = Path(__file__).parents[1]
+            command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+            made = subprocess.run(
+                [*command, "--wheel-dir", str(dist), str(project)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert made.returncode == 0, f"pip wheel failed:\n{made.stdout}\n{made.stderr}"
+            built = sorted(dist.glob("spark_rebalance-*.whl"))
+    return str(built[0])
 
 
 def start_writing(source: str, output: Path, *extra: str) -> subprocess.Popen[str]:

@@ -65,7 +65,7 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
-        "REBALANCE_WHEEL": build_wheel(tmp_path_factory.mktemp("dist")),
+        "REBALANCE_WHEEL": build_wheel(tmp_path_factory),
         "REBALANCE_PYSPARK_PYTHON": sys.executable,
         # The main env's spark-submit, found first on PATH by the Spark provider.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

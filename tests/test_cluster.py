@@ -50,7 +50,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return build_wheel(tmp_path_factory.mktemp("dist"))
+    return build_wheel(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

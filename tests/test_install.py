@@ -33,7 +33,7 @@ def user_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     others.write_text("\n".join(pin for pin in pins if not pin.startswith("pyspark==")) + "\n")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "-c", str(others)]
     subprocess.run([*pip, f"pyspark=={USERS_PYSPARK}"], check=True, timeout=900)
-    subprocess.run([*pip, build_wheel(work / "dist")], check=True, timeout=600)
+    subprocess.run([*pip, build_wheel(tmp_path_factory)], check=True, timeout=600)
     return venv
 
 
