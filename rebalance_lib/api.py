@@ -71,6 +71,8 @@ class RebalanceOptions(TypedDict, total=False):
     target_minority_share: float
     min_minority_per_batch: int
     max_rows: int
+    class_targets: Mapping[Label, int]
+    class_factors: Mapping[Label, float]
     factors: list[float] | tuple[float, ...]
     seed: int
     minority: Label
@@ -278,10 +280,13 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
         label: the label column (integers, strings or booleans). Default ``label``.
         factor: divide the majority by F; kept rows weigh x F. Or exactly one of
             ``target_ratio`` (R:1), ``target_minority_share`` (0 < S < 0.5),
-            ``min_minority_per_batch`` (K rows per batch), ``max_rows`` (N rows).
-            Or ``factors``: a sweep (hash sampler): ``df`` holds the rows of the smallest
-            factor and a ``rebalance_draw`` column; ``select_factor(df, F)`` gives any F
-            >= the smallest exactly, as a single run at F would.
+            ``min_minority_per_batch`` (K rows per batch), ``max_rows`` (N rows),
+            ``class_targets`` (rows to keep per named class, ``{0: 100_000, 2: 5_000}``) or
+            ``class_factors`` (a factor per named class, ``{0: 20, 2: 5}``); classes not
+            named keep all their rows. Or ``factors``: a sweep (hash sampler): ``df`` holds
+            the rows of the smallest factor and a ``rebalance_draw`` column;
+            ``select_factor(df, F)`` gives any F >= the smallest exactly, as a single run
+            at F would.
         seed: the sampler's seed (default 42).
         minority: the class to protect (default the least frequent).
         null_labels: ``error`` (default) or ``drop`` rows with a null label.

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--max-rows", type=int, help="at most N output rows")
     target.add_argument(
+        "--class-targets",
+        type=_per_class("rows", "0=100000,2=5000"),
+        help="rows to keep per named class, e.g. 0=100000,2=5000 (others kept whole)",
+    )
+    target.add_argument(
+        "--class-factors",
+        type=_per_class("factor", "0=20,2=5"),
+        help="a factor per named class, e.g. 0=20,2=5 (others kept whole)",
+    )
+    target.add_argument(
         "--factors",
         type=_factor_list,
         help="a sweep, e.g. 5,10,20,50 (--sampler hash): one table at the smallest factor, "
@@ -303,6 +313,28 @@ def _factor_list(text: str) -> list[float]:
         ) from None
 
 
+def _per_class(value_said: str, example: str) -> Callable[[str], dict[Any, float]]:
+    """A parser of LABEL=NUMBER pairs separated by commas; labels are read as YAML reads
+    them (0, 1.0, true, fraud), then matched to the input's labels by their text."""
+
+    def parse(text: str) -> dict[Any, float]:
+        pairs: dict[Any, float] = {}
+        for item in filter(str.strip, text.split(",")):
+            label_text, _, number = item.rpartition("=")
+            try:
+                pairs[yaml.safe_load(label_text)] = float(number)
+            except (ValueError, yaml.YAMLError):
+                label_text = ""
+            if not label_text.strip():
+                raise argparse.ArgumentTypeError(
+                    f"name each class as LABEL={value_said.upper()}, separated by commas, "
+                    f"e.g. {example} (got {text!r})"
+                )
+        return pairs
+
+    return parse
+
+
 def _label_list(text: str) -> list[Any]:
     return [yaml.safe_load(item) for item in text.split(",") if item.strip()]
 
@@ -328,6 +360,8 @@ def flag_setting(parameter: str, value: Any) -> str:
         return f"leave out {flag}"
     if isinstance(value, list | tuple):
         return f"{flag} {','.join(map(str, value))}"
+    if isinstance(value, Mapping):
+        return f"{flag} {','.join(f'{key}={item:g}' for key, item in value.items())}"
     return f"{flag} {value}"
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from rebalance_lib.api import RebalanceOptions
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import WEIGHT_COL
-from rebalance_lib.core.targets import TARGET_FORMS
+from rebalance_lib.core.targets import CLASS_TARGET_FORMS, TABLE_TARGET_FORMS
 
 
 class _Section(BaseModel):
@@ -34,11 +34,13 @@ class LabelConfig(_Section):
 
 
 # How much to downsample: the request's forms (factor, target_ratio, ...), at most one set;
-# generated from the one request type so the two cannot drift apart.
+# generated from the one request type so the two cannot drift apart. The per-class forms map
+# label values to a number each (`class_targets: {0: 100000, 2: 5000}`).
 TargetSection: Any = create_model(
     "TargetSection",
     __base__=_Section,
-    **{form: (float | None, None) for form in TARGET_FORMS},  # type: ignore[call-overload]  # pydantic's field specs
+    **{form: (float | None, None) for form in TABLE_TARGET_FORMS},  # type: ignore[call-overload]  # pydantic's field specs
+    **{form: (dict[int | bool | str | float, float] | None, None) for form in CLASS_TARGET_FORMS},
 )
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import pyspark.sql.functions as F
@@ -76,6 +76,8 @@ API_KEYWORDS = {
     "targetMinorityShare": "target_minority_share",
     "minMinorityPerBatch": "min_minority_per_batch",
     "maxRows": "max_rows",
+    "classTargets": "class_targets",
+    "classFactors": "class_factors",
     "seed": "seed",
     "minority": "minority",
     "batchSize": "batch_size",
@@ -88,7 +90,17 @@ API_KEYWORDS = {
 }
 
 # The target params besides factor: a grid reuses one sample only when none is set.
-_OTHER_TARGETS = ("targetRatio", "targetMinorityShare", "minMinorityPerBatch", "maxRows")
+_OTHER_TARGETS = (
+    "targetRatio",
+    "targetMinorityShare",
+    "minMinorityPerBatch",
+    "maxRows",
+    "classTargets",
+    "classFactors",
+)
+# Per-class params are kept as [label, value] pairs, which a saved stage's JSON holds with
+# each label's type (a dict's keys would all come back as strings).
+_PER_CLASS_PARAMS = ("classTargets", "classFactors")
 
 _Stage = TypeVar("_Stage", bound="_RebalancedParams")
 _Saved = TypeVar("_Saved", "RebalancedEstimator", "RebalancedModel")
@@ -96,6 +108,15 @@ _Saved = TypeVar("_Saved", "RebalancedEstimator", "RebalancedModel")
 
 def _param(name: str, doc: str, converter: Any = TypeConverters.identity) -> Param[Any]:
     return Param(Params._dummy(), name, doc, typeConverter=converter)
+
+
+def _label_pairs(value: Any) -> list[list[Any]]:
+    """``{0: 100000}`` (or saved ``[[0, 100000]]``) as ``[[label, value], ...]``."""
+    pairs = value.items() if isinstance(value, Mapping) else value
+    try:
+        return [[label, number] for label, number in pairs]
+    except (TypeError, ValueError):
+        raise TypeError(f"expected a dict of label value to number, got {value!r}") from None
 
 
 class _RebalancedParams(HasLabelCol, HasWeightCol):
@@ -121,6 +142,10 @@ class _RebalancedParams(HasLabelCol, HasWeightCol):
     maxRows = _param(
         "maxRows", "at most N output rows, cutting the largest classes first", TypeConverters.toInt
     )
+    classTargets = _param(
+        "classTargets", "rows to keep per named class, {label: rows}", _label_pairs
+    )
+    classFactors = _param("classFactors", "a factor per named class, {label: F}", _label_pairs)
     seed = _param("seed", "the sampler's seed (default 42)", TypeConverters.toInt)
     minority = _param("minority", "the class to protect (default the least frequent)")
     batchSize = _param(
@@ -211,8 +236,10 @@ class RebalancedEstimator(
         labelCol: the label column (default ``label``).
         weightCol: the column the weights are written to and the estimator trains with
             (default ``weight``, the API's).
-        factor, targetRatio, targetMinorityShare, minMinorityPerBatch, maxRows: how much to
-            downsample, exactly one of them (``rebalance``'s ``factor``, ``target_ratio``, ...).
+        factor, targetRatio, targetMinorityShare, minMinorityPerBatch, maxRows, classTargets,
+            classFactors: how much to downsample, exactly one of them (``rebalance``'s
+            ``factor``, ``target_ratio``, ..., ``class_targets``); the per-class ones are
+            saved with their labels' types.
         seed, minority, batchSize, strata, sampler, sampleKey, exact, weightBasis,
             inputWeightCol: ``rebalance``'s keywords of the same meaning (``API_KEYWORDS``);
             unset, its defaults. A split column or null-label dropping is not offered: the
@@ -248,6 +275,8 @@ class RebalancedEstimator(
         targetMinorityShare: float | None = None,
         minMinorityPerBatch: int | None = None,
         maxRows: int | None = None,
+        classTargets: Mapping[Label, int] | None = None,
+        classFactors: Mapping[Label, float] | None = None,
         seed: int | None = None,
         minority: Label | None = None,
         batchSize: int | None = None,
@@ -403,6 +432,9 @@ class RebalancedEstimator(
             for name, keyword in API_KEYWORDS.items()
             if self.isDefined(self.getParam(name)) and self.getOrDefault(name) is not None
         }
+        for name in _PER_CLASS_PARAMS:
+            if API_KEYWORDS[name] in options:
+                options[API_KEYWORDS[name]] = dict(options[API_KEYWORDS[name]])
         return cast(RebalanceOptions, {**options, "weight_col": weight_col})
 
     def _inner_params(self, estimator: Estimator[Any], weight_col: str) -> dict[Param[Any], Any]:

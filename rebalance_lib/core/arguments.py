@@ -24,8 +24,13 @@ class Accepted:
     many: bool = False
     single: bool = False
     whole: bool = False
+    by_label: bool = False
 
     def takes(self, value: Any) -> bool:
+        if self.by_label:
+            return isinstance(value, Mapping) and all(
+                _LABEL.takes(label) and self._takes_one(item) for label, item in value.items()
+            )
         if self.many and isinstance(value, list | tuple):
             return all(self._takes_one(item) for item in value)
         return (not self.many or self.single) and self._takes_one(value)
@@ -45,6 +50,12 @@ _COUNT = Accepted("a whole number", (int, float), whole=True)
 _WORD = Accepted("a word", (str,))
 _FLAG = Accepted("True or False", (bool,))
 _LABEL = Accepted("a label value (a number, a string or a boolean)", (int, float, str, bool))
+_ROWS_BY_LABEL = Accepted(
+    "a dict of label value to rows, e.g. {0: 100000}", (int, float), whole=True, by_label=True
+)
+_FACTORS_BY_LABEL = Accepted(
+    "a dict of label value to factor, e.g. {0: 20}", (int, float), by_label=True
+)
 
 # The keyword arguments of ``rebalance`` (``train_value`` takes any value of its column).
 OPTION_TYPES: Mapping[str, Accepted] = {
@@ -54,6 +65,8 @@ OPTION_TYPES: Mapping[str, Accepted] = {
     "target_minority_share": _NUMBER,
     "min_minority_per_batch": _COUNT,
     "max_rows": _COUNT,
+    "class_targets": _ROWS_BY_LABEL,
+    "class_factors": _FACTORS_BY_LABEL,
     "factors": Accepted("a list of numbers", (int, float), many=True),
     "seed": _WHOLE,
     "minority": _LABEL,

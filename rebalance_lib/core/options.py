@@ -130,6 +130,12 @@ MAX_OBSERVED_CLASSES = 32
 def check_one_pass(options: RunOptions, classes: tuple[Label, ...]) -> float:
     """A one-pass run states its plan: the factor, the minority and every class. Its factor."""
     factor = options.request.factor
+    if options.request.per_class is not None:
+        raise ConfigError(
+            f"{options.request.form.replace('_', ' ')} are planned from the class counts, "
+            "which one pass does not have: run in two passes",
+            fix={"one_pass": False},
+        )
     if options.sweep_factors:
         raise ConfigError(
             "a sweep plans each factor from the class counts: run it in two passes",

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from rebalance_lib.core.counts import SampleGroups
 from rebalance_lib.core.errors import InputError, PlanError
-from rebalance_lib.core.targets import Label, TargetRequest, class_factors, resolve_minority
+from rebalance_lib.core.targets import Label, TargetRequest, factors_per_class, resolve_minority
 
 Degree = Literal["balanced", "mild", "moderate", "extreme"]
 
@@ -296,7 +296,7 @@ def plan_rebalance(
             fix={"label": None},
         )
     minority_label = resolve_minority(present_counts, minority)
-    factors = class_factors(present_counts, minority_label, request, batch_size)
+    factors = factors_per_class(present_counts, minority_label, request, batch_size)
     classes = tuple(
         ClassPlan(label=label, rows_before=present_counts[label], factor=factors[label])
         for label in sorted(present_counts, key=_label_order)
@@ -450,9 +450,14 @@ def _class_warnings(plan: Plan) -> list[str]:
         )
     below_minority = [c for c in downsampled if c.expected_rows_after < minority_rows]
     if below_minority:
+        why = (
+            "as the per-class request asks (it is not held to the minority's size)"
+            if plan.request.per_class is not None
+            else "a one-pass run divides every class by the same F; a two-pass run would not"
+        )
         warnings.append(
             f"{_classes_named(below_minority)}: fewer rows than the minority class at the end: "
-            "a one-pass run divides every class by the same F; a two-pass run would not."
+            f"{why}."
         )
     few_kept = [c for c in downsampled if c.expected_rows_after < FEW_ROWS]
     if few_kept:

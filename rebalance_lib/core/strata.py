@@ -9,12 +9,12 @@ reweighted; they are counted per split value for the report.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rebalance_lib.core.errors import InputError, PlanError
 from rebalance_lib.core.plan import ClassPlan, Plan, plan_rebalance
-from rebalance_lib.core.targets import Label, TargetRequest, resolve_minority
+from rebalance_lib.core.targets import Label, TargetRequest, resolve_minority, resolve_per_class
 
 StratumKey = tuple[Any, ...]  # values of the strata columns, in their order (no label)
 GroupKey = tuple[Any, ...]  # stratum values then the label
@@ -124,14 +124,22 @@ def plan_strata(
             "check the label (and the split column and its training value)",
             fix={"label": None, "split_col": None, "train_value": None},
         )
+    if request.class_targets is not None and strata_columns:
+        raise PlanError(
+            "class targets count rows of the whole table and cannot be split across strata: "
+            "state class factors with strata (each stratum's class divided by its factor)",
+            fix={"class_targets": None, "class_factors": None},
+        )
     minority_label = resolve_minority(label_totals, minority)
+    named = resolve_per_class(label_totals, request) if request.per_class is not None else ()
     plans: dict[StratumKey, Plan] = {}
     kept_whole: dict[StratumKey, dict[Label, int]] = {}
     for stratum_key, counts in by_stratum.items():
-        if len(counts) < 2 or minority_label not in counts:
+        stratum_request = _within(request, named, counts)
+        if len(counts) < 2 or minority_label not in counts or stratum_request is None:
             kept_whole[stratum_key] = counts
             continue
-        plans[stratum_key] = plan_rebalance(counts, request, batch_size, minority_label)
+        plans[stratum_key] = plan_rebalance(counts, stratum_request, batch_size, minority_label)
     return StratifiedPlan(
         strata_columns,
         request,
@@ -141,3 +149,22 @@ def plan_strata(
         batch_size,
         input_size_bytes,
     )
+
+
+def _within(
+    request: TargetRequest, named: tuple[tuple[Label, float], ...], counts: Mapping[Label, int]
+) -> TargetRequest | None:
+    """The request for one stratum: a per-class one names only the classes the stratum holds
+    (None when it holds none of them, so nothing in it is downsampled)."""
+    if request.per_class is None:
+        return request
+    held = tuple(
+        (label, value)
+        for label, value in named
+        if any(label == present and type(label) is type(present) for present in counts)
+    )
+    if not held:
+        return None
+    if request.class_targets is not None:
+        return replace(request, class_targets=held)
+    return replace(request, class_factors=held)

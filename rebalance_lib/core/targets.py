@@ -1,29 +1,39 @@
 """The ways users say "how much", and the per-class factor each one asks for. Pure Python.
 
-Every form but ``factor`` is a *cap level*: classes above the level are cut down to it,
-classes at or under it keep all their rows. ``factor`` divides each class above the
-minority by F, never below the minority's size.
+The whole-table forms but ``factor`` are a *cap level*: classes above the level are cut
+down to it, classes at or under it keep all their rows. ``factor`` divides each class above
+the minority by F, never below the minority's size. The per-class forms name classes one by
+one (a row count or a factor each); the classes not named keep all their rows, and no class
+is protected from falling below the minority: what is named is what is kept.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from rebalance_lib.core.errors import InputError, PlanError
 
 # A class value: integers, strings, booleans, or whole-number floats (0.0/1.0, Spark ML's way).
 Label = int | str | bool | float
 
-# The forms, in the order users are told about them.
-TARGET_FORMS = (
+# One value for the whole table (a number each), in the order users are told about them.
+TABLE_TARGET_FORMS = (
     "factor",
     "target_ratio",
     "target_minority_share",
     "min_minority_per_batch",
     "max_rows",
 )
+# A value per named class: rows kept (a whole number each) or a factor.
+CLASS_TARGET_FORMS = ("class_targets", "class_factors")
+TARGET_FORMS = (*TABLE_TARGET_FORMS, *CLASS_TARGET_FORMS)
+
+# Named classes and their values, in the order stated: pairs, so labels keep their type
+# (1, 1.0, "1" and True stay apart) through JSON and Spark ML's saved params.
+ClassValues = tuple[tuple[Label, float], ...]
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,8 @@ class TargetRequest:
         target_minority_share: the minority is about S of the output (0 < S < 0.5).
         min_minority_per_batch: at least K minority rows in an average batch.
         max_rows: at most N output rows, cutting the largest classes first.
+        class_targets: rows to keep of each named class, ``{0: 100_000, 2: 5_000}``.
+        class_factors: a factor for each named class, ``{0: 20, 2: 5}``.
 
     Example:
         >>> TargetRequest(factor=20).describe()
@@ -47,8 +59,14 @@ class TargetRequest:
     target_minority_share: float | None = None
     min_minority_per_batch: int | None = None
     max_rows: int | None = None
+    class_targets: ClassValues | None = None
+    class_factors: ClassValues | None = None
 
     def __post_init__(self) -> None:
+        for form in CLASS_TARGET_FORMS:
+            stated = getattr(self, form)
+            if stated is not None:
+                object.__setattr__(self, form, _class_values(form, stated))
         given = [f.name for f in fields(self) if getattr(self, f.name) is not None]
         if len(given) != 1:
             stated = ", ".join(given) or "none"
@@ -63,8 +81,19 @@ class TargetRequest:
         """The name of the form that was used, e.g. ``"target_ratio"``."""
         return next(f.name for f in fields(self) if getattr(self, f.name) is not None)
 
+    @property
+    def per_class(self) -> ClassValues | None:
+        """The named classes and their values, for a per-class form (else None)."""
+        return self.class_targets if self.class_targets is not None else self.class_factors
+
     def describe(self) -> str:
         """The request as a user would say it."""
+        if self.class_targets is not None:
+            named = ", ".join(f"{label}={value:,.0f}" for label, value in self.class_targets)
+            return f"class targets {named} rows (other classes kept whole)"
+        if self.class_factors is not None:
+            named = ", ".join(f"{label}={value:g}" for label, value in self.class_factors)
+            return f"class factors {named} (other classes kept whole)"
         if self.factor is not None:
             return f"factor {self.factor:g} (divide the majority by {self.factor:g})"
         if self.target_ratio is not None:
@@ -76,7 +105,48 @@ class TargetRequest:
         return f"at most {self.max_rows:,} rows"
 
 
+def _class_values(form: str, stated: Any) -> ClassValues:
+    """``{label: value}`` or ``[(label, value), ...]`` (a saved request) as checked pairs."""
+    pairs: Iterable[Any] = stated.items() if isinstance(stated, Mapping) else stated
+    try:
+        values = tuple((label, value) for label, value in pairs)
+    except (TypeError, ValueError):
+        values = ()
+    said = _said(form)
+    if not values:
+        raise PlanError(f"{said} name at least one class, e.g. {{0: 100000}}", fix={form: None})
+    for label, value in values:
+        if not isinstance(label, int | float | str):
+            raise PlanError(f"{said} are keyed by label values (got {label!r})", fix={form: None})
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise PlanError(
+                f"{said}: the value for class {label!r} must be a finite number (got {value!r})",
+                fix={form: None},
+            )
+        if form == "class_targets" and (value < 1 or not float(value).is_integer()):
+            raise PlanError(
+                f"class targets are rows to keep: the target for class {label!r} must be a "
+                f"whole number of at least 1 (got {value:g})",
+                fix={form: None},
+            )
+        if form == "class_factors" and value < 1:
+            raise PlanError(
+                f"class factors divide a class: the factor for class {label!r} must be at "
+                f"least 1 (got {value:g}); factor 1 keeps every row",
+                fix={form: None},
+            )
+    return tuple(
+        (label, int(value) if form == "class_targets" else float(value)) for label, value in values
+    )
+
+
 def _check_target_values(request: TargetRequest) -> None:
+    if request.per_class is not None:
+        return  # checked pair by pair as they were taken in
     value = getattr(request, request.form)
     if isinstance(value, bool) or not math.isfinite(value):
         raise PlanError(
@@ -121,22 +191,50 @@ def resolve_minority(class_counts: Mapping[Label, int], minority: Label | None) 
     """The minority label: the named one (matched by its text), else the least frequent."""
     if minority is None:
         return min(class_counts, key=lambda label: (class_counts[label], str(label)))
-    for label in class_counts:
-        if label == minority and type(label) is type(minority):
+    return match_label(class_counts, minority, "minority", "minority")
+
+
+def match_label(labels: Iterable[Label], named: Label, said: str, setting: str) -> Label:
+    """The label value ``named`` stands for: the same value and type, else the one whose
+    text matches (the command line names 0 as "0", 1.0 as 1); refused when none or several.
+
+    Example:
+        >>> match_label([0, 1], "1", "class", "class_targets")
+        1
+    """
+    present = list(labels)
+    for label in present:
+        if label == named and type(label) is type(named):
             return label
-    wanted = str(minority).lower()
+    wanted = str(named).lower()
     matches = [
-        label
-        for label in class_counts
-        if str(label).lower() == wanted or _same_number(label, minority)
+        label for label in present if str(label).lower() == wanted or _same_number(label, named)
     ]
     if len(matches) != 1:
-        present = ", ".join(sorted(str(label) for label in class_counts))
+        shown = ", ".join(sorted(str(label) for label in present))
         raise InputError(
-            f"minority {minority!r} is not a label value of the input (present: {present})",
-            fix={"minority": None},
+            f"{said} {named!r} is not a label value of the input (present: {shown})",
+            fix={setting: None},
         )
     return matches[0]
+
+
+def resolve_per_class(
+    labels: Iterable[Label], request: TargetRequest
+) -> tuple[tuple[Label, float], ...]:
+    """A per-class request's named classes as the input's own label values, each once."""
+    assert request.per_class is not None
+    present = list(labels)
+    resolved: list[tuple[Label, float]] = []
+    for named, value in request.per_class:
+        label = match_label(present, named, f"{_said(request.form)}: class", request.form)
+        if any(label == seen and type(label) is type(seen) for seen, _ in resolved):
+            raise PlanError(
+                f"{_said(request.form)} name class {label!r} twice: name each class once",
+                fix={request.form: None},
+            )
+        resolved.append((label, value))
+    return tuple(resolved)
 
 
 def _same_number(label: Label, value: Label) -> bool:
@@ -149,10 +247,12 @@ def _same_number(label: Label, value: Label) -> bool:
         return False
 
 
-def class_factors(
+def factors_per_class(
     class_counts: Mapping[Label, int], minority: Label, request: TargetRequest, batch_size: int
 ) -> dict[Label, float]:
     """Per-class downsampling factor (1.0 = keep every row) for a validated request."""
+    if request.per_class is not None:
+        return _named_factors(class_counts, request)
     minority_rows = class_counts[minority]
     if request.factor is not None:
         return {
@@ -164,6 +264,21 @@ def class_factors(
         label: rows / level if label != minority and rows > level else 1.0
         for label, rows in class_counts.items()
     }
+
+
+def _named_factors(class_counts: Mapping[Label, int], request: TargetRequest) -> dict[Label, float]:
+    """The named classes' factors (a target of T rows of N is N / T); the others keep all."""
+    factors = dict.fromkeys(class_counts, 1.0)
+    for label, value in resolve_per_class(class_counts, request):
+        rows = class_counts[label]
+        if request.class_targets is not None and value > rows:
+            raise PlanError(
+                f"class target {value:,.0f} for class {label!r} is above its {rows:,} rows: "
+                f"ask for at most {rows:,} (a target keeps rows, it never adds them)",
+                fix={"class_targets": None},
+            )
+        factors[label] = rows / value if request.class_targets is not None else value
+    return factors
 
 
 def _capped_factor(rows: int, minority_rows: int, factor: float) -> float:
