@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from rebalance_lib.core.batches import BatchCounts, Chunk, chunk_shifts
+from rebalance_lib.core.batches import BatchCounts, Chunk, DataFile, chunk_shifts, file_offsets
 
 BATCH = 128
 
@@ -63,3 +63,8 @@ def test_chunks_are_placed_by_file_then_split_and_other_files_left_out() -> None
         ("b", 0, 2),
         ("b", 1_000, 5),
     ]
+
+
+def test_file_offsets_place_each_file_after_the_rows_of_those_before_it() -> None:
+    files = [DataFile("b", "/t/b", 5), DataFile("a", "/t/day=1/a", 0), DataFile("c", "/t/c", 2)]
+    assert file_offsets(files) == ({"b": 0, "a": 5, "c": 5}, 7)

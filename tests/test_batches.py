@@ -20,6 +20,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.batches import BatchCounts
 from rebalance_lib.report.model import FileOrderSection, Report
+from rebalance_lib.storage import delta_sql
+from rebalance_lib.transforms.batches import batch_histograms, file_batch_histograms
 
 ROWS, MINORITY, FACTOR, BATCH = 100_000, 2_000, 5, 128
 
@@ -139,6 +141,11 @@ def test_a_layout_by_the_label_is_warned_of(
         )
     assert "the output is partitioned by the label 'label'" in caplog.text
     assert reported_minority(written.report).worse_than_random
+    # The label is in the files' paths, not in them: the batches are placed in two reads.
+    files = delta_sql.commit_added_files(spark, str(tmp_path / "out"), 0)
+    assert files and not delta_sql.rows_readable_from_files(
+        spark, str(tmp_path / "out"), files, "label"
+    )
 
 
 def test_a_partitioned_output_is_shuffled_within_each_partition(
@@ -153,6 +160,24 @@ def test_a_partitioned_output_is_shuffled_within_each_partition(
         **{"target.factor": FACTOR, "output.partition_by": ["day"]},
     )
     all_files = DeltaTable(str(tmp_path / "out")).file_uris()
+    # One read by the files' row index and two by the chunks a task read place each row
+    # alike, and as delta-rs lists the files.
+    output = str(tmp_path / "out")
+    files = delta_sql.commit_added_files(spark, output, 0)
+    assert files and delta_sql.rows_readable_from_files(spark, output, files, "label")
+    by_row_index = file_batch_histograms(spark, files, "label", [0, 1], BATCH)
+    version_df = delta_sql.read_version(spark, output, 0)
+    by_chunks = batch_histograms(version_df, [f.name for f in files], "label", [0, 1], BATCH)
+    assert by_row_index == by_chunks
+    labels = [
+        label.as_py()
+        for file in all_files
+        for label in pq.read_table(file, columns=["label"])["label"]
+    ]
+    minority_counts = minority_per_batch(labels)
+    assert by_row_index[0][1] == {
+        count: minority_counts.count(count) for count in set(minority_counts)
+    }
     for day in ("0", "1"):
         files = [file for file in all_files if f"/day={day}/" in file]
         assert files

@@ -120,6 +120,32 @@ def unevenly_spread(batches: Mapping[Label, BatchCounts] | None) -> list[str]:
 
 
 @dataclass(frozen=True)
+class DataFile:
+    """A data file a commit added: its name, its path, and its rows as the commit states
+    them (None when the writer kept no statistics)."""
+
+    name: str
+    path: str
+    rows: int | None
+
+
+def file_offsets(files: Sequence[DataFile]) -> tuple[dict[str, int], int]:
+    """Each file's first place in file order (files as listed, each of its stated rows), and
+    the rows of all; for files that all state their rows.
+
+    Example:
+        >>> file_offsets([DataFile("a", "/t/a", 3), DataFile("b", "/t/b", 2)])
+        ({'a': 0, 'b': 3}, 5)
+    """
+    offsets, place = {}, 0
+    for data_file in files:
+        assert data_file.rows is not None, "a file without stated rows has no offset"
+        offsets[data_file.name] = place
+        place += data_file.rows
+    return offsets, place
+
+
+@dataclass(frozen=True)
 class Chunk:
     """Rows one Spark task read from one split of a data file: the file, the split's start
     byte, the task's id for the chunk's first row (ids of its rows run on by one) and its rows."""

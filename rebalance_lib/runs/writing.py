@@ -29,7 +29,7 @@ from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage import delta_sql, lineage
 from rebalance_lib.storage.delta_sql import table_ref
 from rebalance_lib.storage.sink import WriteResult, finish_table, remove_output, write_delta
-from rebalance_lib.transforms.batches import batch_histograms, in_batch_order
+from rebalance_lib.transforms.batches import batch_histograms, file_batch_histograms, in_batch_order
 from rebalance_lib.transforms.exact import find_thresholds, keep_exact
 from rebalance_lib.transforms.measure import (
     ClassTotals,
@@ -278,14 +278,19 @@ def _batches_in_file_order(
 ) -> dict[Label, BatchCounts] | None:
     """Each shown class's rows per batch of this write's files, read in the commit's order
     (None where the commit is not a file in the table's log)."""
-    file_order = delta_sql.commit_added_files(spark, write.path, write.delta_version)
-    if not file_order:
+    files = delta_sql.commit_added_files(spark, write.path, write.delta_version)
+    if not files:
         return None
     labels = plan.shown_labels
-    version_df = delta_sql.read_version(spark, write.path, write.delta_version)
-    histograms, table_rows = batch_histograms(
-        version_df, file_order, label_col, labels, plan.batch_size
-    )
+    if delta_sql.rows_readable_from_files(spark, write.path, files, label_col):
+        histograms, table_rows = file_batch_histograms(
+            spark, files, label_col, labels, plan.batch_size
+        )
+    else:
+        version_df = delta_sql.read_version(spark, write.path, write.delta_version)
+        histograms, table_rows = batch_histograms(
+            version_df, [f.name for f in files], label_col, labels, plan.batch_size
+        )
     class_rows = {label: measured.outcomes[label].rows_after for label in labels}
     return batch_counts(histograms, class_rows, table_rows, plan.batch_size)
 

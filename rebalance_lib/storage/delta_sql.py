@@ -21,6 +21,7 @@ import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.core.batches import DataFile
 from rebalance_lib.core.options import TableLayout
 from rebalance_lib.storage import fs
 from rebalance_lib.storage.fs import absolute
@@ -232,28 +233,60 @@ def _data_file_name(add_path: str) -> str:
     return unquote(add_path.rsplit("/", 1)[-1])
 
 
-def commit_added_files(spark: SparkSession, where: str, version: int) -> list[str] | None:
-    """The names of the data files the commit at ``version`` added, in the order of its
-    ``add`` actions (as a reader of the log lists them). None where the commit is not a file
-    in the table's log."""
+# Characters Spark expands in a path it is given to read: such a path is not read as is.
+_GLOB_CHARACTERS = frozenset("*?[]{}\\")
+
+
+def commit_added_files(spark: SparkSession, where: str, version: int) -> list[DataFile] | None:
+    """The data files the commit at ``version`` added, in the order of its ``add`` actions
+    (as a reader of the log lists them). None where the commit is not a file in the table's
+    log."""
     found = table_detail(spark, where)
     if found is None or _COMMITS_KEPT_ELSEWHERE & set(found.features):
         return None
     local = _local_commit_files(spark, where).get(version)
     if local is not None:  # read here, as the other facts of a log this process sees
-        return [_data_file_name(add["path"]) for add in _actions(local, "add")]
-    commit = f"{found.location.rstrip('/')}/_delta_log/{version:020d}.json"
-    added = (
-        spark.read.text(commit)
-        .select(
-            F.monotonically_increasing_id().alias("line"),
-            F.get_json_object("value", "$.add.path").alias("path"),
-        )
-        .filter(F.col("path").isNotNull())
-        .orderBy("line")
-        .collect()
+        adds = [(add["path"], add.get("stats")) for add in _actions(local, "add")]
+    else:
+        commit = f"{found.location.rstrip('/')}/_delta_log/{version:020d}.json"
+        adds = [
+            (str(row["path"]), row["stats"])
+            for row in spark.read.text(commit)
+            .select(
+                F.monotonically_increasing_id().alias("line"),
+                F.get_json_object("value", "$.add.path").alias("path"),
+                F.get_json_object("value", "$.add.stats").alias("stats"),
+            )
+            .filter(F.col("path").isNotNull())
+            .orderBy("line")
+            .collect()
+        ]
+    root = found.location.rstrip("/")
+    return [
+        DataFile(_data_file_name(path), f"{root}/{unquote(path)}", _stated_rows(stats))
+        for path, stats in adds
+    ]
+
+
+def _stated_rows(stats: str | None) -> int | None:
+    rows = json.loads(stats).get("numRecords") if stats else None
+    return rows if isinstance(rows, int) else None
+
+
+def rows_readable_from_files(
+    spark: SparkSession, where: str, files: Sequence[DataFile], column: str
+) -> bool:
+    """Whether ``files`` can be read as plain Parquet for ``column``, each row at its index
+    in its file: every file states its rows, the column is stored in the files under its own
+    name (no column mapping, not a partition column), and no path would be expanded."""
+    found = table_detail(spark, where)
+    if found is None or found.properties.get("delta.columnMapping.mode", "none") != "none":
+        return False
+    return (
+        column not in found.layout.partition_by
+        and all(f.rows is not None for f in files)
+        and not any(_GLOB_CHARACTERS & set(f.path) for f in files)
     )
-    return [_data_file_name(str(row["path"])) for row in added]
 
 
 def set_properties(spark: SparkSession, ref: str, properties: Mapping[str, Any]) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 
-from rebalance_lib.core.batches import Chunk, chunk_shifts
+from rebalance_lib.core.batches import Chunk, DataFile, chunk_shifts, file_offsets
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.lookup import fresh_name
 from rebalance_lib.transforms.names import column, hashable
@@ -65,7 +65,8 @@ def batch_histograms(
     row order and numbers its rows one by one (``monotonically_increasing_id``), so a row's
     place in file order is its number plus its chunk's shift (``chunk_shifts``). Batch b holds
     the places [bB, bB+B); the last, partial batch is left out, as a loader that drops it
-    would. Two reads of the label column: the chunks, then the batches.
+    would. Two reads of the label column: the chunks, then the batches. Where the files can
+    be read as Parquet with their row index, ``file_batch_histograms`` needs one.
     """
     placed_df = rows_df.select(
         column(label_col).alias("_label"),
@@ -80,28 +81,79 @@ def batch_histograms(
         .collect()
     ]
     shifts, table_rows = chunk_shifts(chunks, file_order)
-    full_batches = table_rows // batch_size
-    histograms: dict[Label, dict[int, int]] = {label: {} for label in labels}
-    if full_batches == 0 or not labels:
-        return histograms, table_rows
-    # The chunks as literals (a local table from Python data would need Python workers).
-    shifts_df = rows_df.sparkSession.range(1).select(
+    places: list[dict[str, str | int]] = [
+        {"file_name": c.file_name, "start": c.start, "shift": shift} for c, shift in shifts.items()
+    ]
+    placed = F.col("_id") + F.col("shift")
+    return _histograms(
+        placed_df, places, ["file_name", "start"], placed, labels, batch_size, table_rows
+    )
+
+
+def file_batch_histograms(
+    spark: SparkSession,
+    files: Sequence[DataFile],
+    label_col: str,
+    labels: Sequence[Label],
+    batch_size: int,
+) -> tuple[dict[Label, dict[int, int]], int]:
+    """``batch_histograms`` in one read of the label column: ``files`` (in file order, each
+    stating its rows) read as Parquet, a row's place being its file's offset plus its index
+    in the file (``_metadata.row_index``)."""
+    offsets, table_rows = file_offsets(files)
+    placed_df = spark.read.parquet(*[f.path for f in files]).select(
+        column(label_col).alias("_label"),
+        F.col("_metadata.file_name").alias("file_name"),
+        F.col("_metadata.row_index").alias("row_index"),
+    )
+    places: list[dict[str, str | int]] = [
+        {"file_name": name, "offset": offset} for name, offset in offsets.items()
+    ]
+    placed = F.col("offset") + F.col("row_index")
+    return _histograms(placed_df, places, ["file_name"], placed, labels, batch_size, table_rows)
+
+
+def _literal_rows(spark: SparkSession, rows: Sequence[dict[str, str | int]]) -> DataFrame:
+    """A small table of literals (one from Python data would start Python workers)."""
+    return spark.range(1).select(
         F.inline(
             F.array(
                 *[
                     F.struct(
-                        F.lit(c.file_name).alias("file_name"),
-                        F.lit(c.start).cast("long").alias("start"),
-                        F.lit(shift).cast("long").alias("shift"),
+                        *[
+                            (
+                                F.lit(value)
+                                if isinstance(value, str)
+                                else F.lit(value).cast("long")
+                            ).alias(name)
+                            for name, value in row.items()
+                        ]
                     )
-                    for c, shift in shifts.items()
+                    for row in rows
                 ]
             )
         )
     )
-    batch = F.floor((F.col("_id") + F.col("shift")) / F.lit(batch_size))
+
+
+def _histograms(
+    placed_df: DataFrame,
+    places: Sequence[dict[str, str | int]],
+    keys: list[str],
+    place: Column,
+    labels: Sequence[Label],
+    batch_size: int,
+    table_rows: int,
+) -> tuple[dict[Label, dict[int, int]], int]:
+    """Rows of each class per full batch of ``batch_size`` places, counted into histograms;
+    ``places`` (joined on ``keys``) hold what ``place`` needs beside ``placed_df``."""
+    full_batches = table_rows // batch_size
+    histograms: dict[Label, dict[int, int]] = {label: {} for label in labels}
+    if full_batches == 0 or not labels:
+        return histograms, table_rows
+    batch = F.floor(place / F.lit(batch_size))
     per_batch_df = (
-        placed_df.join(F.broadcast(shifts_df), ["file_name", "start"])
+        placed_df.join(F.broadcast(_literal_rows(placed_df.sparkSession, places)), keys)
         .select("_label", batch.alias("_batch"))
         .filter(F.col("_batch") < F.lit(full_batches))
         .groupBy("_batch")
