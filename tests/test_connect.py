@@ -63,6 +63,9 @@ def through_the_api(spark: SparkSession, workdir: Path) -> str:
     )
     written = out.write(str(workdir / "out"), run_id="api")
     assert written.report is not None and written.report.checks_passed
+    # The batches are measured in file order over Connect as in a classic session.
+    file_order = written.report.batch.file_order
+    assert [c.label for c in file_order] == [0, 1] and not file_order[1].worse_than_random
     return written.path
 
 
