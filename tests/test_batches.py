@@ -189,17 +189,18 @@ def test_a_partitioned_output_is_shuffled_within_each_partition(
         assert variance(counts) <= random_order_bound(counts, share), (day, variance(counts))
 
 
-def test_a_run_and_its_batch_figures_need_no_python_on_the_executors(
+def test_a_run_of_many_groups_and_its_batch_figures_need_no_python_on_the_executors(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """Executors need nothing but Spark: with no Python for them to start, the run (its
-    order, write and batches read in file order) still succeeds."""
+    """Executors need nothing but Spark: with no Python for them to start, a run of 194
+    groups (97 strata of two classes: its plan a joined table, not a CASE), its order, write
+    and batches read in file order still succeeds."""
     source = write_delta(clustered_source(spark, 4), tmp_path / "in")
     finished = subprocess.run(
         [
             str(Path(sys.executable).with_name("rebalance")),
             *["run", "--input", source, "--output", str(tmp_path / "out")],
-            *["--factor", str(FACTOR), "--master", "local[2]", "--quiet"],
+            *["--factor", str(FACTOR), "--strata", "x", "--master", "local[2]", "--quiet"],
         ],
         env={**os.environ, "PYSPARK_PYTHON": "/nonexistent/python"},
         capture_output=True,
@@ -210,3 +211,4 @@ def test_a_run_and_its_batch_figures_need_no_python_on_the_executors(
     assert finished.returncode == 0, finished.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "_rebalance_report" / "report.json").read_text())
     assert [c["label"] for c in report["batch"]["file_order"]] == [0, 1]
+    assert report["strata"]["strata_planned"] == 97 and report["checks_passed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import json
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from functools import reduce
 from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from rebalance_lib.transforms.names import column
@@ -51,10 +52,10 @@ def with_group_numbers(
     """Add one column per entry of ``numbers``: the row's group's value (null keys match null).
 
     Up to ``INLINE_MAX_GROUPS`` groups, each value is a CASE over the groups. Beyond, the
-    groups and their values become a small DataFrame joined on the group columns (broadcast
-    up to ``BROADCAST_MAX_GROUPS``), so the cost per row does not grow with the number of
-    groups, and planning stays linear in it. The caller picks column names that are not in
-    ``df`` (see ``fresh_name``).
+    groups and their values become a small table (``_plan_table``) joined on the group
+    columns (broadcast up to ``BROADCAST_MAX_GROUPS``), so the cost per row does not grow
+    with the number of groups, and planning stays linear in it. The caller picks column
+    names that are not in ``df`` (see ``fresh_name``).
 
     Example:
         >>> rows_df.transform(
@@ -93,7 +94,7 @@ def with_group_numbers(
         )
         for key in keys
     ]
-    plan_df = df.sparkSession.createDataFrame(rows, T.StructType(key_fields + value_fields))
+    plan_df = _plan_table(df.sparkSession, T.StructType(key_fields + value_fields), rows)
     if len(keys) <= BROADCAST_MAX_GROUPS:
         plan_df = F.broadcast(plan_df)
     matches = reduce(
@@ -108,6 +109,25 @@ def with_group_numbers(
         *[column(name) for name in df.columns],
         *[F.coalesce(F.col(name), value).alias(name) for name, value in defaults.items()],
     )
+
+
+# Key types a JSON text carries exactly (dates as ISO text); NaN and the infinities are the
+# non-numeric tokens Spark's JSON reader takes.
+_JSON_TYPES = (T.IntegralType, T.FloatType, T.DoubleType, T.StringType, T.BooleanType, T.DateType)
+
+
+def _plan_table(
+    spark: SparkSession, schema: T.StructType, rows: Sequence[tuple[Any, ...]]
+) -> DataFrame:
+    """The groups and their numbers as a table Spark builds from one JSON literal, so that
+    no executor needs Python (a table made from Python rows does, in a classic session).
+    Keys of other types (timestamps, decimals) take the table made from Python rows."""
+    if not all(isinstance(field.dataType, _JSON_TYPES) for field in schema.fields):
+        return spark.createDataFrame(rows, schema)
+    names = [field.name for field in schema.fields]
+    text = json.dumps([dict(zip(names, row, strict=True)) for row in rows], default=str)
+    parsed = F.from_json(F.lit(text), T.ArrayType(schema), {"mode": "FAILFAST"})
+    return spark.range(1).select(F.inline(parsed))
 
 
 def _case(
