@@ -7,10 +7,11 @@ from collections.abc import Sequence
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import types as T
 
 from rebalance_lib.core.batches import Chunk, DataFile, chunk_shifts, file_offsets
 from rebalance_lib.core.targets import Label
-from rebalance_lib.transforms.lookup import fresh_name
+from rebalance_lib.transforms.lookup import fresh_name, literal_table
 from rebalance_lib.transforms.names import column, hashable
 
 # Mixed into the order's hash so that it never equals a sampler's draw for the same seed.
@@ -81,13 +82,9 @@ def batch_histograms(
         .collect()
     ]
     shifts, table_rows = chunk_shifts(chunks, file_order)
-    places: list[dict[str, str | int]] = [
-        {"file_name": c.file_name, "start": c.start, "shift": shift} for c, shift in shifts.items()
-    ]
+    places = [(c.file_name, c.start, shift) for c, shift in shifts.items()]
     placed = F.col("_id") + F.col("shift")
-    return _histograms(
-        placed_df, places, ["file_name", "start"], placed, labels, batch_size, table_rows
-    )
+    return _histograms(placed_df, _SHIFTS, places, placed, labels, batch_size, table_rows)
 
 
 def file_batch_histograms(
@@ -106,54 +103,45 @@ def file_batch_histograms(
         F.col("_metadata.file_name").alias("file_name"),
         F.col("_metadata.row_index").alias("row_index"),
     )
-    places: list[dict[str, str | int]] = [
-        {"file_name": name, "offset": offset} for name, offset in offsets.items()
-    ]
+    places = list(offsets.items())
     placed = F.col("offset") + F.col("row_index")
-    return _histograms(placed_df, places, ["file_name"], placed, labels, batch_size, table_rows)
+    return _histograms(placed_df, _OFFSETS, places, placed, labels, batch_size, table_rows)
 
 
-def _literal_rows(spark: SparkSession, rows: Sequence[dict[str, str | int]]) -> DataFrame:
-    """A small table of literals (one from Python data would start Python workers)."""
-    return spark.range(1).select(
-        F.inline(
-            F.array(
-                *[
-                    F.struct(
-                        *[
-                            (
-                                F.lit(value)
-                                if isinstance(value, str)
-                                else F.lit(value).cast("long")
-                            ).alias(name)
-                            for name, value in row.items()
-                        ]
-                    )
-                    for row in rows
-                ]
-            )
-        )
-    )
+# The places tables: each chunk's shift, or each file's offset, beside the rows' file name.
+_SHIFTS = T.StructType(
+    [
+        T.StructField("file_name", T.StringType()),
+        T.StructField("start", T.LongType()),
+        T.StructField("shift", T.LongType()),
+    ]
+)
+_OFFSETS = T.StructType(
+    [T.StructField("file_name", T.StringType()), T.StructField("offset", T.LongType())]
+)
 
 
 def _histograms(
     placed_df: DataFrame,
-    places: Sequence[dict[str, str | int]],
-    keys: list[str],
+    places_schema: T.StructType,
+    places: Sequence[tuple[str | int, ...]],
     place: Column,
     labels: Sequence[Label],
     batch_size: int,
     table_rows: int,
 ) -> tuple[dict[Label, dict[int, int]], int]:
     """Rows of each class per full batch of ``batch_size`` places, counted into histograms;
-    ``places`` (joined on ``keys``) hold what ``place`` needs beside ``placed_df``."""
+    ``places`` (a table of ``places_schema``, joined on the columns it shares with
+    ``placed_df``) hold what ``place`` needs beside ``placed_df``."""
     full_batches = table_rows // batch_size
     histograms: dict[Label, dict[int, int]] = {label: {} for label in labels}
     if full_batches == 0 or not labels:
         return histograms, table_rows
+    places_df = literal_table(placed_df.sparkSession, places_schema, places)
+    keys = [name for name in places_df.columns if name in placed_df.columns]
     batch = F.floor(place / F.lit(batch_size))
     per_batch_df = (
-        placed_df.join(F.broadcast(_literal_rows(placed_df.sparkSession, places)), keys)
+        placed_df.join(F.broadcast(places_df), keys)
         .select("_label", batch.alias("_batch"))
         .filter(F.col("_batch") < F.lit(full_batches))
         .groupBy("_batch")

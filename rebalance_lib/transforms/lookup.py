@@ -52,7 +52,7 @@ def with_group_numbers(
     """Add one column per entry of ``numbers``: the row's group's value (null keys match null).
 
     Up to ``INLINE_MAX_GROUPS`` groups, each value is a CASE over the groups. Beyond, the
-    groups and their values become a small table (``_plan_table``) joined on the group
+    groups and their values become a small table (``literal_table``) joined on the group
     columns (broadcast up to ``BROADCAST_MAX_GROUPS``), so the cost per row does not grow
     with the number of groups, and planning stays linear in it. The caller picks column
     names that are not in ``df`` (see ``fresh_name``).
@@ -94,7 +94,7 @@ def with_group_numbers(
         )
         for key in keys
     ]
-    plan_df = _plan_table(df.sparkSession, T.StructType(key_fields + value_fields), rows)
+    plan_df = literal_table(df.sparkSession, T.StructType(key_fields + value_fields), rows)
     if len(keys) <= BROADCAST_MAX_GROUPS:
         plan_df = F.broadcast(plan_df)
     matches = reduce(
@@ -116,12 +116,13 @@ def with_group_numbers(
 _JSON_TYPES = (T.IntegralType, T.FloatType, T.DoubleType, T.StringType, T.BooleanType, T.DateType)
 
 
-def _plan_table(
+def literal_table(
     spark: SparkSession, schema: T.StructType, rows: Sequence[tuple[Any, ...]]
 ) -> DataFrame:
-    """The groups and their numbers as a table Spark builds from one JSON literal, so that
-    no executor needs Python (a table made from Python rows does, in a classic session).
-    Keys of other types (timestamps, decimals) take the table made from Python rows."""
+    """A small table (a plan's groups and numbers, a list of files) that Spark builds from
+    one JSON literal, so that no executor needs Python (a table made from Python rows does,
+    in a classic session). Columns of other types (timestamps, decimals) take the table made
+    from Python rows."""
     if not all(isinstance(field.dataType, _JSON_TYPES) for field in schema.fields):
         return spark.createDataFrame(rows, schema)
     names = [field.name for field in schema.fields]
