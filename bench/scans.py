@@ -40,3 +40,23 @@ def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:
             line.startswith("Location:") and line.endswith(location) for line in plan_lines
         )
     return scans
+
+
+def next_job_id(spark: SparkSession) -> int:
+    """The id the next Spark job will get: a marker for ``job_descriptions``."""
+    return max((int(job.jobId()) + 1 for job in _jobs(spark)), default=0)
+
+
+def job_descriptions(spark: SparkSession, since_job: int) -> dict[int, str | None]:
+    """Each job's description (None: it had none) since the marker, as the Spark UI lists it."""
+    return {
+        int(job.jobId()): str(job.description().get()) if job.description().isDefined() else None
+        for job in _jobs(spark)
+        if job.jobId() >= since_job
+    }
+
+
+def _jobs(spark: SparkSession) -> list:  # type: ignore[type-arg]  # py4j handles of JobData
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
+    jobs = spark.sparkContext._jsc.sc().statusStore().jobsList(None)
+    return [jobs.apply(index) for index in range(jobs.size())]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Literal, TypedDict, Unpack
 
 from pyspark.sql import DataFrame, SparkSession
@@ -41,6 +41,7 @@ from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.failures import named_failures
+from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.sink import (
     check_inputs_outside,
     check_not_a_sweep,
@@ -211,7 +212,12 @@ class Rebalanced:
                     fix={"into_partition": None},
                 )
             partition = OutputPartition.parse(into_partition)
-        with named_failures(self._opened.source.name, path):
+        source = self._opened.source
+        # Jobs outside the phases (the checks, the lineage, the report) still say whose they are.
+        with (
+            named_failures(source.name, path),
+            self._timer.describe(f"write {path} from {source.subject}"),
+        ):
             return self._write(path, mode, run_id, report_dir, partition_by, cluster_by, partition)
 
     def _write(
@@ -313,7 +319,7 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
     """
     run_options = resolve_options(options)
     check_batch_rows(df)
-    timer = PhaseTimer()
+    timer = PhaseTimer(partial(described, df.sparkSession))
     with named_failures(DATAFRAME_SOURCE.name):
         opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
     return Rebalanced(opened.plan, opened, run_options, timer)
@@ -389,9 +395,9 @@ def rebalance_table(
             )
         check_incremental(run_options)
     one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
-    timer = PhaseTimer()
-    with named_failures(source):
-        with timer.phase("open", f"opened {source}") as note:
+    timer = PhaseTimer(partial(described, spark))
+    with named_failures(source), timer.describe(f"plan {source}"):
+        with timer.phase("open", f"opened {source}", job=f"open {source}") as note:
             source_df, source_info = read_source(spark, source, input_format, version)
             check_batch_rows(source_df)
             if source_info.delta_version is not None:

@@ -485,7 +485,7 @@ def _dispatch(
         args = _demo_defaults(args)
     config = config_from_args(args)
     with stopping.held():
-        spark = _session(config)
+        spark = _session(config, args.command)
         # pyspark's own Ctrl-C handler, put in place as the session started, calls into the
         # JVM on the connection of a call under way, and both print traces.
         stopping.install()
@@ -621,10 +621,23 @@ def _demo_defaults(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def _session(config: RebalanceConfig) -> SparkSession:
+def _session(config: RebalanceConfig, command: str) -> SparkSession:
     return build_session(
-        config.spark.master, config.spark.app_name, config.spark.conf, config.spark.remote
+        config.spark.master,
+        config.spark.app_name or _app_name(config, command),
+        config.spark.conf,
+        config.spark.remote,
     )
+
+
+def _app_name(config: RebalanceConfig, command: str) -> str:
+    """The Spark application named for what runs, as the Spark UI and a history server list it."""
+    source, output = config.input.source, config.output.path
+    if command == "plan":
+        return f"rebalance plan {source}"
+    if command == "report":
+        return f"rebalance report {output}"
+    return f"rebalance {source} -> {output}"
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ class OutputConfig(_Section):
 class SparkConfig(_Section):
     master: str = "local[*]"
     remote: str | None = None  # a Spark Connect server, sc://HOST:PORT (or SPARK_REMOTE)
-    app_name: str = "rebalance"
+    app_name: str | None = None  # default: what runs, "rebalance <input> -> <output>"
     conf: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("conf", mode="before")

@@ -9,6 +9,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.storage import delta_sql, fs
+from rebalance_lib.storage.jobs import described
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,19 @@ def ensure_demo_input(
 ) -> None:
     """Write the demo table as Delta at ``path`` unless one with the same spec is there."""
     spec = f"rows={rows},positive_share={positive_share},seed={seed},features={feature_count}"
+    with described(spark, f"generate the demo table {path}"):
+        _write_demo_input(spark, path, spec, rows, positive_share, seed, feature_count)
+
+
+def _write_demo_input(
+    spark: SparkSession,
+    path: str,
+    spec: str,
+    rows: int,
+    positive_share: float,
+    seed: int,
+    feature_count: int,
+) -> None:
     existing = delta_sql.table_detail(spark, path)
     if existing is not None and existing.properties.get(_SPEC_PROPERTY) == spec:
         log.info("[demo] reusing the demo table at %s (%s)", path, spec)

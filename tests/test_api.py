@@ -10,7 +10,7 @@ import pytest
 from conftest import labelled_df, within_binomial_bound, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from scans import sql_execution_count
+from scans import job_descriptions, next_job_id, sql_execution_count
 
 from rebalance_lib import RebalanceError, rebalance, rebalance_table
 from rebalance_lib.cli import main
@@ -220,3 +220,37 @@ def test_each_micro_batch_of_a_stream_is_rebalanced_from_foreach_batch(
     assert within_binomial_bound(
         output_df.filter(F.col("label") == 0).count(), ROWS - MINORITY_ROWS, 1 / FACTOR
     )
+
+
+def test_every_job_of_a_run_names_its_phase_and_the_callers_description_is_back(
+    spark: SparkSession, source: str, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "out")
+    context = spark.sparkContext
+    context.setJobDescription("train the fraud model")
+    first_job = next_job_id(spark)
+    try:
+        rebalanced = rebalance_table(spark, source, factor=FACTOR, exact=True)
+        assert context.getLocalProperty("spark.job.description") == "train the fraud model"
+        rebalanced.write(output)
+        assert context.getLocalProperty("spark.job.description") == "train the fraud model"
+    finally:
+        context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+    descriptions = job_descriptions(spark, first_job)
+    ours = [text for text in descriptions.values() if text and text.startswith("rebalance: ")]
+    unnamed = {
+        job: text
+        for job, text in descriptions.items()
+        if not (text or "").startswith(("rebalance: ", "Delta: "))
+    }
+    assert not unnamed, unnamed
+    for phase in (
+        f"rebalance: count classes of 'label' in {source} @ v0",
+        f"rebalance: exact cut for 1 downsampled class of {source} @ v0",
+        f"rebalance: sample and write {output} (factor 8)",
+        f"rebalance: count each class per batch of 128 of {output} in file order",
+    ):
+        assert phase in ours, (phase, "\n".join(sorted(set(ours))))
+    planned = rebalance(labelled_df(spark, 2_000, 100), factor=FACTOR)  # counts: one job
+    assert planned.plan.rows_before == 2_000
+    assert context.getLocalProperty("spark.job.description") is None

@@ -54,6 +54,8 @@ def test_overwrite_keeps_the_old_version_and_append_is_idempotent_per_run_id(
 
 def test_console_script_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     rebalance = Path(sys.executable).with_name("rebalance")
+    event_log = tmp_path / "events"
+    event_log.mkdir()
     finished = subprocess.run(
         [
             str(rebalance),
@@ -66,6 +68,12 @@ def test_console_script_runs_the_demo_end_to_end(tmp_path: Path) -> None:
             "local[1]",
             "--set",
             "spark.conf.spark.ui.enabled=false",
+            "--set",
+            "spark.conf.spark.eventLog.enabled=true",
+            "--set",
+            f"spark.conf.spark.eventLog.dir={event_log}",
+            "--set",
+            "spark.conf.spark.eventLog.compress=false",
         ],
         capture_output=True,
         text=True,
@@ -77,6 +85,28 @@ def test_console_script_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     assert "Prediction-bias check**: **PASS**" in finished.stdout
     assert (tmp_path / "output" / "_delta_log").is_dir()
     assert (tmp_path / "output" / "_rebalance_report" / "report.json").is_file()
+    events = [  # Spark 4 rolls its event log: a folder of files per application
+        json.loads(line)
+        for log in sorted(event_log.rglob("events_*"))
+        for line in log.read_text().splitlines()
+    ]
+    source, output = tmp_path / "input", tmp_path / "output"
+    started = next(e for e in events if e["Event"] == "SparkListenerApplicationStart")
+    assert started["App Name"] == f"rebalance {source} -> {output}"
+    descriptions = [
+        e["Properties"].get("spark.job.description")
+        for e in events
+        if e["Event"] == "SparkListenerJobStart"
+    ]
+    unnamed = [d for d in descriptions if not (d or "").startswith(("rebalance: ", "Delta: "))]
+    assert not unnamed, unnamed
+    for phase in (
+        f"rebalance: generate the demo table {source}",
+        f"rebalance: count classes of 'label' in {source} @ v1",  # v1: the demo's properties
+        f"rebalance: sample and write {output} (factor 10)",
+        f"rebalance: count each class per batch of 128 of {output} in file order",
+    ):
+        assert phase in descriptions, (phase, "\n".join(sorted(set(map(str, descriptions)))))
 
 
 def test_a_scheduler_gets_json_lines_and_quiet_keeps_only_the_result(

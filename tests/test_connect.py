@@ -23,6 +23,7 @@ from rebalance_lib import rebalance
 from rebalance_lib.core.errors import InputError, OutputError, RebalanceError
 from rebalance_lib.report.files import read_report, read_report_json
 from rebalance_lib.storage import delta_sql
+from rebalance_lib.storage.jobs import described
 
 ROWS, MINORITY_ROWS = 20_000, 200
 HASHED = {
@@ -66,6 +67,7 @@ def through_the_api(spark: SparkSession, workdir: Path) -> str:
     # The batches are measured in file order over Connect as in a classic session.
     file_order = written.report.batch.file_order
     assert [c.label for c in file_order] == [0, 1] and not file_order[1].worse_than_random
+    assert not spark.getTags()  # the phases' tags (over Connect) are gone after the call
     return written.path
 
 
@@ -209,3 +211,20 @@ def test_a_day_into_its_partition_keeps_its_report_beside_the_table(
             runs[kind] = (written.path, table_rows(active, written.path))
     assert runs["connect"][1] == runs["classic"][1]
     assert not (Path(runs["connect"][0]) / "_rebalance_report" / "report.json").exists()
+
+
+def test_over_connect_a_phase_names_its_operations_by_a_tag_removed_after(
+    connect: Connect,
+) -> None:
+    with connect() as remote:
+        remote.addTag("callers-own")
+        try:
+            with described(remote, "count classes of 'label' in a, b @ v3"):
+                assert remote.getTags() == {
+                    "callers-own",
+                    "rebalance: count classes of 'label' in a; b @ v3",
+                }
+                assert remote.range(3).count() == 3  # an operation runs with the tag
+            assert remote.getTags() == {"callers-own"}
+        finally:
+            remote.removeTag("callers-own")

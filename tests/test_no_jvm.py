@@ -12,7 +12,11 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "rebalance_lib"
 # Starting a local session (and its log level), and opening a Java error raised through py4j,
 # are classic-only by nature.
-CLASSIC_ONLY = {PACKAGE / "storage" / "session.py", PACKAGE / "storage" / "java_errors.py"}
+CLASSIC_ONLY = {
+    PACKAGE / "storage" / "session.py",
+    PACKAGE / "storage" / "java_errors.py",
+    PACKAGE / "storage" / "jobs.py",
+}
 FORBIDDEN = {
     "_jvm",
     "_jsc",

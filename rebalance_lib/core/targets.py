@@ -89,15 +89,27 @@ class TargetRequest:
     def describe(self) -> str:
         """The request as a user would say it."""
         if self.class_targets is not None:
+            return f"{self.brief()} rows (other classes kept whole)"
+        if self.class_factors is not None:
+            return f"{self.brief()} (other classes kept whole)"
+        if self.factor is not None:
+            return f"{self.brief()} (divide the majority by {self.factor:g})"
+        if self.target_ratio is not None:
+            return f"{self.brief()} (majority:minority)"
+        return self.brief()
+
+    def brief(self) -> str:
+        """The request in a few words: ``factor 10``, ``target ratio 3:1``."""
+        if self.class_targets is not None:
             named = ", ".join(f"{label}={value:,.0f}" for label, value in self.class_targets)
-            return f"class targets {named} rows (other classes kept whole)"
+            return f"class targets {named}"
         if self.class_factors is not None:
             named = ", ".join(f"{label}={value:g}" for label, value in self.class_factors)
-            return f"class factors {named} (other classes kept whole)"
+            return f"class factors {named}"
         if self.factor is not None:
-            return f"factor {self.factor:g} (divide the majority by {self.factor:g})"
+            return f"factor {self.factor:g}"
         if self.target_ratio is not None:
-            return f"target ratio {self.target_ratio:g}:1 (majority:minority)"
+            return f"target ratio {self.target_ratio:g}:1"
         if self.target_minority_share is not None:
             return f"target minority share {self.target_minority_share:.2%}"
         if self.min_minority_per_batch is not None:

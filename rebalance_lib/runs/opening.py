@@ -119,7 +119,11 @@ def plan_rows(
             grouping,
         )
     label_col = options.label_col
-    with timer.phase("profile", f"counted the classes of '{label_col}'") as note:
+    with timer.phase(
+        "profile",
+        f"counted the classes of '{label_col}'",
+        job=f"count classes of '{label_col}' in {source.subject}",
+    ) as note:
         profile = profile_classes(rows_df, label_col, options.input_weight_col)
         note.found = f"{profile.rows:,} rows in {len(profile.classes):,} classes"
     _check_profile(profile, options)
@@ -159,7 +163,12 @@ def _plan_groups(
 ) -> Grouping:
     split_col = options.split_col
     group_cols = ([split_col] if split_col else []) + list(options.strata_columns)
-    with timer.phase("profile", "counted the rows of each group") as note:
+    grouped_by = [*group_cols, options.label_col]
+    with timer.phase(
+        "profile",
+        "counted the rows of each group",
+        job=f"count rows per group of {', '.join(grouped_by)} in {source.subject}",
+    ) as note:
         profile = profile_groups(rows_df, options.label_col, group_cols, options.input_weight_col)
         note.found = f"{len(profile.groups):,} groups"
     train_value = (
@@ -219,7 +228,7 @@ class CountedDuringWrite:
         timer: PhaseTimer,
     ) -> Opened:
         stated = opened.plan
-        profile = self._input_profile(stated, output_totals or {}, write, timer)
+        profile = self._input_profile(stated, opened.source, output_totals or {}, write, timer)
         present = {label: rows for label, rows in profile.class_counts.items() if rows > 0}
         if present.get(stated.minority_label, 0) == 0 or len(present) < 2:
             undo_write(self.unchecked_df.sparkSession, write)
@@ -239,11 +248,20 @@ class CountedDuringWrite:
         return replace(opened, profile=profile, plan=plan)
 
     def _input_profile(
-        self, stated: Plan, output_totals: ClassTotals, write: WriteResult, timer: PhaseTimer
+        self,
+        stated: Plan,
+        source: SourceInfo,
+        output_totals: ClassTotals,
+        write: WriteResult,
+        timer: PhaseTimer,
     ) -> TableProfile:
         labels = [c.label for c in stated.classes]
         if self.observation is None:
-            with timer.phase("profile", "counted the input's rows from Delta's file statistics"):
+            with timer.phase(
+                "profile",
+                "counted the input's rows from Delta's file statistics",
+                job=f"count rows of {source.subject} from Delta's file statistics",
+            ):
                 total_rows = self.unchecked_df.count()
             minority_rows = output_totals.get(stated.minority_label, (0, 0.0))[0]
             other = next(label for label in labels if label != stated.minority_label)
@@ -252,7 +270,11 @@ class CountedDuringWrite:
             return TableProfile(classes, null_label_rows=0, bad_weight_rows=0)
         profile = observed_profile(self.observation, labels, not write.skipped_as_repeat)
         if profile is None:
-            with timer.phase("profile", "counted the classes (the write did not report them)"):
+            with timer.phase(
+                "profile",
+                "counted the classes (the write did not report them)",
+                job=f"count classes of '{self.label_col}' in {source.subject}",
+            ):
                 profile = profile_classes(self.unchecked_df, self.label_col, self.input_weight_col)
         return profile
 
@@ -327,7 +349,12 @@ def open_increment(
         )
     appended_df = appended_rows(spark, source.path, previous.source_version, source.delta_version)
     since = previous.source_version
-    with timer.phase("profile", f"counted the classes of the rows appended since version {since}"):
+    appended = f"v{since + 1}-v{source.delta_version}"
+    with timer.phase(
+        "profile",
+        f"counted the classes of the rows appended since version {since}",
+        job=f"count classes of '{options.label_col}' in {appended} of {source.name}",
+    ):
         profile = profile_classes(appended_df, options.label_col, options.input_weight_col)
     _check_profile(profile, options)
     if not profile.class_counts:

@@ -79,7 +79,14 @@ def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> D
     groups = opened.sample_groups(label_col)
     kept_df = opened.rows_df.transform(drop_null_labels, label_col)
     if sampling.exact:
-        with timer.phase("exact", "found the exact cut of each downsampled group"):
+        kind = ("class", "classes") if len(groups.columns) == 1 else ("group", "groups")
+        downsampled = sum(1 for fraction in groups.keep_fractions.values() if fraction < 1)
+        cut = f"{downsampled:,} downsampled {kind[downsampled != 1]}"
+        with timer.phase(
+            "exact",
+            "found the exact cut of each downsampled group",
+            job=f"exact cut for {cut} of {opened.source.subject}",
+        ):
             thresholds = find_thresholds(
                 kept_df,
                 groups.columns,
@@ -165,7 +172,11 @@ def write_rebalanced(
         sweep_factors=list(options.sweep_factors),
     )
     if committed is None:
-        with timer.phase("sample_write", f"sampled and wrote {path}") as note:
+        with timer.phase(
+            "sample_write",
+            f"sampled and wrote {path}",
+            job=f"sample and write {path} ({options.request.brief()})",
+        ) as note:
             write = _write_checked(observed_df, path, mode, run_id, run_lineage, layout, rows_where)
             note.found = f"Delta version {write.delta_version}"
     else:
@@ -208,14 +219,22 @@ def write_rebalanced(
     if opened.sweep is not None:
         totals = observed_sweep_totals(sweep_observation, opened.sweep, not write.skipped_as_repeat)
         if totals is None:
-            with timer.phase("sweep", "read back each factor's rows from the output"):
+            with timer.phase(
+                "sweep",
+                "read back each factor's rows from the output",
+                job=f"read back {path} for each factor's rows",
+            ):
                 output_df = _written_rows(spark, write, write.delta_version)
                 totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
         # The table is the smallest factor's sample: its kept keys' sizes serve every factor.
         key_rows = {label: outcome.key_rows for label, outcome in measured.outcomes.items()}
         results = factor_results(opened.sweep, opened.profile.classes, totals, key_rows)
         measured = replace(measured, sweep=opened.sweep, factor_results=tuple(results))
-    with timer.phase("batches", "counted each class per batch of the output in file order"):
+    with timer.phase(
+        "batches",
+        "counted each class per batch of the output in file order",
+        job=f"count each class per batch of {opened.plan.batch_size} of {path} in file order",
+    ):
         batches = _batches_in_file_order(spark, write, opened.plan, measured, label_col)
     measured = replace(measured, batches=batches, row_order=options.row_order)
     worse = unevenly_spread(batches)
@@ -369,7 +388,11 @@ def _class_totals(
     observed = observed_class_totals(observation, labels, not write.skipped_as_repeat)
     if observed is not None:
         return observed, "observation"
-    with timer.phase("measure", "read back the output's label and weight columns"):
+    with timer.phase(
+        "measure",
+        "read back the output's label and weight columns",
+        job=f"read back {write.path} for the report",
+    ):
         totals = _written_totals(spark, write, [options.label_col], options.weight_col, appended)
     return {key[0]: value for key, value in totals.items()}, "output-scan"
 
@@ -392,12 +415,20 @@ def _measure(
     def key_sizes(group_cols: list[str]) -> dict[GroupValues, int] | None:
         if not whole_keys:
             return None
-        with timer.phase("keys", "read back the output's groups and sample keys"):
+        with timer.phase(
+            "keys",
+            "read back the output's groups and sample keys",
+            job=f"read back {write.path}'s sample keys for the report",
+        ):
             return _written_key_sizes(spark, write, group_cols, whole_keys, appended)
 
     grouping = opened.grouping
     if grouping is not None:
-        with timer.phase("measure", "read back the output's group columns and weights"):
+        with timer.phase(
+            "measure",
+            "read back the output's group columns and weights",
+            job=f"read back {write.path} for the report",
+        ):
             totals = _written_totals(spark, write, list(grouping.columns), weight_col, appended)
         per_group, per_label = grouping.outcomes(totals, key_sizes(list(grouping.columns)))
         return Measured(

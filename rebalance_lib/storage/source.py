@@ -30,6 +30,13 @@ class SourceInfo:
         """The input's location, when it was read by path."""
         return self.name if self.format in ("delta", "parquet") else None
 
+    @property
+    def subject(self) -> str:
+        """The input as a job description names it: ``/data/events @ v3``."""
+        if self.delta_version is None:
+            return self.name
+        return f"{self.name} @ v{self.delta_version}"
+
 
 # A DataFrame handed to the API: rebalance knows nothing of where its rows come from.
 DATAFRAME_SOURCE = SourceInfo(
