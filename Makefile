@@ -9,10 +9,11 @@ TEST_WORKERS ?= 4
 BENCH_ARGS ?=
 
 AIRFLOW_VENV := .venv-airflow
+MLFLOW_VENV := .venv-mlflow
 # The exact versions everything is tested with (pyproject.toml declares ranges).
 PIP_INSTALL = $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: setup setup-test airflow-env demo test test-fast check bench lint format wheel lock lanes clean
+.PHONY: setup setup-test airflow-env mlflow-env demo test test-fast check bench lint format wheel lock lanes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +39,16 @@ $(AIRFLOW_VENV)/.installed: dags/requirements-airflow.txt
 
 airflow-env: $(AIRFLOW_VENV)/.installed
 
-setup-test: setup $(VENV)/.installed-test airflow-env
+# The MLflow tracking server the tests start (tests/mlflow_server.py), in its own virtualenv.
+$(MLFLOW_VENV)/.installed: tests/requirements-mlflow.txt
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/pip install --quiet -r tests/requirements-mlflow.txt
+	touch $@
+
+mlflow-env: $(MLFLOW_VENV)/.installed
+
+setup-test: setup $(VENV)/.installed-test airflow-env mlflow-env
 
 demo: setup
 	$(BIN)/rebalance demo
@@ -97,4 +107,4 @@ lanes:
 	scripts/python_lane.sh 3.13
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) .venv-3.* dist build .rebalance-demo *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(MLFLOW_VENV) .venv-3.* dist build .rebalance-demo *.egg-info

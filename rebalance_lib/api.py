@@ -36,10 +36,11 @@ from rebalance_lib.core.sweep import SweepPlan
 from rebalance_lib.core.targets import TARGET_FORMS, Label
 from rebalance_lib.runs.lineage_backend import lineage_run
 from rebalance_lib.runs.lineage_events import RunDatasets
+from rebalance_lib.runs.mlflow_run import active_run_id, log_written
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
-from rebalance_lib.storage import lineage
+from rebalance_lib.storage import delta_sql, lineage
 from rebalance_lib.storage.failures import named_failures
 from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.sink import (
@@ -272,6 +273,19 @@ class Rebalanced:
             events.fail(error)
             raise
         events.complete(written, self.df)
+        mlflow_run = active_run_id()
+        if mlflow_run is not None and written.report is not None:
+            named = delta_sql.table_name(path)
+            with self._timer.describe(f"log {path} to MLflow run {mlflow_run}"):
+                log_written(
+                    spark,
+                    mlflow_run,
+                    written.report,
+                    table=named if named is not None else path,
+                    table_is_named=named is not None,
+                    label_col=self._options.label_col,
+                    weight_col=self._options.weight_col,
+                )
         return written
 
 

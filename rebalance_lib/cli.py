@@ -28,6 +28,7 @@ from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
 from rebalance_lib.report import escape
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
+from rebalance_lib.runs.mlflow_run import environment_run
 from rebalance_lib.storage import delta_sql, fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.session import build_session, warm_jar_cache
@@ -517,7 +518,8 @@ def _dispatch(
     progress.output_is_new = (
         output is not None and delta_sql.table_name(output) is None and not fs.exists(spark, output)
     )
-    written = run_configured(spark, config)
+    with environment_run(_app_name(config, args.command)):
+        written = run_configured(spark, config)
     if written.report is None:
         console.result(
             f"run id {config.output.run_id} already written to {written.path}; nothing to do"

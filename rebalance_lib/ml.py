@@ -61,6 +61,7 @@ from rebalance_lib.core.options import WEIGHT_COL
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import DRAW_COLUMN
 from rebalance_lib.core.targets import Label
+from rebalance_lib.runs.mlflow_run import active_run_id, log_fit
 
 __all__ = ["RebalancedEstimator", "RebalancedModel", "with_calibrated_probability"]
 
@@ -339,8 +340,15 @@ class RebalancedEstimator(
             )
 
     def _fit(self, dataset: DataFrame) -> RebalancedModel:
+        return self._fit_under(dataset, active_run_id())
+
+    def _fit_under(self, dataset: DataFrame, mlflow_parent: str | None) -> RebalancedModel:
+        """Fit; with ``mlflow_parent``, the fit's plan is logged as a run nested in it."""
         self._check_estimator()
-        rebalanced = rebalance(dataset, **self._rebalance_options(self._output_weight_col()))
+        options = self._rebalance_options(self._output_weight_col())
+        rebalanced = rebalance(dataset, **options)
+        if mlflow_parent is not None:
+            log_fit(mlflow_parent, rebalanced.plan, options)
         return self._fit_rebalanced(rebalanced.df, rebalanced.plan)
 
     def fitMultiple(
@@ -361,9 +369,15 @@ class RebalancedEstimator(
             >>> grid = ParamGridBuilder().addGrid(est.factor, [5.0, 10.0, 20.0]).build()
             >>> CrossValidator(estimator=est, estimatorParamMaps=grid, ...).fit(train_df)
         """
+        # A validator fits the maps in its own threads, where MLflow sees no active run: the
+        # caller's is looked up here, in the calling thread, and passed to each fit.
+        mlflow_parent = active_run_id()
         factors = self._swept_factors(paramMaps)
         if factors is None:
-            return super().fitMultiple(dataset, paramMaps)
+            return _FitMultipleIterator(
+                lambda index: self.copy(paramMaps[index])._fit_under(dataset, mlflow_parent),
+                len(paramMaps),
+            )
         estimator = self.copy()
         estimator._check_estimator()
         options: dict[str, Any] = {
@@ -381,7 +395,10 @@ class RebalancedEstimator(
             factor = fitting.getOrDefault(fitting.factor)
             try:
                 rows_df = select_factor(sample_df, factor).drop(DRAW_COLUMN)
-                return fitting._fit_rebalanced(rows_df, swept.plan_at(factor))
+                plan = swept.plan_at(factor)
+                if mlflow_parent is not None:
+                    log_fit(mlflow_parent, plan, {**options, "factor": factor})
+                return fitting._fit_rebalanced(rows_df, plan)
             finally:
                 unfitted.tick()
 

@@ -27,7 +27,7 @@ class ConnectServer:
     @classmethod
     def start(cls, workdir: Path, conf: dict[str, str]) -> ConnectServer:
         """Start a server on a free port and wait until it listens (or fail with its log)."""
-        port = _free_port()
+        port = free_port()
         spark_home = Path(pyspark.__file__).parent
         jars = cached_delta_jars()
         delta = ["--jars", ",".join(jars)] if jars else ["--packages", delta_package()]
@@ -86,7 +86,7 @@ class ConnectServer:
                 self.process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

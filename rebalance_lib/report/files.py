@@ -44,6 +44,15 @@ def _client_only_dir(spark: SparkSession, report_dir: str | None) -> Path | None
     return Path(report_dir)
 
 
+def report_texts(report: Report) -> dict[str, str]:
+    """The report's files by name: report.json, report.md and the chart it shows."""
+    return {
+        "report.json": report.model_dump_json(indent=2),
+        "report.md": to_markdown(report, CHART_NAME),
+        CHART_NAME: class_counts_svg(report),
+    }
+
+
 def write_report_files(
     spark: SparkSession,
     report: Report,
@@ -52,11 +61,7 @@ def write_report_files(
     subfolder: str = "",
 ) -> str:
     """Write the report (see the module's docstring) and return the folder to read it from."""
-    texts = {
-        "report.json": report.model_dump_json(indent=2),
-        "report.md": to_markdown(report, CHART_NAME),
-        CHART_NAME: class_counts_svg(report),
-    }
+    texts = report_texts(report)
     folder = table_report_dir(spark, output_path, report_dir, subfolder)
     for name, text in texts.items():
         fs.write_text(spark, f"{folder}/{name}", text)

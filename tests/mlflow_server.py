@@ -1,0 +1,77 @@
+"""A real MLflow tracking server in its own process and virtualenv (``make mlflow-env``), as a
+team would run one: ``mlflow server`` with a SQLite backend, serving its artifacts over HTTP
+from a local folder, on a free local port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from connect_server import free_port
+
+MLFLOW_BIN = Path(__file__).parents[1] / ".venv-mlflow" / "bin"
+STARTUP_TIMEOUT_S = 120.0  # ~10 s on an idle machine, the first start creating the database
+
+
+@dataclass(frozen=True)
+class MlflowServer:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    @classmethod
+    def start(cls, workdir: Path) -> MlflowServer:
+        """Start a server on a free port and wait until it answers (or fail with its log)."""
+        assert (MLFLOW_BIN / "mlflow").exists(), "no .venv-mlflow: run `make mlflow-env`"
+        port = free_port()
+        command = [
+            str(MLFLOW_BIN / "mlflow"),
+            "server",
+            *["--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            *["--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}"],
+            *["--artifacts-destination", str(workdir / "artifacts")],
+        ]
+        log_path = workdir / "mlflow-server.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env={**os.environ, "PATH": f"{MLFLOW_BIN}:{os.environ['PATH']}"},
+                start_new_session=True,
+            )
+        server = cls(process, f"http://127.0.0.1:{port}", log_path)
+        server._wait_until_healthy()
+        return server
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the MLflow server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the MLflow server did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+
+    def stop(self) -> None:
+        """Stop the server (its own process group, by its pid)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
