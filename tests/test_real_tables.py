@@ -18,6 +18,7 @@ from rebalance_lib.cli import main
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.report.model import Report
 from rebalance_lib.runs import writing
+from rebalance_lib.storage import fs
 
 # Delta keeps names with spaces only in tables that map names to physical columns.
 COLUMN_MAPPING = {
@@ -47,6 +48,25 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_delta(labelled_df(spark, 4_000, 100), tmp_path_factory.mktemp("real") / "in")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "overlap"),
+    [
+        ("s3a://raw/events", "s3a://curated/events", False),  # two buckets, one table name
+        ("s3a://curated", "s3a://raw/events", False),  # a bucket's root, another bucket
+        ("s3a://raw", "s3a://raw/events", True),  # the root of the input's own bucket
+        ("s3a://raw/events/", "s3a://raw/events", True),
+        ("s3a://raw/events/../events", "s3a://raw/events/day=1", True),
+        ("s3a://raw/events", "gs://raw/events", False),
+        ("abfss://c@acct.dfs.core.windows.net/t", "abfss://d@acct.dfs.core.windows.net/t", False),
+    ],
+)
+def test_object_store_paths_overlap_only_within_one_bucket(
+    spark: SparkSession, first: str, second: str, overlap: bool
+) -> None:
+    assert fs.overlaps(spark, first, second) is overlap
+    assert fs.overlaps(spark, second, first) is overlap
 
 
 @pytest.mark.parametrize(
@@ -313,7 +333,7 @@ def test_the_newest_version_is_read_off_the_log_as_delta_history_says(
 def test_a_writes_commit_is_found_alike_in_the_log_files_and_in_the_history(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rebalance_lib.storage import delta_sql, fs
+    from rebalance_lib.storage import delta_sql
 
     path = str(tmp_path / "table")
     for tag in ("first", "second", "other"):

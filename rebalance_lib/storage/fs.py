@@ -139,12 +139,18 @@ def size_bytes(spark: SparkSession, path: str) -> int:
 
 def resolved(spark: SparkSession, path: str) -> tuple[str, str]:
     """``(scheme, path)`` of ``path``, with relative parts and, where this process is the
-    driver, symlinks resolved: two names of one folder give the same pair."""
+    driver, symlinks resolved: two names of one folder give the same pair. A location with an
+    authority (a bucket, a container, a name node) keeps it, as its URI writes it:
+    ``s3a://raw/events`` is ``("s3a", "//raw/events")``, never the same folder as
+    ``s3a://curated/events``."""
     local = _local(spark, path)
     if local is not None:
         return "file", os.path.realpath(local)
     location = urlparse(absolute(path))
-    return location.scheme or "file", os.path.normpath(location.path or "/")
+    folder = os.path.normpath(location.path or "/")
+    if location.netloc:
+        folder = f"//{location.netloc}{folder}"
+    return location.scheme or "file", folder
 
 
 def inside(spark: SparkSession, path: str, folder: str) -> bool:
