@@ -8,6 +8,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.runs.mlflow_run import environment_run
 from rebalance_lib.storage import delta_sql, fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
+from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.session import build_session, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_named, check_output_path
 
@@ -492,7 +494,8 @@ def _dispatch(
         stopping.install()
     progress.spark = spark
     if args.command == "report":
-        console.show(_report_text(spark, args.output, args.report_dir))
+        with described(spark, f"read the report of {args.output}"):
+            console.show(_report_text(spark, args.output, args.report_dir))
         return 0
     if args.command == "plan":
         opened = _open(spark, config, counted=True)
@@ -515,9 +518,12 @@ def _dispatch(
     )
     output = config.output.path
     progress.output, progress.run_id = output, config.output.run_id
-    progress.output_is_new = (
-        output is not None and delta_sql.table_name(output) is None and not fs.exists(spark, output)
-    )
+    with _described_write(spark, config):
+        progress.output_is_new = (
+            output is not None
+            and delta_sql.table_name(output) is None
+            and not fs.exists(spark, output)
+        )
     with environment_run(_app_name(config, args.command)):
         written = run_configured(spark, config)
     if written.report is None:
@@ -547,6 +553,16 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
         raise ConfigError(
             "no output given: name the Delta path (or table:DB.NAME) to write", fix={"path": None}
         )
+    with _described_write(spark, config):
+        return _run_checked(spark, config, output)
+
+
+def _described_write(spark: SparkSession, config: RebalanceConfig) -> AbstractContextManager[None]:
+    """The checks before the input is opened are named as the write's own are."""
+    return described(spark, f"write {config.output.path} from {config.input.source}")
+
+
+def _run_checked(spark: SparkSession, config: RebalanceConfig, output: str) -> Written:
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     run_id = config.output.run_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +255,38 @@ def test_every_job_of_a_run_names_its_phase_and_the_callers_description_is_back(
     planned = rebalance(labelled_df(spark, 2_000, 100), factor=FACTOR)  # counts: one job
     assert planned.plan.rows_before == 2_000
     assert context.getLocalProperty("spark.job.description") is None
+
+
+def test_threads_handed_one_copy_of_the_callers_properties_keep_their_own_descriptions(
+    spark: SparkSession,
+) -> None:
+    """A validator's worker threads share one copy of the caller's local properties."""
+    from pyspark.util import inheritable_thread_target
+
+    from rebalance_lib.storage.jobs import described
+
+    context = spark.sparkContext
+    both_inside = threading.Barrier(2)
+    seen: dict[str, list[str | None]] = {}
+
+    def fit(name: str) -> None:
+        with described(spark, name):
+            both_inside.wait(timeout=30)
+            inside = context.getLocalProperty("spark.job.description")
+            both_inside.wait(timeout=30)
+        seen[name] = [inside, context.getLocalProperty("spark.job.description")]
+
+    context.setJobDescription("cross-validate")
+    try:
+        worker = inheritable_thread_target(fit)
+        threads = [threading.Thread(target=worker, args=(name,)) for name in ("fold 1", "fold 2")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+    assert seen == {
+        "fold 1": ["rebalance: fold 1", "cross-validate"],
+        "fold 2": ["rebalance: fold 2", "cross-validate"],
+    }

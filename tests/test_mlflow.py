@@ -170,6 +170,13 @@ def test_an_api_write_inside_an_active_run_logs_into_it(
         "delta_table_version": written.delta_version,
     }
     assert written.delta_version == 2  # after the first run's data and lineage commits
+    with mlflow.start_run(run_id=active.info.run_id):  # a second write into the same run
+        rebalance(spark.read.format("delta").load(source), factor=6).write(str(tmp_path / "b"))
+    [second] = client(tracked).search_runs(
+        [active.info.experiment_id], f"tags.mlflow.parentRunId = '{active.info.run_id}'"
+    )
+    assert second.data.params["rebalance.target"].startswith("factor 6")
+    assert client(tracked).get_run(active.info.run_id).data.params["rebalance.seed"] == "9"
 
 
 def test_a_cross_validated_fit_in_an_active_run_nests_one_run_per_fit(

@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
 from contextvars import ContextVar
@@ -32,8 +33,12 @@ log = logging.getLogger(__name__)
 
 PREFIX = "rebalance."
 ARTIFACT_DIR = "rebalance"
-# MLflow keeps letters, digits and ``_-. /`` in a metric's or param's name.
-_UNNAMEABLE = re.compile(r"[^0-9A-Za-z_\-. /]")
+# MLflow keeps letters, digits and ``_-. /`` in a metric's or param's name (250 characters at
+# most), and a param's value to 6,000 characters; ``/`` is left out of names built from data.
+_UNNAMEABLE = re.compile(r"[^0-9A-Za-z_\-. ]")
+_MAX_NAME = 200
+_MAX_VALUE = 6000
+_PRINTING = threading.Lock()
 
 
 # The run the CLI or the job opened from MLflow's environment variables, for this context.
@@ -62,11 +67,12 @@ def environment_run(run_name: str, environ: Mapping[str, str] = os.environ) -> I
     if not environ.get("MLFLOW_TRACKING_URI"):
         yield
         return
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
     continued = environ.get("MLFLOW_RUN_ID")
+    client, run_id = None, None
     try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
         if continued:
             run_id = str(client.get_run(continued).info.run_id)
         else:
@@ -74,6 +80,7 @@ def environment_run(run_name: str, environ: Mapping[str, str] = os.environ) -> I
             run_id = str(client.create_run(experiment_id, run_name=run_name).info.run_id)
     except Exception as error:  # the run goes on without its MLflow record
         _warn("could not start an MLflow run", error)
+    if client is None or run_id is None:
         yield
         return
     token = _door_run.set(run_id)
@@ -84,11 +91,7 @@ def environment_run(run_name: str, environ: Mapping[str, str] = os.environ) -> I
     finally:
         _door_run.reset(token)
         if not continued:
-            try:
-                with _links_logged(logging.INFO):
-                    client.set_terminated(run_id, status)
-            except Exception as error:
-                _warn(f"could not end MLflow run {run_id}", error)
+            _end_run(client, run_id, status, logging.INFO)
 
 
 def _experiment_id(client: Any, environ: Mapping[str, str]) -> str:
@@ -112,16 +115,27 @@ def log_written(
     weight_col: str,
 ) -> None:
     """Log a written run to MLflow run ``run_id``: the request as params, the figures as
-    metrics, the report's files as artifacts and the table as the run's dataset input."""
+    metrics, the report's files as artifacts and the table as the run's dataset input.
+
+    A run that holds an earlier write's record already (a loop of writes in one run, a
+    training job's run continued twice) gets this one as a run nested in it: MLflow never
+    changes a logged param, and each write keeps a whole record of its own.
+    """
     try:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient()
+        target_run = run_id
+        existing = client.get_run(run_id)
+        if any(key.startswith(PREFIX) for key in existing.data.params):
+            target_run = _nested_run(client, existing, f"rebalance write ({table})")
         params = _request_params(report, label_col, weight_col)
-        client.log_batch(run_id, metrics=_metrics(report), params=_params(params))
+        client.log_batch(target_run, metrics=_metrics(report), params=_params(params))
         for name, text in report_texts(report).items():
-            client.log_text(run_id, text, f"{ARTIFACT_DIR}/{name}")
-        client.log_inputs(run_id, [_dataset_input(spark, report, table, table_is_named)])
+            client.log_text(target_run, text, f"{ARTIFACT_DIR}/{name}")
+        client.log_inputs(target_run, [_dataset_input(spark, report, table, table_is_named)])
+        if target_run != run_id:
+            _end_run(client, target_run, "FINISHED", logging.DEBUG)
     except Exception as error:  # the table is written; only its record is lost
         _warn(f"could not log the run to MLflow run {run_id}", error)
 
@@ -133,12 +147,14 @@ def log_fit(parent_run_id: str, plan: Plan, request: Mapping[str, Any]) -> None:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient()
-        parent = client.get_run(parent_run_id)
-        child = client.create_run(
-            parent.info.experiment_id,
-            tags={"mlflow.parentRunId": parent_run_id},
-            run_name=f"rebalance fit ({plan.request.brief()})",
+        child = _nested_run(
+            client, client.get_run(parent_run_id), f"rebalance fit ({plan.request.brief()})"
         )
+    except Exception as error:  # the model is fitted; only its record is lost
+        _warn(f"could not log the fit to MLflow under run {parent_run_id}", error)
+        return
+    status = "FAILED"
+    try:
         metrics = {
             "factor": plan.factor,
             "minority_per_batch_before": plan.minority_per_batch_before,
@@ -147,11 +163,35 @@ def log_fit(parent_run_id: str, plan: Plan, request: Mapping[str, Any]) -> None:
         for item in plan.classes:
             metrics[f"rows_before.{_name(item.label)}"] = item.rows_before
             metrics[f"expected_rows_after.{_name(item.label)}"] = item.expected_rows_after
-        client.log_batch(child.info.run_id, metrics=_metric_list(metrics), params=_params(request))
-        with _links_logged(logging.DEBUG):
-            client.set_terminated(child.info.run_id, "FINISHED")
-    except Exception as error:  # the model is fitted; only its record is lost
-        _warn(f"could not log the fit to MLflow under run {parent_run_id}", error)
+        client.log_batch(child, metrics=_metric_list(metrics), params=_params(request))
+        status = "FINISHED"
+    except Exception as error:
+        _warn(f"could not log the fit to MLflow run {child}", error)
+    finally:
+        _end_run(client, child, status, logging.DEBUG)
+
+
+def _nested_run(client: Any, parent: Any, run_name: str) -> str:
+    child = client.create_run(
+        parent.info.experiment_id,
+        tags={"mlflow.parentRunId": parent.info.run_id},
+        run_name=run_name[:_MAX_NAME],
+    )
+    return str(child.info.run_id)
+
+
+def _end_run(client: Any, run_id: str, status: str, level: int) -> None:
+    """End a run we started, its links (which MLflow prints on standard output, where the
+    CLI's results and a scheduler's JSON lines go) logged at ``level`` instead. Output is
+    redirected process-wide, so one thread at a time."""
+    printed = io.StringIO()
+    try:
+        with _PRINTING, redirect_stdout(printed):
+            client.set_terminated(run_id, status)
+    except Exception as error:
+        _warn(f"could not end MLflow run {run_id}", error)
+    for line in printed.getvalue().splitlines():
+        log.log(level, "MLflow: %s", line.strip())
 
 
 def _request_params(report: Report, label_col: str, weight_col: str) -> dict[str, Any]:
@@ -210,7 +250,7 @@ def _metric_list(metrics: Mapping[str, float]) -> list[Any]:
 def _params(params: Mapping[str, Any]) -> list[Any]:
     from mlflow.entities import Param
 
-    return [Param(PREFIX + _name(key), str(value)) for key, value in params.items()]
+    return [Param(PREFIX + _name(key), str(value)[:_MAX_VALUE]) for key, value in params.items()]
 
 
 def _dataset_input(spark: SparkSession, report: Report, table: str, table_is_named: bool) -> Any:
@@ -246,21 +286,10 @@ def _dataset_input(spark: SparkSession, report: Report, table: str, table_is_nam
     )
 
 
-@contextmanager
-def _links_logged(level: int) -> Iterator[None]:
-    """MLflow prints a run's links on standard output as it ends the run, where the CLI's
-    results (and a scheduler's JSON lines) go: they go to the log instead."""
-    printed = io.StringIO()
-    try:
-        with redirect_stdout(printed):
-            yield
-    finally:
-        for line in printed.getvalue().splitlines():
-            log.log(level, "MLflow: %s", line.strip())
-
-
 def _name(value: Label | str) -> str:
-    return _UNNAMEABLE.sub("_", str(value))
+    """A label or option as part of a metric's or param's name: what MLflow refuses there
+    (and ``/``, which MLflow reads as a path) made ``_``, and short enough for a key."""
+    return _UNNAMEABLE.sub("_", str(value))[:_MAX_NAME]
 
 
 def _warn(what: str, error: Exception) -> None:

@@ -29,14 +29,19 @@ def described(spark: SparkSession, description: str) -> Iterator[None]:
     """
     text = PREFIX + description
     if client_is_driver(spark):
-        context = spark.sparkContext
-        previous = context.getLocalProperty(DESCRIPTION_KEY)
-        context.setJobDescription(text)
+        # The thread's properties may be shared: a validator's worker threads are all handed
+        # one copy of the caller's (pyspark's inheritable_thread_target). Each call sets a
+        # copy of its own, so no thread sees another's description, and puts the thread's
+        # back untouched.
+        context = spark.sparkContext._jsc.sc()
+        own = context.getLocalProperties()
+        described_properties = own.clone()
+        described_properties.setProperty(DESCRIPTION_KEY, text)
+        context.setLocalProperties(described_properties)
         try:
             yield
         finally:
-            # None removes the property: the caller had no description of its own.
-            context.setLocalProperty(DESCRIPTION_KEY, previous)  # type: ignore[arg-type]
+            context.setLocalProperties(own)
         return
     tag = text.replace(_TAG_SEPARATOR, ";")
     added = tag not in spark.getTags()
