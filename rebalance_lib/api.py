@@ -283,6 +283,7 @@ class Rebalanced:
                     written.report,
                     table=named if named is not None else path,
                     table_is_named=named is not None,
+                    request=self._options.request,
                     label_col=self._options.label_col,
                     weight_col=self._options.weight_col,
                 )

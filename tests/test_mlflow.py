@@ -75,6 +75,7 @@ def test_a_cli_run_logs_its_request_figures_report_and_table(
     report = json.loads((Path(output) / "_rebalance_report" / "report.json").read_text())
     params = run.data.params
     assert params["rebalance.target_form"] == "factor"
+    assert params["rebalance.target_value"] == "5.0"
     assert params["rebalance.seed"] == "3"
     assert params["rebalance.sampler"] == "sampleBy"
     assert params["rebalance.label"] == "label"

@@ -25,7 +25,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core.plan import Plan
-from rebalance_lib.core.targets import Label
+from rebalance_lib.core.targets import Label, TargetRequest
 from rebalance_lib.report.files import report_texts
 from rebalance_lib.report.model import Report, shown_classes
 
@@ -111,6 +111,7 @@ def log_written(
     *,
     table: str,
     table_is_named: bool,
+    request: TargetRequest,
     label_col: str,
     weight_col: str,
 ) -> None:
@@ -129,7 +130,7 @@ def log_written(
         existing = client.get_run(run_id)
         if any(key.startswith(PREFIX) for key in existing.data.params):
             target_run = _nested_run(client, existing, f"rebalance write ({table})")
-        params = _request_params(report, label_col, weight_col)
+        params = _request_params(report, request, label_col, weight_col)
         client.log_batch(target_run, metrics=_metrics(report), params=_params(params))
         for name, text in report_texts(report).items():
             client.log_text(target_run, text, f"{ARTIFACT_DIR}/{name}")
@@ -194,19 +195,27 @@ def _end_run(client: Any, run_id: str, status: str, level: int) -> None:
         log.log(level, "MLflow: %s", line.strip())
 
 
-def _request_params(report: Report, label_col: str, weight_col: str) -> dict[str, Any]:
-    request = report.request
+def _request_params(
+    report: Report, request: TargetRequest, label_col: str, weight_col: str
+) -> dict[str, Any]:
+    stated = report.request
+    value = request.per_class
     return {
-        "target": request.said,
+        "target": stated.said,
         "target_form": request.form,
-        "seed": request.seed,
-        "sampler": request.sampler,
-        "sample_key": ",".join(request.sample_key),
-        "exact": request.exact,
+        "target_value": (
+            ",".join(f"{label}={target:g}" for label, target in value)
+            if value is not None
+            else getattr(request, request.form)
+        ),
+        "seed": stated.seed,
+        "sampler": stated.sampler,
+        "sample_key": ",".join(stated.sample_key),
+        "exact": stated.exact,
         "label": label_col,
         "minority": report.batch.minority_label,
         "weight_col": weight_col,
-        "batch_size": request.batch_size,
+        "batch_size": stated.batch_size,
     }
 
 
