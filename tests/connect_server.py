@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,28 +63,42 @@ class ConnectServer:
         return server
 
     def _wait_for_port(self, port: int) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"the Connect server exited: {self.log_path.read_text()[-3000:]}"
-                )
+        def listens() -> bool:
             with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"the Connect server did not listen within {STARTUP_TIMEOUT_S:.0f} s")
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_until_ready(self.process, self.log_path, "the Connect server", listens)
 
     def stop(self) -> None:
         """Stop the server (its own process group, by its pid)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
+
+
+def wait_until_ready(
+    process: subprocess.Popen[bytes], log_path: Path, name: str, ready: Callable[[], bool]
+) -> None:
+    """Wait until ``ready()`` holds for a server started in its own process group; fail with
+    its log if it exits first, and stop it if it is not ready within the startup bound."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: {log_path.read_text()[-3000:]}")
+        if ready():
+            return
+        time.sleep(0.5)
+    stop_process_group(process)
+    raise RuntimeError(f"{name} was not ready within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """End a server's own process group, by its pid: politely, then at once after 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def free_port() -> int:

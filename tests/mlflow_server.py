@@ -5,18 +5,15 @@ from a local folder, on a free local port."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from connect_server import free_port
+from connect_server import free_port, stop_process_group, wait_until_ready
 
 MLFLOW_BIN = Path(__file__).parents[1] / ".venv-mlflow" / "bin"
-STARTUP_TIMEOUT_S = 120.0  # ~10 s on an idle machine, the first start creating the database
 
 
 @dataclass(frozen=True)
@@ -52,26 +49,15 @@ class MlflowServer:
         return server
 
     def _wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the MLflow server exited: {self.log_path.read_text()[-3000:]}")
+        def healthy() -> bool:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
+                    return bool(answer.status == 200)
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"the MLflow server did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+                return False
+
+        wait_until_ready(self.process, self.log_path, "the MLflow server", healthy)
 
     def stop(self) -> None:
         """Stop the server (its own process group, by its pid)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
