@@ -87,16 +87,10 @@ class TargetRequest:
         return self.class_targets if self.class_targets is not None else self.class_factors
 
     def describe(self) -> str:
-        """The request as a user would say it."""
-        if self.class_targets is not None:
-            return f"{self.brief()} rows (other classes kept whole)"
-        if self.class_factors is not None:
-            return f"{self.brief()} (other classes kept whole)"
+        """The request as a user would say it: ``brief()`` and what it means."""
         if self.factor is not None:
             return f"{self.brief()} (divide the majority by {self.factor:g})"
-        if self.target_ratio is not None:
-            return f"{self.brief()} (majority:minority)"
-        return self.brief()
+        return self.brief() + _MEANING.get(self.form, "")
 
     def brief(self) -> str:
         """The request in a few words: ``factor 10``, ``target ratio 3:1``."""
@@ -115,6 +109,14 @@ class TargetRequest:
         if self.min_minority_per_batch is not None:
             return f"at least {self.min_minority_per_batch} minority rows per batch"
         return f"at most {self.max_rows:,} rows"
+
+
+# What a form's brief leaves unsaid (the factor's meaning names its value: ``describe``).
+_MEANING = {
+    "class_targets": " rows (other classes kept whole)",
+    "class_factors": " (other classes kept whole)",
+    "target_ratio": " (majority:minority)",
+}
 
 
 def _class_values(form: str, stated: Any) -> ClassValues:
