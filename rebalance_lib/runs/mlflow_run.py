@@ -70,9 +70,7 @@ def environment_run(run_name: str, environ: Mapping[str, str] = os.environ) -> I
     continued = environ.get("MLFLOW_RUN_ID")
     client, run_id = None, None
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient()
+        client = _client()
         if continued:
             run_id = str(client.get_run(continued).info.run_id)
         else:
@@ -123,9 +121,7 @@ def log_written(
     changes a logged param, and each write keeps a whole record of its own.
     """
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient()
+        client = _client()
         target_run = run_id
         existing = client.get_run(run_id)
         if any(key.startswith(PREFIX) for key in existing.data.params):
@@ -145,9 +141,7 @@ def log_fit(parent_run_id: str, plan: Plan, request: Mapping[str, Any]) -> None:
     """One fit's plan as a run nested in ``parent_run_id``: the request as params, the plan's
     counts as metrics. Called from any thread: the parent is passed, never looked up."""
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient()
+        client = _client()
         child = _nested_run(
             client, client.get_run(parent_run_id), f"rebalance fit ({plan.request.brief()})"
         )
@@ -170,6 +164,13 @@ def log_fit(parent_run_id: str, plan: Plan, request: Mapping[str, Any]) -> None:
         _warn(f"could not log the fit to MLflow run {child}", error)
     finally:
         _end_run(client, child, status, logging.DEBUG)
+
+
+def _client() -> Any:
+    """MLflow's client, as MLflow's own settings configure it (imported here, when used)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient()
 
 
 def _nested_run(client: Any, parent: Any, run_name: str) -> str:
