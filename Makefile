@@ -31,20 +31,23 @@ $(VENV)/.installed-test: $(VENV)/.installed
 setup: $(VENV)/.installed
 	$(BIN)/rebalance warm-jars --log $(VENV)/warm-jars.log
 
+# A tool's own virtualenv (the target's folder) from its requirements file (the first
+# prerequisite).
+define TOOL_VENV
+$(PYTHON) -m venv $(@D)
+$(@D)/bin/pip install --quiet --upgrade pip
+$(@D)/bin/pip install --quiet -r $<
+touch $@
+endef
+
 $(AIRFLOW_VENV)/.installed: dags/requirements-airflow.txt
-	$(PYTHON) -m venv $(AIRFLOW_VENV)
-	$(AIRFLOW_VENV)/bin/pip install --quiet --upgrade pip
-	$(AIRFLOW_VENV)/bin/pip install --quiet -r dags/requirements-airflow.txt
-	touch $@
+	$(TOOL_VENV)
 
 airflow-env: $(AIRFLOW_VENV)/.installed
 
 # The MLflow tracking server the tests start (tests/mlflow_server.py), in its own virtualenv.
 $(MLFLOW_VENV)/.installed: tests/requirements-mlflow.txt
-	$(PYTHON) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
-	$(MLFLOW_VENV)/bin/pip install --quiet -r tests/requirements-mlflow.txt
-	touch $@
+	$(TOOL_VENV)
 
 mlflow-env: $(MLFLOW_VENV)/.installed
 
