@@ -13,7 +13,7 @@ MLFLOW_VENV := .venv-mlflow
 # The exact versions everything is tested with (pyproject.toml declares ranges).
 PIP_INSTALL = $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: setup setup-test airflow-env mlflow-env demo test test-fast check bench lint format wheel lock lanes clean
+.PHONY: setup setup-test airflow-env mlflow-env class-archive demo test test-fast check bench lint format wheel lock lanes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,12 @@ $(MLFLOW_VENV)/.installed: tests/requirements-mlflow.txt
 
 mlflow-env: $(MLFLOW_VENV)/.installed
 
-setup-test: setup $(VENV)/.installed-test airflow-env mlflow-env
+# The suite's Spark drivers map Spark's classes from an archive recorded by one demo run
+# (tests/class_archive.py), instead of loading and verifying them at each start.
+class-archive: $(VENV)/.installed-test
+	$(BIN)/python tests/class_archive.py
+
+setup-test: setup $(VENV)/.installed-test airflow-env mlflow-env class-archive
 
 demo: setup
 	$(BIN)/rebalance demo

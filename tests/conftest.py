@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
+from class_archive import SHORT_LIVED_FLAGS, driver_flags
 from connect_server import ConnectServer
 from pyspark.sql import DataFrame, SparkSession
 
@@ -36,21 +37,24 @@ SMALL_TABLE_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
 }
-# The command-line runs the tests start each live for seconds on small tables: their driver
-# JVMs stop at the first JIT tier and use the serial collector, which on two cores cuts a
-# `rebalance run` from about 30 s to 24 s (whole process). The suite's own session and the
-# Connect server live for the whole suite and keep the JVM's defaults (``LONG_LIVED_CONF``):
-# for them the full JIT pays back.
-SHORT_LIVED_DRIVER = {
-    "spark.driver.defaultJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-}
-LONG_LIVED_CONF = {**SMALL_TABLE_CONF, "spark.driver.defaultJavaOptions": ""}
-_SPARK_CONF_DIR = Path(tempfile.mkdtemp(prefix="rebalance-tests-conf-"))
-(_SPARK_CONF_DIR / "spark-defaults.conf").write_text(
-    "".join(f"{key} {value}\n" for key, value in {**SMALL_TABLE_CONF, **SHORT_LIVED_DRIVER}.items())
-)
-os.environ["SPARK_CONF_DIR"] = str(_SPARK_CONF_DIR)
-atexit.register(shutil.rmtree, _SPARK_CONF_DIR, True)
+
+
+def submit_options(*, short_lived: bool) -> str:
+    """``SPARK_SUBMIT_OPTS`` for the drivers the suite starts: the small-table settings as
+    system properties (Spark reads them as it reads spark-defaults.conf, below anything a run
+    sets itself), the class archive when recorded (``class_archive.py``), and for drivers that
+    live for seconds the short-lived JIT and collector. The suite's own session and the Connect
+    server live for the whole suite and keep the JVM's defaults: for them the full JIT pays."""
+    properties = [f"-D{key}={value}" for key, value in SMALL_TABLE_CONF.items()]
+    flags = SHORT_LIVED_FLAGS if short_lived else ()
+    return " ".join([*properties, *flags, *driver_flags()])
+
+
+# Through the environment, so every spark-submit below this process gets them; not through a
+# SPARK_CONF_DIR, whose folder on the class path would keep the JVM from the class archive.
+os.environ.pop("SPARK_CONF_DIR", None)
+os.environ["SPARK_SUBMIT_OPTS"] = submit_options(short_lived=True)
+LONG_LIVED_ENV = {"SPARK_SUBMIT_OPTS": submit_options(short_lived=False)}
 
 # Binomial tolerance used by every count assertion: a correct sampler fails this bound
 # about once in two million runs, a wrong fraction fails it at once.
@@ -79,6 +83,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 1 if "jvm" in module_marks else 2
 
     items.sort(key=order)  # stable: each module's own order is kept
+
+
+# Where the suite's time goes: each module's tests, setup and teardown included, summed over
+# the workers that ran them, printed at the end of every run of more than one module.
+_MODULE_SECONDS: dict[str, list[float]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    seconds = _MODULE_SECONDS.setdefault(report.nodeid.split("::")[0], [0.0, 0.0])
+    seconds[0] += report.duration
+    seconds[1] += report.when == "call"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if len(_MODULE_SECONDS) < 2:
+        return
+    terminalreporter.section("seconds per test module (setup, calls, teardown)")
+    for module, (seconds, tests) in sorted(_MODULE_SECONDS.items(), key=lambda i: -i[1][0]):
+        terminalreporter.write_line(f"{seconds:8.1f} s {int(tests):4d} tests  {module}")
+    total = sum(seconds for seconds, _ in _MODULE_SECONDS.values())
+    terminalreporter.write_line(f"{total:8.1f} s in all, summed over the workers")
 
 
 # A run that selected no `jvm` test (`make test-fast`, one pure module) must start no JVM: Java
@@ -116,7 +141,10 @@ def _no_unmarked_jvm(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    session = build_session("local[2]", "rebalance-tests", LONG_LIVED_CONF)
+    with pytest.MonkeyPatch.context() as launch:
+        for name, value in LONG_LIVED_ENV.items():
+            launch.setenv(name, value)  # read as the driver starts, then put back
+        session = build_session("local[2]", "rebalance-tests", SMALL_TABLE_CONF)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
@@ -125,7 +153,9 @@ def spark() -> Iterator[SparkSession]:
 @pytest.fixture(scope="session")
 def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
     """A real Spark Connect server with Delta, started once for the suite and stopped after."""
-    server = ConnectServer.start(tmp_path_factory.mktemp("connect-server"), LONG_LIVED_CONF)
+    server = ConnectServer.start(
+        tmp_path_factory.mktemp("connect-server"), SMALL_TABLE_CONF, env=LONG_LIVED_ENV
+    )
     yield server
     server.stop()
 

@@ -26,8 +26,11 @@ class ConnectServer:
     log_path: Path
 
     @classmethod
-    def start(cls, workdir: Path, conf: dict[str, str]) -> ConnectServer:
-        """Start a server on a free port and wait until it listens (or fail with its log)."""
+    def start(
+        cls, workdir: Path, conf: dict[str, str], env: dict[str, str] | None = None
+    ) -> ConnectServer:
+        """Start a server on a free port and wait until it listens (or fail with its log);
+        ``env`` is added to this process's environment for it."""
         port = free_port()
         spark_home = Path(pyspark.__file__).parent
         jars = cached_delta_jars()
@@ -55,7 +58,7 @@ class ConnectServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,
-                env={**os.environ, "SPARK_HOME": str(spark_home)},
+                env={**os.environ, **(env or {}), "SPARK_HOME": str(spark_home)},
                 start_new_session=True,
             )
         server = cls(process, f"sc://127.0.0.1:{port}", log_path)
