@@ -55,6 +55,12 @@ def submit_options(*, short_lived: bool) -> str:
 os.environ.pop("SPARK_CONF_DIR", None)
 os.environ["SPARK_SUBMIT_OPTS"] = submit_options(short_lived=True)
 LONG_LIVED_ENV = {"SPARK_SUBMIT_OPTS": submit_options(short_lived=False)}
+# The suite's own session runs hundreds of small queries: it skips whole-stage code
+# generation, whose compiling of each query's Java costs more than the query on these tables
+# (test_api.py and test_real_tables.py: 158 s -> 123 s). Spark's results do not depend on it;
+# every driver the tests start as a user would (the CLI, the job, the cluster, Airflow) and
+# the Connect server keep it, so the Connect tests compare the two.
+IN_PROCESS_CONF = {**SMALL_TABLE_CONF, "spark.sql.codegen.wholeStage": "false"}
 
 # Binomial tolerance used by every count assertion: a correct sampler fails this bound
 # about once in two million runs, a wrong fraction fails it at once.
@@ -144,7 +150,7 @@ def spark() -> Iterator[SparkSession]:
     with pytest.MonkeyPatch.context() as launch:
         for name, value in LONG_LIVED_ENV.items():
             launch.setenv(name, value)  # read as the driver starts, then put back
-        session = build_session("local[2]", "rebalance-tests", SMALL_TABLE_CONF)
+        session = build_session("local[2]", "rebalance-tests", IN_PROCESS_CONF)
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
