@@ -38,6 +38,8 @@ import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.core.locations import Location, location
+
 log = logging.getLogger(__name__)
 
 
@@ -137,26 +139,17 @@ def size_bytes(spark: SparkSession, path: str) -> int:
     return int(total[0] or 0) if total is not None else 0
 
 
-def resolved(spark: SparkSession, path: str) -> tuple[str, str]:
-    """``(scheme, path)`` of ``path``, with relative parts and, where this process is the
-    driver, symlinks resolved: two names of one folder give the same pair. A location with an
-    authority (a bucket, a container, a name node) keeps it, as its URI writes it:
-    ``s3a://raw/events`` is ``("s3a", "//raw/events")``, never the same folder as
-    ``s3a://curated/events``."""
+def resolved(spark: SparkSession, path: str) -> Location:
+    """The place ``path`` names (``core/locations.py``: one store for ``s3``/``s3a``/``s3n``,
+    buckets and containers compared, trailing slashes ignored), with relative parts and, where
+    this process is the driver, symlinks resolved: two names of one folder give one place."""
     local = _local(spark, path)
-    if local is not None:
-        return "file", os.path.realpath(local)
-    location = urlparse(absolute(path))
-    folder = os.path.normpath(location.path or "/")
-    if location.netloc:
-        folder = f"//{location.netloc}{folder}"
-    return location.scheme or "file", folder
+    return location(os.path.realpath(local) if local is not None else absolute(path))
 
 
 def inside(spark: SparkSession, path: str, folder: str) -> bool:
     """True when ``path`` is ``folder`` or lies inside it."""
-    (scheme_a, a), (scheme_b, b) = resolved(spark, path), resolved(spark, folder)
-    return scheme_a == scheme_b and (a == b or a.startswith(b.rstrip("/") + "/"))
+    return resolved(spark, folder).contains(resolved(spark, path))
 
 
 def overlaps(spark: SparkSession, first: str, second: str) -> bool:
