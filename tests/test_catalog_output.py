@@ -62,3 +62,33 @@ def test_a_table_that_is_not_delta_is_refused_and_left_alone(
             **{"target.factor": FACTOR, "output.mode": "overwrite"},
         )
     assert [row[0] for row in spark.table(name).collect()] == [7]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rebalanced_{key}",  # one part: the session's current database (two: the tests above)
+        # parts that SQL reads only in backticks (a name of digits), written in SQL form; the
+        # session catalog allows letters, digits and _ only
+        "spark_catalog.`default`.`{digits}`",
+    ],
+)
+def test_a_table_name_of_one_two_or_three_parts_is_written_refused_and_read_back(
+    spark: SparkSession, source: str, name: str
+) -> None:
+    name = name.format(key=uuid.uuid4().hex[:8], digits=str(uuid.uuid4().int)[:12])
+    written = run_rebalance(spark, source, Path(f"table:{name}"), **{"target.factor": FACTOR})
+    assert written.report is not None and written.report.bias_check.verdict == "PASS"
+    assert spark.table(name).filter("label = 1").count() == MINORITY_ROWS
+
+    with pytest.raises(OutputError, match="already exists"):
+        run_rebalance(spark, source, Path(f"table:{name}"), **{"target.factor": FACTOR})
+
+    # The table as the next run's input, pinned at its version, into a table beside it.
+    beside = f"{name.rpartition('.')[0]}.again_{uuid.uuid4().hex[:8]}".lstrip(".")
+    settings = {"input.format": "table", "input.version": 0, "weight.input_column": "weight"}
+    reread = run_rebalance(spark, name, Path(f"table:{beside}"), **settings, **{"target.factor": 2})
+    assert reread.report is not None
+    assert (reread.report.source.name, reread.report.source.delta_version) == (name, 0)
+    assert reread.report.source.rows == spark.table(name).count()
+    assert spark.table(beside).filter("label = 1").count() == MINORITY_ROWS
