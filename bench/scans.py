@@ -27,8 +27,8 @@ def sql_execution_count(spark: SparkSession) -> int:
 def source_scans(spark: SparkSession, path: str, since_execution: int) -> int:
     """SQL executions since the marker whose physical plan reads the files at ``path``."""
     spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
-    scheme, local_path = fs.resolved(spark, path)
-    location = f"[{scheme}:{local_path}]"
+    place = fs.resolved(spark, path)
+    location = f"[{place.store}:{place.path}]"
     executions = spark._jsparkSession.sharedState().statusStore().executionsList()
     scans = 0
     for index in range(executions.size()):
