@@ -47,7 +47,10 @@ def submit_options(*, short_lived: bool) -> str:
     server live for the whole suite and keep the JVM's defaults: for them the full JIT pays."""
     properties = [f"-D{key}={value}" for key, value in SMALL_TABLE_CONF.items()]
     flags = SHORT_LIVED_FLAGS if short_lived else ()
-    return " ".join([*properties, *flags, *driver_flags()])
+    return " ".join([*properties, *flags, *_ARCHIVE_FLAGS])
+
+
+_ARCHIVE_FLAGS = driver_flags()  # found once: its name lists every JAR of Spark's
 
 
 # Through the environment, so every spark-submit below this process gets them; not through a

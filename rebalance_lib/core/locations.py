@@ -68,9 +68,7 @@ def location(uri: str) -> Location:
     """The place an absolute path or URI names."""
     parts = urlsplit(uri)
     store = _STORES.get(parts.scheme.lower(), parts.scheme.lower())
-    path = "/" + posixpath.normpath(parts.path or "/").lstrip("/")
-    if path == "/.":
-        path = "/"
+    path = posixpath.normpath("/" + parts.path.lstrip("/"))  # normpath keeps a leading "//"
     if store == "file" and (path == _DBFS_MOUNT or path.startswith(_DBFS_MOUNT + "/")):
         store, path = "dbfs", path[len(_DBFS_MOUNT) :] or "/"
     return Location(store, _authority(store, parts.netloc), path)
