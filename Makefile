@@ -10,10 +10,11 @@ BENCH_ARGS ?=
 
 AIRFLOW_VENV := .venv-airflow
 MLFLOW_VENV := .venv-mlflow
+S3_VENV := .venv-s3
 # The exact versions everything is tested with (pyproject.toml declares ranges).
 PIP_INSTALL = $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: setup setup-test airflow-env mlflow-env class-archive demo test test-fast check bench lint format wheel lock lanes clean
+.PHONY: setup setup-test airflow-env mlflow-env s3-env s3a-jars class-archive demo test test-fast check bench lint format wheel lock lanes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,12 +52,23 @@ $(MLFLOW_VENV)/.installed: tests/requirements-mlflow.txt
 
 mlflow-env: $(MLFLOW_VENV)/.installed
 
+# The S3 API server the tests start (tests/s3_server.py: moto's) and boto3, in their own virtualenv.
+$(S3_VENV)/.installed: tests/requirements-s3.txt
+	$(TOOL_VENV)
+
+s3-env: $(S3_VENV)/.installed
+
+# S3A's JARs (hadoop-aws for the Hadoop inside pyspark, and the AWS SDK bundle it names: about
+# 690 MB), fetched once into the Ivy cache beside Delta's, for the suite's s3a:// tests.
+s3a-jars: $(VENV)/.installed
+	$(BIN)/rebalance warm-jars --s3a --log $(VENV)/warm-s3a-jars.log
+
 # The suite's Spark drivers map Spark's classes from an archive recorded by one demo run
 # (tests/class_archive.py), instead of loading and verifying them at each start.
 class-archive: $(VENV)/.installed-test
 	$(BIN)/python tests/class_archive.py
 
-setup-test: setup $(VENV)/.installed-test airflow-env mlflow-env class-archive
+setup-test: setup $(VENV)/.installed-test airflow-env mlflow-env s3-env s3a-jars class-archive
 
 demo: setup
 	$(BIN)/rebalance demo
@@ -115,4 +127,4 @@ lanes:
 	scripts/python_lane.sh 3.13
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) $(MLFLOW_VENV) .venv-3.* dist build .rebalance-demo *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(MLFLOW_VENV) $(S3_VENV) .venv-3.* dist build .rebalance-demo *.egg-info

@@ -33,7 +33,7 @@ from rebalance_lib.runs.mlflow_run import environment_run
 from rebalance_lib.storage import delta_sql, fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.jobs import described
-from rebalance_lib.storage.session import build_session, warm_jar_cache
+from rebalance_lib.storage.session import build_session, s3a_package, warm_jar_cache
 from rebalance_lib.storage.sink import check_output_named, check_output_path
 
 log = logging.getLogger("rebalance")
@@ -275,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
         "warm-jars", parents=[common], help="fetch Delta's JARs into the local Ivy cache"
     )
     warm.add_argument("--log", default=".venv/warm-jars.log", help="where Ivy's output goes")
+    warm.add_argument(
+        "--s3a",
+        action="store_true",
+        help="also S3A's JARs (s3a:// paths): hadoop-aws for the Hadoop inside this Spark",
+    )
     return parser
 
 
@@ -481,8 +486,9 @@ def _dispatch(
         print(_delta_package(args.spark_version))
         return 0
     if args.command == "warm-jars":
-        warm_jar_cache(Path(args.log))
-        console.result("Delta JARs are in the local Ivy cache")
+        warm_jar_cache(Path(args.log), [s3a_package()] if args.s3a else [])
+        fetched = "Delta's and S3A's JARs are" if args.s3a else "Delta's JARs are"
+        console.result(f"{fetched} in the local Ivy cache")
         return 0
     if args.command == "demo":
         args = _demo_defaults(args)

@@ -18,13 +18,14 @@ from pathlib import Path
 import pyspark.sql.functions as F
 import pytest
 from class_archive import SHORT_LIVED_FLAGS, driver_flags
-from connect_server import ConnectServer
+from connect_server import ConnectServer, free_port
 from pyspark.sql import DataFrame, SparkSession
+from s3_server import S3Server, spark_conf
 
 from rebalance_lib.api import Written
 from rebalance_lib.cli import run_configured
 from rebalance_lib.config import load_config
-from rebalance_lib.storage.session import build_session
+from rebalance_lib.storage.session import build_session, s3a_package
 
 # Settings for the suite's small tables, for this process and every Spark it starts (the CLI,
 # spark-submit to the cluster, Airflow's tasks, the benchmark's children): a handful of
@@ -63,7 +64,13 @@ LONG_LIVED_ENV = {"SPARK_SUBMIT_OPTS": submit_options(short_lived=False)}
 # (test_api.py and test_real_tables.py: 158 s -> 123 s). Spark's results do not depend on it;
 # every driver the tests start as a user would (the CLI, the job, the cluster, Airflow) and
 # the Connect server keep it, so the Connect tests compare the two.
-IN_PROCESS_CONF = {**SMALL_TABLE_CONF, "spark.sql.codegen.wholeStage": "false"}
+# The S3 tests' server listens on a port chosen here, so the suite's one session can carry S3A
+# (its JARs, fetched by `make setup-test`, and the endpoint) from its start; the server itself
+# starts only in a worker whose tests ask for it (the `s3` fixture). S3A's JARs cost the
+# session's start about 1.5 s; they are loaded only when an s3a:// path is touched.
+S3_PORT = free_port()
+S3_CONF = {"spark.jars.packages": s3a_package(), **spark_conf(S3_PORT)}
+IN_PROCESS_CONF = {**SMALL_TABLE_CONF, "spark.sql.codegen.wholeStage": "false", **S3_CONF}
 
 # Binomial tolerance used by every count assertion: a correct sampler fails this bound
 # about once in two million runs, a wrong fraction fails it at once.
@@ -160,6 +167,14 @@ def spark() -> Iterator[SparkSession]:
 
 
 @pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3 API server (moto's), on the port the suite's session was given."""
+    server = S3Server.start(tmp_path_factory.mktemp("s3-server"), S3_PORT)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectServer]:
     """A real Spark Connect server with Delta, started once for the suite and stopped after."""
     server = ConnectServer.start(
@@ -214,7 +229,9 @@ def write_delta(df: DataFrame, path: Path) -> str:
     return str(path)
 
 
-def run_rebalance(spark: SparkSession, source: str, output: Path, **settings: object) -> Written:
+def run_rebalance(
+    spark: SparkSession, source: str, output: Path | str, **settings: object
+) -> Written:
     """`rebalance run` from ``source`` into ``output``; ``settings`` are dotted config keys."""
     overrides = {"input.source": source, "output.path": str(output), **settings}
     return run_configured(spark, load_config(overrides=overrides))

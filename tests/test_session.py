@@ -11,7 +11,7 @@ import pytest
 from conftest import labelled_df, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib.storage.session import delta_package
+from rebalance_lib.storage.session import delta_package, s3a_package
 
 pytestmark = pytest.mark.jvm  # every test here starts Spark in a child process
 
@@ -34,7 +34,10 @@ def test_delta_package_is_the_jar_for_the_running_pyspark() -> None:
     assert delta_package() == "io.delta:delta-spark_4.2_2.13:4.4.0"
 
 
-def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("s3a", [False, True], ids=["delta", "delta-and-s3a"])
+def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(
+    tmp_path: Path, s3a: bool
+) -> None:
     (tmp_path / "repo").mkdir()
     settings = tmp_path / "ivysettings.xml"
     settings.write_text(NO_REPOSITORY.format(root=tmp_path / "repo"))
@@ -45,7 +48,10 @@ def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(tmp_path: 
     )
     log = tmp_path / "warm.log"
     finished = subprocess.run(
-        [str(Path(sys.executable).with_name("rebalance")), "warm-jars", "--log", str(log)],
+        [
+            str(Path(sys.executable).with_name("rebalance")),
+            *["warm-jars", "--log", str(log), *(["--s3a"] if s3a else [])],
+        ],
         env={
             **os.environ,
             "SPARK_CONF_DIR": str(conf_dir),
@@ -58,7 +64,9 @@ def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(tmp_path: 
     )
     assert finished.returncode == 3
     assert finished.stderr.strip().splitlines() == [
-        f"rebalance: error: cannot fetch Delta's JARs ({delta_package()}) from Maven Central: "
+        f"rebalance: error: cannot fetch Delta's JARs ({delta_package()})"
+        + (f" and {s3a_package()}" if s3a else "")
+        + " from Maven Central: "
         "check network and proxy access to Maven Central, then run `make setup` again "
         f"(log: {log})"
     ]

@@ -1,4 +1,5 @@
-"""The release's own version, and the Delta Lake JAR that goes with each supported Spark.
+"""The release's own version, the Delta Lake JAR that goes with each supported Spark, and the
+S3A JAR that goes with each Hadoop.
 
 Pure Python with no imports of the package, so that a deployment (the Airflow DAG) can load
 this one file by its path and name the same JAR as the library does.
@@ -47,3 +48,13 @@ def no_delta_for(spark_version: str) -> str:
         f"{supported}): install a supported pyspark, or name Delta's JAR yourself with "
         f"spark.jars.packages=io.delta:delta-spark_<spark minor>_{SCALA_BINARY}:<delta version>"
     )
+
+
+def hadoop_aws_package(hadoop_version: str) -> str:
+    """The Maven coordinate of S3A (``s3a://``) for the Hadoop inside a Spark: hadoop-aws of
+    that exact version, which brings the AWS SDK bundle its release was built with.
+
+    >>> hadoop_aws_package("3.5.0")
+    'org.apache.hadoop:hadoop-aws:3.5.0'
+    """
+    return f"org.apache.hadoop:hadoop-aws:{hadoop_version}"

@@ -23,6 +23,7 @@ from types import FrameType
 
 import pyspark
 from pyspark.errors import PySparkException, PySparkRuntimeError
+from pyspark.find_spark_home import _find_spark_home
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core import versions
@@ -62,6 +63,21 @@ def delta_package() -> str:
     if package is None:
         raise EnvironmentSetupError(versions.no_delta_for(pyspark.__version__))
     return package
+
+
+def s3a_package() -> str:
+    """The Maven coordinate of S3A for the Hadoop inside the running Spark (the version of its
+    ``hadoop-client-api`` JAR: pyspark's own, or ``SPARK_HOME``'s where pyspark came with Spark)."""
+    jars = Path(_find_spark_home()) / "jars"
+    found = sorted(jars.glob("hadoop-client-api-*.jar"))
+    if not found:
+        raise EnvironmentSetupError(
+            f"cannot tell which Hadoop the Spark at {jars.parent} has (no hadoop-client-api JAR "
+            "in jars/): name S3A's JAR yourself with "
+            "spark.jars.packages=org.apache.hadoop:hadoop-aws:<that Hadoop's version>"
+        )
+    hadoop_version = found[0].name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+    return versions.hadoop_aws_package(hadoop_version)
 
 
 def launched_by_spark_submit() -> bool:
@@ -285,14 +301,18 @@ def _scratch_warehouse() -> str:
     return folder
 
 
-def warm_jar_cache(log_path: Path) -> None:
-    """Fetch Delta's JARs into the local Ivy cache by starting Spark once in a child process.
+def warm_jar_cache(log_path: Path, packages: list[str] | None = None) -> None:
+    """Fetch Delta's JARs, and ``packages`` (Maven coordinates) with them, into the local Ivy
+    cache by starting Spark once in a child process; later starts with the same packages load
+    those files directly.
 
     The child's Ivy and Spark output goes to ``log_path``; failure raises one clear error.
     """
+    extra = ",".join(packages or [])
     probe = (
         "from rebalance_lib.storage.session import build_session; "
-        "build_session('local[1]', 'rebalance-warm', {'spark.ui.enabled': 'false'}).stop()"
+        "build_session('local[1]', 'rebalance-warm', "
+        f"{{'spark.ui.enabled': 'false', 'spark.jars.packages': {extra!r}}}).stop()"
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
@@ -300,7 +320,8 @@ def warm_jar_cache(log_path: Path) -> None:
             [sys.executable, "-c", probe], stdout=log, stderr=log, check=False
         )
     if finished.returncode != 0:
+        wanted = f"Delta's JARs ({delta_package()})" + "".join(f" and {p}" for p in packages or [])
         raise EnvironmentSetupError(
-            f"cannot fetch Delta's JARs ({delta_package()}) from Maven Central: check network "
-            f"and proxy access to Maven Central, then run `make setup` again (log: {log_path})"
+            f"cannot fetch {wanted} from Maven Central: check network and proxy "
+            f"access to Maven Central, then run `make setup` again (log: {log_path})"
         )
