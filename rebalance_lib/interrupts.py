@@ -23,6 +23,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from rebalance_lib.core.errors import OutputError
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.session import cancel_jobs_quietly, in_jvm_call
 from rebalance_lib.storage.sink import remove_uncommitted
@@ -54,11 +55,18 @@ class Progress:
             with suppress(Exception):  # best effort while stopping: the JVM may be gone
                 cancel_jobs_quietly(self.spark)
 
-    def _remove_debris(self) -> None:
-        """What a stopped first write left at a new output (it committed nothing there)."""
-        if self.output_is_new and self.spark is not None and self.output is not None:
-            with suppress(Exception):  # best effort while stopping: the JVM may be gone
-                remove_uncommitted(self.spark, self.output)
+    def _left_behind(self) -> str:
+        """Remove what a stopped first write left at a new output (it committed nothing
+        there); what could not be removed, said in words to add to the line."""
+        if not self.output_is_new or self.spark is None or self.output is None:
+            return ""
+        try:
+            remove_uncommitted(self.spark, self.output)
+        except OutputError as left:
+            return f"; {left.message}"
+        except Exception:  # best effort while stopping: the JVM may be gone
+            return f"; {self.output} may hold its uncommitted files: remove them by hand"
+        return ""
 
     def said(self) -> str:
         if self.spark is None or self.output is None or self.run_id is None:
@@ -70,15 +78,15 @@ class Progress:
                 if commit["run_id"] == self.run_id
             ]
         except Exception:  # best effort while stopping: the JVM may be gone
-            self._remove_debris()
             return (
                 f"nothing of run {self.run_id} was committed to {self.output} "
                 "(Delta commits are atomic; no table there yet, or it could not be read)"
+                + self._left_behind()
             )
         if not commits:
-            self._remove_debris()
             return (
                 f"nothing of run {self.run_id} was committed to {self.output} (commits are atomic)"
+                + self._left_behind()
             )
         return (
             f"run {self.run_id} committed its data to {self.output} as Delta version "

@@ -14,16 +14,29 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyspark
 import pytest
-from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
+from conftest import (
+    S3_CONF,
+    build_wheel,
+    labelled_df,
+    run_rebalance,
+    within_binomial_bound,
+    write_delta,
+)
 from pyspark.sql import SparkSession
+from s3_server import S3Server
 
 from rebalance_lib.report.model import Report
-from rebalance_lib.storage.session import delta_package
+from rebalance_lib.storage.session import (
+    cached_delta_jars,
+    cached_jars,
+    delta_package,
+    s3a_package,
+)
 
 pytestmark = [pytest.mark.jvm, pytest.mark.cluster]
 
@@ -120,9 +133,14 @@ def source(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> str
 
 
 def submit(
-    master: str, wheel: str, driver: dict[str, str], *job_args: str
+    master: str,
+    wheel: str,
+    driver: dict[str, str],
+    *job_args: str,
+    options: Sequence[str] = (),
 ) -> subprocess.Popen[str]:
-    """spark-submit the job with these arguments, from the cluster-like driver."""
+    """spark-submit the job with these arguments (``options`` are spark-submit's own), from
+    the cluster-like driver."""
     command = [
         str(Path(SPARK_HOME) / "bin" / "spark-submit"),
         "--master",
@@ -135,6 +153,7 @@ def submit(
         "spark.executor.memory=1g",
         "--conf",
         "spark.ui.enabled=false",
+        *options,
         str(PROJECT / "jobs" / "rebalance_job.py"),
         *job_args,
     ]
@@ -228,3 +247,51 @@ def test_killing_a_worker_mid_write_changes_nothing(
     assert job.returncode == 0, stderr[-3000:]
     assert re.search(r"Lost (executor|task)", stderr), "the driver never saw the worker go"
     assert kept_ids(spark, output) == kept_ids(spark, undisturbed)
+
+
+def test_a_run_on_s3_on_the_cluster_keeps_the_rows_of_the_same_run_here(
+    spark: SparkSession,
+    cluster: dict[str, str],
+    wheel: str,
+    driver: dict[str, str],
+    s3: S3Server,
+) -> None:
+    """The job on the cluster reads and writes S3 through S3A; the hash sampler keeps the
+    rows the same run keeps in this process, and the report is an object by its key. S3A's
+    JARs are on every node already, as in an image (`--jars local:...`, the files `rebalance
+    warm-jars --s3a` fetched): sent from the driver, each executor would copy 690 MB."""
+    for bucket in ("cluster-raw", "cluster-curated"):
+        s3.make_bucket(bucket)
+    source = "s3a://cluster-raw/events"
+    labelled_df(spark, 20_000, 400).write.format("delta").save(source)
+    s3a_jars = set(cached_jars([delta_package(), s3a_package()])) - set(cached_delta_jars())
+    assert s3a_jars, "S3A's JARs are not in the local cache: run `make setup-test`"
+    options = ["--jars", ",".join(f"local:{jar.removeprefix('file://')}" for jar in s3a_jars)]
+    for key, value in S3_CONF.items():
+        if key != "spark.jars.packages":
+            options += ["--conf", f"{key}={value}"]
+    output = "s3a://cluster-curated/events"
+    hashed = ["--factor", "5", "--sampler", "hash", "--sample-key", "id"]
+    job = submit(
+        cluster["master"],
+        wheel,
+        driver,
+        *["run", "--input", source, "--output", output, *hashed],
+        options=options,
+    )
+    _, stderr = job.communicate(timeout=900)
+    assert job.returncode == 0, stderr[-3000:]
+    report = Report.model_validate_json(
+        s3.get("cluster-curated", "events/_rebalance_report/report.json")
+    )
+    assert report.spark_app_id.startswith("app-") and report.checks_passed
+    here = run_rebalance(
+        spark,
+        source,
+        "s3a://cluster-curated/here",
+        **{"target.factor": 5, "sample.method": "hash", "sample.key": ["id"]},
+    )
+    assert here.report is not None and here.report.output.rows == report.output.rows
+    on_cluster_df = spark.read.format("delta").load(output).drop("weight")
+    here_df = spark.read.format("delta").load("s3a://cluster-curated/here").drop("weight")
+    assert on_cluster_df.exceptAll(here_df).count() == 0 == here_df.exceptAll(on_cluster_df).count()

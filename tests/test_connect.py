@@ -228,3 +228,23 @@ def test_over_connect_a_phase_names_its_operations_by_a_tag_removed_after(
             assert remote.getTags() == {"callers-own"}
         finally:
             remote.removeTag("callers-own")
+
+
+def test_over_connect_a_write_that_cannot_be_taken_back_fails_naming_what_is_left(
+    spark: SparkSession, connect: Connect, tmp_path: Path
+) -> None:
+    """A one-pass first write whose input turns out to hold one class is committed; a classic
+    session removes it, a Connect client cannot and says so in the run's one line."""
+    source = str(tmp_path / "majority")
+    labelled_df(spark, 2_000, 20).filter("label = 0").write.format("delta").save(source)
+    stated = {"label.minority": 1, "label.classes": [0, 1], "sample.one_pass": True}
+    with pytest.raises(InputError, match="none or only one of the stated classes") as classic:
+        run_rebalance(spark, source, tmp_path / "classic", **HASHED, **stated)
+    assert "is left" not in str(classic.value) and not (tmp_path / "classic").exists()
+    output = tmp_path / "remote"
+    with connect() as remote, pytest.raises(InputError) as raised:
+        run_rebalance(remote, source, output, **HASHED, **stated)
+    message = str(raised.value)
+    assert "none or only one of the stated classes" in message
+    assert f"{output} is left: a Spark Connect client cannot remove files" in message
+    assert "\n" not in message and delta_sql.is_delta(spark, str(output))

@@ -1,6 +1,6 @@
 """The package runs over Spark Connect: no module but the classic-only ones (the session's
-door, the Java errors' reader) reaches for the driver's JVM (py4j, ``sparkContext``, the
-``_j*`` handles) or the ``DeltaTable`` API."""
+door, the Java errors' reader, job descriptions, Hadoop's FileSystem) reaches for the driver's
+JVM (py4j, ``sparkContext``, the ``_j*`` handles) or the ``DeltaTable`` API."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "rebalance_lib"
-# Starting a local session (and its log level), and opening a Java error raised through py4j,
-# are classic-only by nature.
+# Starting a local session (and its log level), opening a Java error raised through py4j, job
+# descriptions and Hadoop's FileSystem are classic-only by nature.
 CLASSIC_ONLY = {
     PACKAGE / "storage" / "session.py",
     PACKAGE / "storage" / "java_errors.py",
     PACKAGE / "storage" / "jobs.py",
+    PACKAGE / "storage" / "hadoop_fs.py",
 }
 FORBIDDEN = {
     "_jvm",

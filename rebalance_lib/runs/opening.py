@@ -30,7 +30,7 @@ from rebalance_lib.core.sweep import SweepPlan
 from rebalance_lib.core.targets import Label
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage.increment import appended_rows, previous_run
-from rebalance_lib.storage.sink import WriteResult, undo_write
+from rebalance_lib.storage.sink import WriteResult, after_taking_back, undo_write
 from rebalance_lib.storage.source import SourceInfo
 from rebalance_lib.transforms.measure import (
     ClassTotals,
@@ -231,13 +231,14 @@ class CountedDuringWrite:
         profile = self._input_profile(stated, opened.source, output_totals or {}, write, timer)
         present = {label: rows for label, rows in profile.class_counts.items() if rows > 0}
         if present.get(stated.minority_label, 0) == 0 or len(present) < 2:
-            undo_write(self.unchecked_df.sparkSession, write)
-            raise InputError(
+            spark = self.unchecked_df.sparkSession
+            refused = InputError(
                 f"the input has {profile.rows:,} rows and none or only one of the stated "
                 f"classes (minority {stated.minority_label!r}): nothing was kept; check the "
                 "input and the classes",
                 fix={"classes": None},
             )
+            raise after_taking_back(refused, lambda: undo_write(spark, write))
         plan = stated_factor_plan(
             present,
             stated.factor,

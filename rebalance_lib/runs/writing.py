@@ -28,7 +28,13 @@ from rebalance_lib.runs.opening import Opened
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage import delta_sql, lineage
 from rebalance_lib.storage.delta_sql import table_ref
-from rebalance_lib.storage.sink import WriteResult, finish_table, remove_output, write_delta
+from rebalance_lib.storage.sink import (
+    WriteResult,
+    after_taking_back,
+    finish_table,
+    remove_output,
+    write_delta,
+)
 from rebalance_lib.transforms.batches import batch_histograms, file_batch_histograms, in_batch_order
 from rebalance_lib.transforms.exact import find_thresholds, keep_exact
 from rebalance_lib.transforms.measure import (
@@ -370,7 +376,7 @@ def _write_checked(
         if failure is None:
             raise
         if not table_existed:
-            remove_output(df.sparkSession, path)
+            failure = after_taking_back(failure, lambda: remove_output(df.sparkSession, path))
         raise failure from None
 
 

@@ -1,16 +1,7 @@
 """Path facts, each from where it can be known, so a run works on a classic session, on a
 cluster and over Spark Connect alike.
 
-Through Spark (the server's, i.e. the driver's, view of the file system; any scheme):
-
-- whether a path exists, whether it holds files, their total size: a ``binaryFile`` listing
-  (names and lengths only: no file is read), where this process cannot see the path;
-- a Delta table's location, size, layout, properties and versions: ``DESCRIBE DETAIL`` and
-  ``DESCRIBE HISTORY`` (``storage/delta_sql.py``);
-- the report files next to the table: one-row text writes, read back as text.
-
-From this process (only when it is the driver, i.e. a classic session, and the path is on
-the local file system):
+On the local disk, when this process is the driver (a classic session):
 
 - symlinks resolved, so two names of one folder compare equal;
 - whether a folder can be created and written (a missing permission is said before any work);
@@ -20,10 +11,20 @@ the local file system):
 - removing a folder (a table this run created and must take back, or an aborted write's
   files), and the report written as plain files.
 
-Over Spark Connect the client may not see the server's disk: those facts are not known
-there. Paths are compared as written (made absolute), the write itself says when a folder
-cannot be written, nothing is removed (a warning names what is left), and the report is
-written through Spark.
+On any other file system of a classic session (``s3a://``, ``abfss://``, ``gs://``,
+``hdfs://``), through the driver's Hadoop ``FileSystem`` (``storage/hadoop_fs.py``): whether a
+path exists or holds data (one status call, a listing that stops at the first data file),
+removing a folder, and the report's files as single objects.
+
+Through Spark, everywhere (any scheme): a Delta table's location, size, layout, properties
+and versions (``DESCRIBE DETAIL``, ``DESCRIBE HISTORY``: ``storage/delta_sql.py``) and the
+total size of a folder's files (a ``binaryFile`` listing: names and lengths only).
+
+Over Spark Connect the client has neither the server's disk nor its JVM. Paths are compared
+as written (made absolute); whether a path exists or holds data is a ``binaryFile`` listing;
+the write itself says when a folder cannot be written; the report goes through Spark (each
+file a folder of that name with one part file); and nothing can be removed, so a run that
+must take a write back fails with one line naming what is left.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ import pyspark.sql.functions as F
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.locations import Location, location
+from rebalance_lib.storage import hadoop_fs
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,13 @@ def client_is_driver(spark: SparkSession) -> bool:
 
 def absolute(path: str) -> str:
     """``path`` with a relative local path made absolute (the working directory of the
-    client; on a classic session that is the driver's)."""
-    if urlparse(path).scheme or os.path.isabs(path):
+    client; on a classic session that is the driver's), and a bucket's or container's root
+    given its ``/`` (``s3a://bucket`` -> ``s3a://bucket/``: Hadoop and Delta take only a path
+    with one as absolute)."""
+    parsed = urlparse(path)
+    if parsed.scheme:
+        return f"{path}/" if parsed.netloc and not parsed.path else path
+    if os.path.isabs(path):
         return path
     return os.path.abspath(path)
 
@@ -66,7 +74,8 @@ def _local(spark: SparkSession, path: str) -> str | None:
 
 def _files(spark: SparkSession, path: str, limit: int | None = None) -> list[int] | None:
     """The lengths of the files under ``path`` (names starting with ``_`` or ``.`` left out,
-    as Spark's readers do), None when nothing is there."""
+    as Spark's readers do), None when nothing is there: off the local disk where it is the
+    driver's, else as Spark lists them."""
     local = _local(spark, path)
     if local is not None:
         return _local_files(local, limit)
@@ -78,6 +87,12 @@ def _files(spark: SparkSession, path: str, limit: int | None = None) -> list[int
             return None
         raise
     return [int(row[0]) for row in rows]
+
+
+def _hadoop(spark: SparkSession, path: str) -> bool:
+    """True where the driver's Hadoop file system answers for ``path``: a classic session and
+    a path off the local disk."""
+    return client_is_driver(spark) and _local(spark, path) is None
 
 
 def _local_files(path: str, limit: int | None) -> list[int] | None:
@@ -108,6 +123,8 @@ def _listing(spark: SparkSession, path: str) -> DataFrame:
 
 
 def exists(spark: SparkSession, path: str) -> bool:
+    if _hadoop(spark, path):
+        return hadoop_fs.exists(spark, path)
     return _files(spark, path, limit=1) is not None
 
 
@@ -127,6 +144,8 @@ def known_absent(spark: SparkSession, path: str) -> bool:
 
 def is_empty_dir(spark: SparkSession, path: str) -> bool:
     """True when ``path`` exists and holds no data file."""
+    if _hadoop(spark, path):
+        return hadoop_fs.holds_data(spark, path) is False
     return _files(spark, path, limit=1) == []
 
 
@@ -174,21 +193,34 @@ def unwritable_reason(spark: SparkSession, path: str) -> str | None:
 
 
 def delete(spark: SparkSession, path: str) -> None:
-    """Remove ``path`` and everything under it, where this process can; otherwise say what
-    is left for someone to remove."""
+    """Remove ``path`` and everything under it, or fail with one line naming what is left."""
     local = _local(spark, path)
-    if local is None:
-        log.warning("cannot remove %s from here (not the driver's disk): remove it by hand", path)
-        return
-    shutil.rmtree(local, ignore_errors=True)
+    if local is not None:
+        shutil.rmtree(local, ignore_errors=True)
+        left = os.path.lexists(local)
+    elif client_is_driver(spark):
+        left = not hadoop_fs.delete(spark, path)
+    elif exists(spark, path):
+        raise OutputError(
+            f"{path} is left: a Spark Connect client cannot remove files on the server's "
+            "file system; remove it by hand"
+        )
+    else:
+        left = False
+    if left:
+        raise OutputError(f"{path} is left: it could not be removed; remove it by hand")
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
-    """Write a small text file (a report): a plain file where this process is the driver,
-    else a one-row text write through Spark (a folder of that name with one part file)."""
+    """Write a small text file (a report): a plain file, or one object, named ``path`` on a
+    classic session; over Spark Connect a one-row text write through Spark (a folder of that
+    name with one part file)."""
     local = _local(spark, path)
     if local is not None:
         _write_local(Path(local), text.encode())
+        return
+    if client_is_driver(spark):
+        hadoop_fs.write_bytes(spark, absolute(path), text.encode())
         return
     (
         spark.createDataFrame([(text,)], "value string")
@@ -207,7 +239,14 @@ def _write_local(target: Path, data: bytes) -> None:
 
 def read_text(spark: SparkSession, path: str) -> str | None:
     """A small text file written by ``write_text`` (either form), or None when absent."""
-    try:
+    local = _local(spark, path)
+    if local is not None and os.path.isfile(local):
+        return Path(local).read_text()
+    if _hadoop(spark, path):
+        data = hadoop_fs.read_bytes(spark, absolute(path))
+        if data is not None:
+            return data.decode()
+    try:  # the folder form: written through Spark
         rows = spark.read.option("wholetext", "true").text(absolute(path)).collect()
     except AnalysisException as error:
         if error.getCondition() == "PATH_NOT_FOUND":

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
-from rebalance_lib.core.errors import OutputError
+from rebalance_lib.core.errors import OutputError, RebalanceError
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.sweep import METADATA_KEY
 from rebalance_lib.storage import delta_sql, fs
 from rebalance_lib.storage.delta_sql import table_ref
 
 log = logging.getLogger(__name__)
+Failure = TypeVar("Failure", bound=RebalanceError)
 
 _USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 # Characters Delta refuses in column names unless the table maps names to physical columns.
@@ -241,6 +243,16 @@ def undo_write(spark: SparkSession, write: WriteResult) -> None:
         return
     delta_sql.restore(spark, table_ref(write.path), write.previous_version)
     log.info("restored %s to version %d", write.path, write.previous_version)
+
+
+def after_taking_back(failure: Failure, take_back: Callable[[], None]) -> Failure:
+    """``failure``, to raise once ``take_back`` has removed what the run wrote; where
+    something is left (``fs.delete``), its one line says that too."""
+    try:
+        take_back()
+    except OutputError as left:
+        return type(failure)(f"{failure.message}; {left.message}", fix=failure.fix)
+    return failure
 
 
 def remove_output(spark: SparkSession, where: str) -> None:
