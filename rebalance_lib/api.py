@@ -8,7 +8,7 @@ the spark-submit job are thin doors onto these two functions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any, Literal, TypedDict, Unpack
@@ -112,6 +112,9 @@ class Rebalanced:
     _options: RunOptions = field(repr=False)
     _timer: PhaseTimer = field(repr=False)
     _incremental_into: str | None = field(default=None, repr=False)
+    # The same source opened again at a given Delta version, where no version was asked for:
+    # a retry reads the version its run id's data commit read (see ``_write``).
+    _reopen_at: Callable[[int], Rebalanced] | None = field(default=None, repr=False)
 
     @cached_property
     def df(self) -> DataFrame:
@@ -167,7 +170,9 @@ class Rebalanced:
                 readable) or ``append``.
             run_id: idempotence key: a write repeating it commits nothing, whatever the mode,
                 and finishes what an earlier attempt left undone (lineage properties,
-                report). Default: a fresh id.
+                report) from the source version that attempt read: a table opened at its
+                newest version is opened again at that one (one more count); one opened at
+                a version asked for, or a DataFrame, is taken as given. Default: a fresh id.
             report_dir: where the report goes (default ``PATH/_rebalance_report``).
             partition_by: the output's partition columns; ``[]`` writes it unpartitioned.
             cluster_by: the output's liquid clustering columns. With neither given, the
@@ -236,6 +241,17 @@ class Rebalanced:
         check_output_named(path)
         # A retry of a run whose data commit is already there: the output is its own.
         committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
+        first_read = committed["source_version"] if committed is not None else None
+        if (
+            self._reopen_at is not None
+            and first_read is not None
+            and first_read != source.delta_version
+        ):
+            # The source has moved on since the first attempt: its report is rebuilt from the
+            # version that attempt read, whatever door the retry comes through.
+            retried = self._reopen_at(int(first_read))
+            into = dict(partition.values) if partition is not None else None
+            return retried.write(path, mode, run_id, report_dir, partition_by, cluster_by, into)
         layout = output_layout(
             source.layout,
             partition_by,
@@ -425,7 +441,28 @@ def rebalance_table(
             )
         else:
             opened = plan_rows(source_df, source_info, run_options, timer)
-    return Rebalanced(opened.plan, opened, run_options, timer, incremental_into)
+    reopen_at = None
+    if version is None:
+        reopen_at = partial(
+            _reopened,
+            spark,
+            source,
+            dict(
+                input_format=input_format,
+                one_pass=one_pass,
+                classes=classes,
+                incremental_into=incremental_into,
+                **options,
+            ),
+        )
+    return Rebalanced(opened.plan, opened, run_options, timer, incremental_into, reopen_at)
+
+
+def _reopened(
+    spark: SparkSession, source: str, arguments: dict[str, Any], version: int
+) -> Rebalanced:
+    """``rebalance_table`` with the same arguments, at ``version``."""
+    return rebalance_table(spark, source, version=version, **arguments)
 
 
 def resolve_options(options: RebalanceOptions) -> RunOptions:

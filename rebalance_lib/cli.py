@@ -577,13 +577,8 @@ def _run_checked(spark: SparkSession, config: RebalanceConfig, output: str) -> W
     own_output = committed is not None or config.output.incremental
     mode = "append" if own_output else config.output.mode
     check_output_path(spark, output, input_path, mode, config.output.report_dir)
-    if committed is not None and config.input.version is None:
-        # A retry reads the source version its earlier attempt read, so its report holds.
-        config = config.model_copy(
-            update={
-                "input": config.input.model_copy(update={"version": committed["source_version"]})
-            }
-        )
+    # A retry reads the source version its earlier attempt read: ``write`` sees to it, as it
+    # does for every door.
     return _open(spark, config, counted=False).write(
         output,
         config.output.mode,

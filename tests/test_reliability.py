@@ -14,6 +14,7 @@ from conftest import labelled_df, start_writing, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
+from rebalance_lib import rebalance_table
 from rebalance_lib.cli import main, run_configured
 from rebalance_lib.config import load_config
 from rebalance_lib.core.faults import FAULT_ENV
@@ -274,3 +275,44 @@ def test_a_retry_of_the_identical_command_finishes_the_run_without_a_second_comm
     assert report.run_id == "airflow-try" and report.checks_passed
     assert report.output.rows == spark.read.format("delta").load(str(output)).count()
     assert report.source.rows == 20_000
+
+
+API_WRITE = """
+import sys
+from rebalance_lib import rebalance_table
+from rebalance_lib.storage.session import build_session
+
+spark = build_session("local[1]", "api-retry", {"spark.ui.enabled": "false"})
+rebalance_table(spark, sys.argv[1], factor=5, sampler="hash", sample_key="id").write(
+    sys.argv[2], run_id="api-try"
+)
+"""
+
+
+def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_read(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """`rebalance_table(...).write(out, run_id=R)` killed after its data commit; rows are
+    appended to the source; the identical call again commits nothing and its report is that
+    of the version the first attempt read, as `rebalance run`'s retry is."""
+    source = write_delta(labelled_df(spark, 20_000, 400), tmp_path / "in")
+    output = tmp_path / "out"
+    killed = subprocess.run(
+        [sys.executable, "-c", API_WRITE, source, str(output)],
+        env={**os.environ, FAULT_ENV: "after-data-commit"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    labelled_df(spark, 5_000, 100).write.format("delta").mode("append").save(source)
+    retried = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
+        str(output), run_id="api-try"
+    )
+    assert retried.skipped_as_repeat and retried.report is not None
+    assert retried.report.source.delta_version == 0 and retried.report.source.rows == 20_000
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
+    assert [commit["operation"] for commit in history].count("WRITE") == 1
+    on_disk = Report.model_validate_json((output / "_rebalance_report" / "report.json").read_text())
+    assert on_disk.run_id == "api-try" and on_disk.source.rows == 20_000
+    assert on_disk.output.rows == spark.read.format("delta").load(str(output)).count()
