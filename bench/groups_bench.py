@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from run_bench import FACTOR, SEED, bench_parser  # the main benchmark's factor and seed
+from methods import FACTOR, SEED  # the main benchmark's factor and seed
+from run_bench import bench_parser
 
 POSITIVE_SHARE = 0.01
 MAX_USERS = 25_000
@@ -41,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-SWEEP = (("strata", 4), ("strata", 5_000), ("strata", 50_000))
+SWEEP: tuple[tuple[str, int], ...] = (("strata", 4), ("strata", 5_000), ("strata", 50_000))
 SWEEP += (("classes", 10), ("classes", 1_000), ("classes", 100_000))
 
 

@@ -24,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from run_bench import FACTOR, SEED, bench_parser
+from methods import FACTOR, SEED
+from run_bench import bench_parser
 
 CONDITIONS = ("JARs noted in the cache", "JARs resolved through Ivy")
 
