@@ -20,7 +20,9 @@ from rebalance_lib import rebalance_table, select_factor
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import InputError, OutputError
 from rebalance_lib.core.faults import FAULT_ENV
+from rebalance_lib.report.files import read_report
 from rebalance_lib.report.model import Report
+from rebalance_lib.storage import fs
 
 ROWS, MINORITY_ROWS, FACTOR = 20_000, 400, 5
 HASH = {"sample.method": "hash", "sample.key": ["id"], "target.factor": FACTOR}
@@ -219,3 +221,22 @@ def test_a_killed_command_line_run_on_s3_is_finished_by_its_retry(
     )
     assert report.run_id == "retried" and report.checks_passed
     assert report.output.rows == read(spark, output).count()
+
+
+def test_a_report_written_as_folders_is_read_back_and_replaced_by_objects(
+    spark: SparkSession, events: str, buckets: S3Server
+) -> None:
+    """A report in the folder form (what a Spark Connect client leaves, one part file per
+    name) is read back as the report; writing the report again replaces it with an object."""
+    output = "s3a://curated/folders"
+    written = run_rebalance(spark, events, output, **HASH)
+    assert written.report is not None
+    report_json = buckets.get("curated", "folders/_rebalance_report/report.json")
+    as_folder_df = spark.createDataFrame([(report_json,)], "value string").coalesce(1)
+    as_folder_df.write.mode("overwrite").text(f"{output}/_rebalance_report/report.json")
+    keys = buckets.keys("curated", "folders/_rebalance_report/report.json")
+    assert any(key.startswith("folders/_rebalance_report/report.json/part-") for key in keys)
+    assert read_report(spark, output).run_id == written.report.run_id
+    fs.write_text(spark, f"{output}/_rebalance_report/report.json", report_json)
+    report_keys = buckets.keys("curated", "folders/_rebalance_report/")
+    assert report_keys == [f"folders/_rebalance_report/{name}" for name in REPORT_FILES]
