@@ -124,7 +124,7 @@ def _listing(spark: SparkSession, path: str) -> DataFrame:
 
 def exists(spark: SparkSession, path: str) -> bool:
     if _hadoop(spark, path):
-        return hadoop_fs.exists(spark, path)
+        return hadoop_fs.exists(spark, absolute(path))
     return _files(spark, path, limit=1) is not None
 
 
@@ -145,7 +145,7 @@ def known_absent(spark: SparkSession, path: str) -> bool:
 def is_empty_dir(spark: SparkSession, path: str) -> bool:
     """True when ``path`` exists and holds no data file."""
     if _hadoop(spark, path):
-        return hadoop_fs.holds_data(spark, path) is False
+        return hadoop_fs.holds_data(spark, absolute(path)) is False
     return _files(spark, path, limit=1) == []
 
 
@@ -199,7 +199,7 @@ def delete(spark: SparkSession, path: str) -> None:
         shutil.rmtree(local, ignore_errors=True)
         left = os.path.lexists(local)
     elif client_is_driver(spark):
-        left = not hadoop_fs.delete(spark, path)
+        left = not hadoop_fs.delete(spark, absolute(path))
     elif exists(spark, path):
         raise OutputError(
             f"{path} is left: a Spark Connect client cannot remove files on the server's "

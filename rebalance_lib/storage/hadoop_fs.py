@@ -59,7 +59,7 @@ def write_bytes(spark: SparkSession, path: str, data: bytes) -> None:
     """``data`` as one object (one file) named ``path``, replacing a file or a folder of that
     name (a report an earlier release wrote through Spark)."""
     file_system, hadoop_path = _file_system(spark, path)
-    if file_system.exists(hadoop_path) and file_system.getFileStatus(hadoop_path).isDirectory():
+    if file_system.isDirectory(hadoop_path):  # one status call: False when nothing is there
         file_system.delete(hadoop_path, True)
     stream = file_system.create(hadoop_path, True)
     try:
@@ -71,7 +71,7 @@ def write_bytes(spark: SparkSession, path: str, data: bytes) -> None:
 def read_bytes(spark: SparkSession, path: str) -> bytes | None:
     """The bytes of the file ``path``; None when nothing is there or it is a folder."""
     file_system, hadoop_path = _file_system(spark, path)
-    if not file_system.exists(hadoop_path) or file_system.getFileStatus(hadoop_path).isDirectory():
+    if not file_system.isFile(hadoop_path):  # one status call: False when nothing is there
         return None
     stream = file_system.open(hadoop_path)
     try:
