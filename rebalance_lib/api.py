@@ -114,7 +114,7 @@ class Rebalanced:
     _incremental_into: str | None = field(default=None, repr=False)
     # The same source opened again at a given Delta version, where no version was asked for:
     # a retry reads the version its run id's data commit read (see ``_write``).
-    _reopen_at: Callable[[int], Rebalanced] | None = field(default=None, repr=False)
+    _reopen_at: Callable[..., Rebalanced] | None = field(default=None, repr=False)
 
     @cached_property
     def df(self) -> DataFrame:
@@ -249,7 +249,7 @@ class Rebalanced:
         ):
             # The source has moved on since the first attempt: its report is rebuilt from the
             # version that attempt read, whatever door the retry comes through.
-            retried = self._reopen_at(int(first_read))
+            retried = self._reopen_at(version=int(first_read))
             into = dict(partition.values) if partition is not None else None
             return retried.write(path, mode, run_id, report_dir, partition_by, cluster_by, into)
         layout = output_layout(
@@ -444,25 +444,16 @@ def rebalance_table(
     reopen_at = None
     if version is None:
         reopen_at = partial(
-            _reopened,
+            rebalance_table,
             spark,
             source,
-            dict(
-                input_format=input_format,
-                one_pass=one_pass,
-                classes=classes,
-                incremental_into=incremental_into,
-                **options,
-            ),
+            input_format=input_format,
+            one_pass=one_pass,
+            classes=classes,
+            incremental_into=incremental_into,
+            **options,
         )
     return Rebalanced(opened.plan, opened, run_options, timer, incremental_into, reopen_at)
-
-
-def _reopened(
-    spark: SparkSession, source: str, arguments: dict[str, Any], version: int
-) -> Rebalanced:
-    """``rebalance_table`` with the same arguments, at ``version``."""
-    return rebalance_table(spark, source, version=version, **arguments)
 
 
 def resolve_options(options: RebalanceOptions) -> RunOptions:
