@@ -314,6 +314,8 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
 
     Args:
         df: any DataFrame: a table, a filtered or joined frame.
+
+    Keyword Args:
         label: the label column (integers, strings or booleans). Default ``label``.
         factor: divide the majority by F; kept rows weigh x F. Or exactly one of
             ``target_ratio`` (R:1), ``target_minority_share`` (0 < S < 0.5),
@@ -331,7 +333,8 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
         input_weight_col: an existing example weight to scale (default weight 1).
         batch_size: the training batch size the advice is given for (default 128).
         strata: plan within each combination of these columns (e.g. ``["country"]``).
-        split_col, train_value: rebalance only rows whose ``split_col`` is ``train_value``.
+        split_col: rebalance only the rows whose ``split_col`` is ``train_value``.
+        train_value: the value of ``split_col`` that marks the training rows.
         sampler: ``sampleBy`` (Bernoulli per row, default) or ``hash`` (by ``sample_key``).
         sample_key: key column(s) of the hash sampler (and of ``exact``).
         exact: keep exactly the planned rows of each downsampled group (one more pass).

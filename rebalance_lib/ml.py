@@ -237,14 +237,26 @@ class RebalancedEstimator(
         labelCol: the label column (default ``label``).
         weightCol: the column the weights are written to and the estimator trains with
             (default ``weight``, the API's).
-        factor, targetRatio, targetMinorityShare, minMinorityPerBatch, maxRows, classTargets,
-            classFactors: how much to downsample, exactly one of them (``rebalance``'s
-            ``factor``, ``target_ratio``, ..., ``class_targets``); the per-class ones are
-            saved with their labels' types.
-        seed, minority, batchSize, strata, sampler, sampleKey, exact, weightBasis,
-            inputWeightCol: ``rebalance``'s keywords of the same meaning (``API_KEYWORDS``);
-            unset, its defaults. A split column or null-label dropping is not offered: the
-            tuner splits, and a Spark ML estimator refuses null labels anyway.
+        factor: how much to downsample, as ``rebalance``'s ``factor``; exactly one of this
+            and the six target params below.
+        targetRatio: ``rebalance``'s ``target_ratio``.
+        targetMinorityShare: ``rebalance``'s ``target_minority_share``.
+        minMinorityPerBatch: ``rebalance``'s ``min_minority_per_batch``.
+        maxRows: ``rebalance``'s ``max_rows``.
+        classTargets: ``rebalance``'s ``class_targets``, saved with its labels' types.
+        classFactors: ``rebalance``'s ``class_factors``, saved with its labels' types.
+        seed: ``rebalance``'s ``seed``. This param and the eight below are ``rebalance``'s
+            keywords of the same meaning (``API_KEYWORDS``); unset, its defaults. A split
+            column or null-label dropping is not offered: the tuner splits, and a Spark ML
+            estimator refuses null labels anyway.
+        minority: ``rebalance``'s ``minority``.
+        batchSize: ``rebalance``'s ``batch_size``.
+        strata: ``rebalance``'s ``strata``.
+        sampler: ``rebalance``'s ``sampler``.
+        sampleKey: ``rebalance``'s ``sample_key``.
+        exact: ``rebalance``'s ``exact``.
+        weightBasis: ``rebalance``'s ``weight_basis``.
+        inputWeightCol: ``rebalance``'s ``input_weight_col``.
         calibrate: train the estimator unweighted and correct its probabilities with the
             prior correction (logit - ln F), for estimators without ``weightCol``. Binary
             labels 0 and 1 only; the prediction and raw prediction stay the inner model's.
