@@ -72,6 +72,8 @@ def binary_correction(plan: Plan) -> BinaryCorrection:
     labels must be 0 and 1; F is the factor the other class was divided by.
 
     Example:
+        >>> from rebalance_lib.core.plan import plan_rebalance
+        >>> from rebalance_lib.core.targets import TargetRequest
         >>> binary_correction(plan_rebalance({0: 10_000, 1: 100}, TargetRequest(factor=10)))
         BinaryCorrection(minority_index=1, factor=10)
     """

@@ -207,6 +207,7 @@ class Plan:
         fitted model stores this and loading it gets the identical plan back.
 
         Example:
+            >>> import json
             >>> plan = plan_rebalance({0: 1_000, 1: 100}, TargetRequest(factor=5))
             >>> Plan.from_state(json.loads(json.dumps(plan.to_state()))) == plan
             True

@@ -92,6 +92,15 @@ class SweepPlan:
         factor the sweep's table lacks rows, so that is refused.
 
         Example:
+            >>> sweep = SweepPlan(
+            ...     factors=(5.0, 10.0, 20.0),
+            ...     class_rows=((0, 100_000), (1, 1_000)),
+            ...     minority_label=1,
+            ...     batch_size=128,
+            ...     label_column="label",
+            ...     weight_column="weight",
+            ...     input_weight_column=None,
+            ... )
             >>> sweep.plan_at(20).for_label(0).weight_multiplier
             20.0
         """
