@@ -14,7 +14,7 @@ S3_VENV := .venv-s3
 # The exact versions everything is tested with (pyproject.toml declares ranges).
 PIP_INSTALL = $(BIN)/pip install --quiet --constraint constraints.txt
 
-.PHONY: setup setup-test airflow-env mlflow-env s3-env s3a-jars class-archive demo test test-fast check bench lint format wheel lock lanes clean
+.PHONY: setup setup-test airflow-env mlflow-env s3-env s3a-jars class-archive demo test test-fast check docs bench lint format wheel lock lanes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,13 +77,21 @@ demo: setup
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -m "not jvm" $(PYTEST_ARGS)
 
-# Lint and format (ruff), types (strict on the core) and the import contracts (the core never
-# imports Spark; no floor imports one above it).
-check: $(VENV)/.installed-test
+# Lint and format (ruff), types (strict on the core), the import contracts (the core never
+# imports Spark; no floor imports one above it) and the docs site.
+check: $(VENV)/.installed-test docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The documentation site (mkdocs.yml, docs/), into the venv; --strict turns a broken link or
+# anchor, a page left out of the navigation or a docstring griffe cannot read into a failure
+# (not with --quiet, which hides the warnings strict mode counts: the build would pass).
+# The API reference is read from the source statically: no Spark starts. (The variable quiets
+# Material's notice about a future MkDocs.)
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site
 
 # Everything, timed: the suite's own seconds are its budget (10 minutes on 2 cores).
 test: setup-test check
