@@ -5,8 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rebalance_lib.core.batches import BatchCounts, Chunk, DataFile, chunk_shifts, file_offsets
+from rebalance_lib.core.counts import TaskSpread
 
 BATCH = 128
 
@@ -68,3 +71,69 @@ def test_chunks_are_placed_by_file_then_split_and_other_files_left_out() -> None
 def test_file_offsets_place_each_file_after_the_rows_of_those_before_it() -> None:
     files = [DataFile("b", "/t/b", 5), DataFile("a", "/t/day=1/a", 0), DataFile("c", "/t/c", 2)]
     assert file_offsets(files) == ({"b": 0, "a": 5, "c": 5}, 7)
+
+
+def pearson_chi_square(table: list[list[int]]) -> float:
+    """The textbook statistic of a (task x class) table, empty tasks and classes left out."""
+    table = [row for row in table if sum(row)]
+    total = sum(map(sum, table))
+    class_rows = [sum(column) for column in zip(*table, strict=True)]
+    return sum(
+        (n - sum(row) * class_rows[c] / total) ** 2 / (sum(row) * class_rows[c] / total)
+        for row in table
+        for c, n in enumerate(row)
+        if class_rows[c]
+    )
+
+
+def spread_of(table: list[list[int]]) -> TaskSpread:
+    """What the profile hands over: per class, its rows and its sum over tasks of n²/N."""
+    tasks = [row for row in table if sum(row)]
+    classes = [c for c in range(len(table[0])) if any(row[c] for row in tasks)]
+    share_squares = {c: sum(row[c] ** 2 / sum(row) for row in tasks) for c in classes}
+    class_rows = {c: sum(row[c] for row in tasks) for c in classes}
+    return TaskSpread.of(len(tasks), share_squares, class_rows)
+
+
+def random_table(
+    rng: random.Random, tasks: int, task_rows: int, shares: list[float]
+) -> list[list[int]]:
+    """Rows placed in tasks with no regard to their class."""
+    table = []
+    for _ in range(tasks):
+        row = [0] * len(shares)
+        for label in rng.choices(range(len(shares)), weights=shares, k=task_rows):
+            row[label] += 1
+        table.append(row)
+    return table
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(0, 5_000), min_size=3, max_size=3), min_size=1, max_size=12
+    ).filter(lambda table: sum(map(sum, table)) > 0)
+)
+def test_the_task_spread_is_pearsons_chi_square_of_the_task_by_class_table(
+    table: list[list[int]],
+) -> None:
+    assert spread_of(table).chi_square == pytest.approx(
+        pearson_chi_square(table), rel=1e-9, abs=1e-6
+    )
+
+
+def test_rows_placed_at_random_are_mixed_and_classes_stored_apart_are_not() -> None:
+    rng = random.Random(7)
+    for tasks in (2, 8, 40):
+        for _ in range(25):
+            table = random_table(rng, tasks, 2_000, [0.97, 0.02, 0.01])
+            assert spread_of(table).mixed, table
+    # The minority stored in files of its own, after the majority's (a table sorted by label).
+    sorted_by_label = [[2_000, 0], [2_000, 0], [1_600, 400], [0, 2_000]]
+    assert not spread_of(sorted_by_label).mixed
+    # Time-clustered: one task of eight holds twice the minority's share.
+    drifting = [[1_960, 40]] * 7 + [[1_920, 80]]
+    assert not spread_of(drifting).mixed
+    # One task: its rows are all there is, so ordering them in place is a full shuffle.
+    assert spread_of([[1_990, 10]]) == TaskSpread(1, 2, 0.0)
+    assert spread_of([[1_990, 10]]).mixed

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,10 +39,10 @@ def clustered_source(spark: SparkSession, files: int) -> DataFrame:
     return rows_df.repartitionByRange(files, "id").sortWithinPartitions("id")
 
 
-def labels_in_file_order(output: Path) -> list[int]:
-    """The label column as delta-rs lists the files and Parquet stores the rows."""
+def column_in_file_order(output: Path, name: str = "label") -> list[int]:
+    """The label (or another) column as delta-rs lists the files and Parquet stores the rows."""
     files = DeltaTable(str(output)).file_uris()
-    columns = [pq.read_table(file, columns=["label"])["label"] for file in files]
+    columns = [pq.read_table(file, columns=[name])[name] for file in files]
     return pa.chunked_array([chunk for column in columns for chunk in column.chunks]).to_pylist()
 
 
@@ -85,13 +87,41 @@ def assert_report_reads_as_the_files(section: FileOrderSection, counts: list[int
     )
 
 
-@pytest.mark.parametrize("files", [1, 4], ids=["inside-one-file", "across-files"])
+IN_PLACE = "each task's rows are put in the batch-ready order where they are"
+
+
+def mixed_source(spark: SparkSession, files: int) -> DataFrame:
+    """``ROWS`` rows in ``files`` files, each stored in id order, whose positives (about one
+    in fifty) are placed by a hash of the id: every file holds the classes in the table's
+    shares, up to chance."""
+    rows_df = (
+        spark.range(ROWS)
+        .withColumn("label", (F.abs(F.xxhash64("id")) % 50 == 0).cast("int"))
+        .withColumn("x", (F.col("id") % 97).cast("double"))
+    )
+    return rows_df.repartitionByRange(files, "id").sortWithinPartitions("id")
+
+
+@pytest.mark.parametrize(
+    ("files", "in_place"),
+    [(1, True), (4, False)],
+    ids=["inside-one-file", "across-files"],
+)
 def test_the_default_order_makes_every_batch_a_random_draw(
-    spark: SparkSession, tmp_path: Path, files: int
+    spark: SparkSession,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    files: int,
+    in_place: bool,
 ) -> None:
+    """Positives stored together: inside one file (one task, whose rows are ordered where
+    they are), or in files of their own (the classes are not mixed across the tasks, so the
+    rows are shuffled between them)."""
     source = write_delta(clustered_source(spark, files), tmp_path / "in")
-    written = run_rebalance(spark, source, tmp_path / "out", **{"target.factor": FACTOR})
-    labels = labels_in_file_order(tmp_path / "out")
+    with caplog.at_level(logging.INFO, logger="rebalance_lib"):
+        written = run_rebalance(spark, source, tmp_path / "out", **{"target.factor": FACTOR})
+    assert (IN_PLACE in caplog.text) is in_place
+    labels = column_in_file_order(tmp_path / "out")
     counts = minority_per_batch(labels)
     share = sum(labels) / len(labels)
     assert variance(counts) <= random_order_bound(counts, share), variance(counts)
@@ -104,7 +134,37 @@ def test_the_default_order_makes_every_batch_a_random_draw(
     # The same seed, input and settings give the same order.
     again = run_rebalance(spark, source, tmp_path / "again", **{"target.factor": FACTOR})
     assert again.report is not None
-    assert labels_in_file_order(tmp_path / "again") == labels
+    assert column_in_file_order(tmp_path / "again") == labels
+
+
+def test_classes_mixed_across_the_inputs_files_are_ordered_in_place_without_a_shuffle(
+    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each file already holds the classes in the table's shares, but in id order: the rows
+    stay in the tasks that read them (one output file per task) and are ordered within each,
+    and the batches are as random as a shuffle's."""
+    source = write_delta(mixed_source(spark, 4), tmp_path / "in")
+    with caplog.at_level(logging.INFO, logger="rebalance_lib"):
+        written = run_rebalance(spark, source, tmp_path / "out", **{"target.factor": FACTOR})
+    assert IN_PLACE in caplog.text
+    # Spark packs small files into fewer tasks: each task read writes one file.
+    found = re.search(r"mixed across the input's (\d+) tasks", caplog.text)
+    assert found is not None and int(found.group(1)) >= 2, caplog.text
+    assert len(DeltaTable(str(tmp_path / "out")).file_uris()) == int(found.group(1))
+    labels = column_in_file_order(tmp_path / "out")
+    counts = minority_per_batch(labels)
+    share = sum(labels) / len(labels)
+    assert variance(counts) <= random_order_bound(counts, share), variance(counts)
+    section = reported_minority(written.report)
+    assert_report_reads_as_the_files(section, counts)
+    assert not section.worse_than_random
+    # Not the input's order: within each file the rows are no longer in id order.
+    ids = column_in_file_order(tmp_path / "out", "id")
+    ascending = sum(1 for earlier, later in itertools.pairwise(ids) if later > earlier)
+    assert ascending < 0.6 * len(ids), ascending
+    again = run_rebalance(spark, source, tmp_path / "again", **{"target.factor": FACTOR})
+    assert again.report is not None
+    assert column_in_file_order(tmp_path / "again") == labels
 
 
 def test_the_input_order_switch_keeps_the_inputs_runs_and_the_report_says_so(
@@ -117,7 +177,7 @@ def test_the_input_order_switch_keeps_the_inputs_runs_and_the_report_says_so(
         tmp_path / "out",
         **{"target.factor": FACTOR, "output.row_order": "input"},
     )
-    labels = labels_in_file_order(tmp_path / "out")
+    labels = column_in_file_order(tmp_path / "out")
     counts = minority_per_batch(labels)
     assert labels == sorted(labels)  # the positives still together, at the end
     assert counts.count(0) > len(counts) * 0.8

@@ -156,7 +156,9 @@ def write_rebalanced(
     sampling = options.sampling
     if options.row_order == "shuffled":
         _warn_of_label_layout(layout, label_col)
-        rows_df = rows_df.transform(in_batch_order, sampling.seed, layout.partition_by)
+        rows_df = rows_df.transform(
+            in_batch_order, sampling.seed, layout.partition_by, **_order_tasks(opened, layout)
+        )
     observed_df, observation = observe_class_totals(rows_df, labels, label_col, weight_col)
     sweep_observation = None
     if opened.sweep is not None:
@@ -281,6 +283,28 @@ def write_rebalanced(
         report_dir,
         report,
     )
+
+
+def _order_tasks(opened: Opened, layout: TableLayout) -> dict[str, Any]:
+    """Where the batch-ready order puts the rows: in the tasks that read them when the
+    profile found the classes already mixed across those tasks (the sample and the weights
+    keep them); else shuffled over as many tasks as read them, or over Spark's choice when
+    the profile did not count per task. A partitioned output is always shuffled: the profile
+    did not count each partition."""
+    spread = opened.profile.task_spread
+    if spread is None:
+        return {}
+    if layout.partition_by or not spread.mixed:
+        return {"tasks": spread.tasks}
+    log.info(
+        "the classes are mixed across the input's %d tasks as rows placed at random would be "
+        "(chi-square %.1f, %d degrees of freedom): each task's rows are put in the "
+        "batch-ready order where they are, without a shuffle",
+        spread.tasks,
+        spread.chi_square,
+        spread.degrees_of_freedom,
+    )
+    return {"in_place": True}
 
 
 def _warn_of_label_layout(layout: TableLayout, label_col: str) -> None:

@@ -18,28 +18,41 @@ from rebalance_lib.transforms.names import column, hashable
 _ORDER_SALT = 0x6F72646572  # "order"
 
 
-def in_batch_order(df: DataFrame, seed: int, partition_cols: Sequence[str] = ()) -> DataFrame:
+def in_batch_order(
+    df: DataFrame,
+    seed: int,
+    partition_cols: Sequence[str] = (),
+    *,
+    tasks: int | None = None,
+    in_place: bool = False,
+) -> DataFrame:
     """The rows shuffled across and within tasks by a seeded key, so that every file, and
     every run of consecutive rows in one, is a random draw of the classes.
 
     The key is a seeded 64-bit hash of the row's values (``order_key``): it does not depend
     on the sampler's draw (another salt), nor on the order the input stored its rows in, and
     is the same for the same seed, input and settings, however Spark splits the work or
-    retries a task. Rows are spread over tasks by the key (a round-robin would keep the
-    input's runs of one class inside each task) and sorted by it within each task; with
-    ``partition_cols``, each partition's rows are in key order. Identical rows share a key,
-    so they stay together: a table of many repeated rows shows it in its measured batches.
+    retries a task. Rows are spread over ``tasks`` tasks (Spark's choice when None) by the
+    key (a round-robin would keep the input's runs of one class inside each task) and sorted
+    by it within each task; with ``partition_cols``, each partition's rows are in key order.
+    Identical rows share a key, so they stay together: a table of many repeated rows shows
+    it in its measured batches.
+
+    ``in_place`` sorts each task's rows by the key where they are, without the shuffle: for
+    rows whose tasks already hold the classes in the table's shares (``TaskSpread.mixed``),
+    each task's file is then as random a draw as a shuffled one.
 
     Example:
         >>> kept_df.transform(in_batch_order, 42)
     """
     order_col = fresh_name(df, "_rebalance_order")
     keyed_df = df.withColumn(order_col, order_key(df, seed))
-    return (
-        keyed_df.repartition(F.col(order_col))
-        .sortWithinPartitions(*[column(name) for name in partition_cols], F.col(order_col))
-        .drop(order_col)
-    )
+    if not in_place:
+        key = F.col(order_col)
+        keyed_df = keyed_df.repartition(key) if tasks is None else keyed_df.repartition(tasks, key)
+    return keyed_df.sortWithinPartitions(
+        *[column(name) for name in partition_cols], F.col(order_col)
+    ).drop(order_col)
 
 
 def order_key(df: DataFrame, seed: int) -> Column:

@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import types as T
 
-from rebalance_lib.core.counts import ClassStats, GroupedProfile, TableProfile
+from rebalance_lib.core.counts import ClassStats, GroupedProfile, TableProfile, TaskSpread
 from rebalance_lib.core.errors import InputError
-from rebalance_lib.core.keys import group_key
+from rebalance_lib.core.keys import canonical, group_key
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.names import column
+
+# What ``_row_stats`` counts, each summed again where groups of rows are merged.
+_ROW_STATS = ("rows", "weight_sum", "weight_sq_sum", "bad_weights")
 
 # Float and double labels are taken when every value is a whole number (0.0/1.0).
 _LABEL_TYPES = (T.IntegralType, T.StringType, T.BooleanType, T.FloatType, T.DoubleType)
@@ -107,12 +110,7 @@ def profile_groups(
     group_rows = (
         df.select(*keys, column(label_col).alias("_label"), weight.alias("_weight"))
         .groupBy(*key_names, "_label")
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum("_weight").alias("weight_sum"),
-            F.sum(F.col("_weight") * F.col("_weight")).alias("weight_sq_sum"),
-            F.count_if(is_bad_weight(F.col("_weight"))).alias("bad_weights"),
-        )
+        .agg(*_row_stats(F.col("_weight")))
         .collect()
     )
     _check_whole_labels([row["_label"] for row in group_rows], label_col)
@@ -146,13 +144,68 @@ def _check_whole_labels(labels: list[Label | None], label_col: str) -> None:
 def profile_classes(
     df: DataFrame, label_col: str, input_weight_col: str | None = None
 ) -> TableProfile:
-    """Count rows per label value in one pass that reads only the label (and weight) column.
+    """Count rows per label value in one pass that reads only the label (and weight) column,
+    and how the classes spread over the tasks that read them (``TaskSpread``).
+
+    Each task's classes are counted first (one row per task and class leaves the scan, as a
+    count per class alone would); the task's labelled rows then give each class its sum of
+    n²/N over the tasks, so only one row per class reaches the driver.
 
     Example:
         >>> profile_classes(events_df, "label").class_counts
         {0: 995000, 1: 5000}
     """
-    return profile_groups(df, label_col, (), input_weight_col).table()
+    check_columns(df, label_col, input_weight_col)
+    per_task_df = (
+        df.select(
+            F.spark_partition_id().alias("_task"),
+            column(label_col).alias("_label"),
+            weight_expr(input_weight_col).alias("_weight"),
+        )
+        .groupBy("_task", "_label")
+        .agg(*_row_stats(F.col("_weight")))
+    )
+    labelled_rows = F.when(F.col("_label").isNotNull(), F.col("rows").cast("double"))
+    task_rows = F.sum(labelled_rows).over(Window.partitionBy("_task"))
+    class_rows = (
+        per_task_df.withColumn("_task_rows", task_rows)
+        .groupBy("_label")
+        .agg(
+            *[F.sum(name).alias(name) for name in _ROW_STATS],
+            F.sum(F.col("rows") / F.col("_task_rows")).alias("task_shares"),
+            F.sum(F.col("rows").cast("double") ** 2 / F.col("_task_rows")).alias("share_squares"),
+        )
+        .collect()
+    )
+    _check_whole_labels([row["_label"] for row in class_rows], label_col)
+    labelled = [row for row in class_rows if row["_label"] is not None]
+    classes = {
+        canonical(row["_label"]): ClassStats(row["rows"], row["weight_sum"], row["weight_sq_sum"])
+        for row in labelled
+    }
+    spread = None
+    if labelled:
+        # Each task's shares of its classes add up to 1: their sum counts the tasks.
+        tasks = round(sum(row["task_shares"] for row in labelled))
+        share_squares = {canonical(row["_label"]): row["share_squares"] for row in labelled}
+        spread = TaskSpread.of(tasks, share_squares, {k: c.rows for k, c in classes.items()})
+    return TableProfile(
+        classes,
+        null_label_rows=sum(row["rows"] for row in class_rows if row["_label"] is None),
+        bad_weight_rows=sum(row["bad_weights"] for row in class_rows),
+        task_spread=spread,
+    )
+
+
+def _row_stats(weight: Column) -> list[Column]:
+    """Per group of rows: its rows, the sums of its weights and squared weights, and its
+    unusable weights."""
+    return [
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(weight).alias("weight_sum"),
+        F.sum(weight * weight).alias("weight_sq_sum"),
+        F.count_if(is_bad_weight(weight)).alias("bad_weights"),
+    ]
 
 
 ROW_CHECK_MARKER = "rebalance row check: "
