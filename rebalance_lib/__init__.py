@@ -3,10 +3,13 @@
 >>> from rebalance_lib import rebalance
 >>> out = rebalance(events_df, label="label", factor=20, seed=7)
 >>> out.plan.minority_per_batch_after        # the pure plan, before a row is read again
+11.689497716894977
 >>> out.df                                   # lazy: the kept rows plus the weight column
->>> out.write("/data/events_rebalanced")     # Delta + report + lineage
+DataFrame[..., weight: double]
+>>> written = out.write(output_path)         # Delta + report + lineage
 >>> sweep = rebalance(events_df, factors=[5, 10, 20], sampler="hash", sample_key="id")
 >>> select_factor(sweep.df, 10)              # the rows and weights of F = 10, from one sample
+DataFrame[..., rebalance_draw: double, weight: double]
 """
 
 from rebalance_lib.api import (

@@ -103,8 +103,17 @@ class Rebalanced:
     Example:
         >>> out = rebalance(events_df, label="label", factor=20, seed=7)
         >>> out.plan.expected_rows_after
-        >>> out.df.groupBy("label").count().show()
-        >>> out.write("/data/events_rebalanced", mode="overwrite")
+        54750.0
+        >>> out.df.groupBy("label").agg(F.sum("weight")).orderBy("label").show()
+        +-----+-----------+
+        |label|sum(weight)|
+        +-----+-----------+
+        |    0|   989300.0|
+        |    1|     5000.0|
+        +-----+-----------+
+        <BLANKLINE>
+        >>> out.write(output_path, mode="overwrite").delta_version
+        0
     """
 
     plan: Plan
@@ -139,6 +148,7 @@ class Rebalanced:
             >>> out = rebalance(events_df, label="label", factors=[5, 10, 20], sampler="hash",
             ...                 sample_key="id")
             >>> out.plan_at(20).minority_per_batch_after
+            11.689497716894977
         """
         if self._opened.sweep is None:
             raise ConfigError(
@@ -188,7 +198,8 @@ class Rebalanced:
             A :class:`Written`: the table version committed and the report.
 
         Example:
-            >>> written = out.write("/data/events_rebalanced", run_id="2026-11-27")
+            >>> out = rebalance(events_df, label="label", factor=20, seed=7)
+            >>> written = out.write(output_path, run_id="2026-11-27")
             >>> written.delta_version, written.report.bias_check.verdict
             (0, 'PASS')
         """
@@ -349,7 +360,14 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
 
     Example:
         >>> out = rebalance(events_df, label="is_fraud", factor=20, seed=7)
-        >>> out.df.groupBy("is_fraud").agg(F.sum("weight")).show()
+        >>> out.df.groupBy("is_fraud").agg(F.sum("weight")).orderBy("is_fraud").show()
+        +--------+-----------+
+        |is_fraud|sum(weight)|
+        +--------+-----------+
+        |       0|   989300.0|
+        |       1|     5000.0|
+        +--------+-----------+
+        <BLANKLINE>
     """
     run_options = resolve_options(options)
     check_batch_rows(df)
@@ -395,9 +413,11 @@ def rebalance_table(
             ``incremental_into`` when the source has no version since the last run.
 
     Example:
-        >>> out = rebalance_table(spark, "/data/events", factor=10, one_pass=True,
+        >>> out = rebalance_table(spark, source_path, factor=10, one_pass=True,
         ...                       minority=1, classes=[0, 1])
-        >>> out.write("/data/events_rebalanced")
+        >>> written = out.write(output_path)
+        >>> written.plan.classes[0].rows_before, written.report.bias_check.verdict
+        (995000, 'PASS')
     """
     check_types(
         {

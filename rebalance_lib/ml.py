@@ -16,7 +16,9 @@ Example:
     >>> model = est.fit(train_df)  # lr trained with the weights, in column "weight"
     >>> model.plan.factor, model.transform(test_df).count() == test_df.count()
     (10.0, True)
-    >>> model.write().overwrite().save("/models/fraud"); RebalancedModel.load("/models/fraud")
+    >>> model.write().overwrite().save(model_path)
+    >>> RebalancedModel.load(model_path).plan.factor
+    10.0
     >>> grid = ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1]).addGrid(est.factor, [5.0, 10.0])
 
 Spark Connect is not supported yet. Reading pyspark 4.2's source: ``fit`` and ``transform``
@@ -272,6 +274,7 @@ class RebalancedEstimator(
         >>> cv = CrossValidator(estimator=est, estimatorParamMaps=grid, evaluator=evaluator)
         >>> RebalancedEstimator(estimator=MultilayerPerceptronClassifier(layers=[2, 2]),
         ...                     factor=10.0, calibrate=True)
+        RebalancedEstimator_...
     """
 
     _input_kwargs: dict[str, Any]
@@ -378,8 +381,11 @@ class RebalancedEstimator(
         Example:
             >>> est = RebalancedEstimator(estimator=lr, factor=10.0, sampler="hash",
             ...                           sampleKey=["id"])
-            >>> grid = ParamGridBuilder().addGrid(est.factor, [5.0, 10.0, 20.0]).build()
-            >>> CrossValidator(estimator=est, estimatorParamMaps=grid, ...).fit(train_df)
+            >>> grid = ParamGridBuilder().addGrid(est.factor, [5.0, 10.0]).build()
+            >>> cv = CrossValidator(estimator=est, estimatorParamMaps=grid, evaluator=evaluator,
+            ...                     numFolds=2, parallelism=2)
+            >>> cv.fit(train_df).bestModel.plan.factor in (5.0, 10.0)
+            True
         """
         # A validator fits the maps in its own threads, where MLflow sees no active run: the
         # caller's is looked up here, in the calling thread, and passed to each fit.
@@ -507,9 +513,10 @@ class RebalancedModel(Model, _RebalancedParams, MLReadable["RebalancedModel"], M
         plan: what the fit did: rows per class, factors, keep fractions, weights.
 
     Example:
-        >>> model.plan.for_label(0).keep_fraction, model.plan.for_label(0).weight_multiplier
+        >>> model.plan.for_label(0.0).keep_fraction, model.plan.for_label(0.0).weight_multiplier
         (0.1, 10.0)
         >>> model.transform(test_df).select("prediction", "probability")
+        DataFrame[prediction: double, probability: vector]
     """
 
     def __init__(self, inner_model: Model, plan: Plan) -> None:
@@ -546,6 +553,7 @@ def with_calibrated_probability(
 
     Example:
         >>> with_calibrated_probability(scored_df, "probability", BinaryCorrection(1, 10.0))
+        DataFrame[..., probability: vector, prediction: double]
     """
     probabilities = vector_to_array(F.col(probability_col))
     minority = calibrate(probabilities[correction.minority_index], correction.factor)

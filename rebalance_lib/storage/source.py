@@ -55,7 +55,7 @@ def read_source(
         version: the Delta version to read (default the latest, pinned).
 
     Example:
-        >>> source_df, info = read_source(spark, "/data/events")
+        >>> source_df, info = read_source(spark, source_path)
     """
     if input_format == "table":
         return _read_table(spark, source, version)

@@ -44,6 +44,7 @@ def in_batch_order(
 
     Example:
         >>> kept_df.transform(in_batch_order, 42)
+        DataFrame[id: bigint, label: int, ...]
     """
     order_col = fresh_name(df, "_rebalance_order")
     keyed_df = df.withColumn(order_col, order_key(df, seed))

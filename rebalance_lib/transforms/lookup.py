@@ -61,6 +61,7 @@ def with_group_numbers(
         >>> rows_df.transform(
         ...     with_group_numbers, ["label"], {"_keep": GroupNumbers({(0,): 0.05}, 1.0)}
         ... )
+        DataFrame[..., _keep: double]
     """
     keys = list(dict.fromkeys(key for entry in numbers.values() for key in entry.values))
     defaults = {name: F.lit(entry.default).cast(entry.data_type) for name, entry in numbers.items()}

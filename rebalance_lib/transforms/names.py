@@ -12,6 +12,7 @@ def column(name: str) -> Column:
 
     Example:
         >>> df.select(column("y.is_fraud"))
+        DataFrame[y.is_fraud: int]
     """
     return F.col("`" + name.replace("`", "``") + "`")
 

@@ -152,8 +152,8 @@ def profile_classes(
     n²/N over the tasks, so only one row per class reaches the driver.
 
     Example:
-        >>> profile_classes(events_df, "label").class_counts
-        {0: 995000, 1: 5000}
+        >>> sorted(profile_classes(events_df, "label").class_counts.items())
+        [(0, 995000), (1, 5000)]
     """
     check_columns(df, label_col, input_weight_col)
     per_task_df = (

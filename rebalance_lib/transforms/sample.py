@@ -110,6 +110,7 @@ def keep_below(
 
     Example:
         >>> drawn_df.transform(keep_below, ["label"], {(0,): 0.05}, "rebalance_draw")
+        DataFrame[id: bigint, label: int, ...]
     """
     fraction_col = fresh_name(df, "_rebalance_keep_fraction")
     fractions = GroupNumbers(keep_fractions, default_fraction)
@@ -131,6 +132,7 @@ def with_weight(
 
     Example:
         >>> kept_df.transform(with_weight, "label", {0: 20.0, 1: 1.0})
+        DataFrame[..., weight: double]
     """
     multipliers = {(label,): value for label, value in weight_multipliers.items()}
     return with_group_weight(df, [label_col], multipliers, weight_col, input_weight_col)

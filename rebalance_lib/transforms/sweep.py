@@ -46,8 +46,18 @@ def select_factor(df: DataFrame, factor: float) -> DataFrame:
         The selected rows, every column kept, the weight column set for ``factor``.
 
     Example:
-        >>> sweep_df = spark.read.format("delta").load("/data/events_sweep")
-        >>> select_factor(sweep_df, 20).groupBy("label").agg(F.sum("weight")).show()
+        >>> sweep = rebalance(events_df, factors=[5, 10, 20], sampler="hash", sample_key="id")
+        >>> written = sweep.write(sweep_path)
+        >>> sweep_df = spark.read.format("delta").load(sweep_path)
+        >>> twenty_df = select_factor(sweep_df, 20)
+        >>> twenty_df.groupBy("label").agg(F.sum("weight")).orderBy("label").show()
+        +-----+-----------+
+        |label|sum(weight)|
+        +-----+-----------+
+        |    0|   983380.0|
+        |    1|     5000.0|
+        +-----+-----------+
+        <BLANKLINE>
     """
     draw_col, sweep = sweep_of(df)
     groups = sweep.plan_at(factor).sample_groups(sweep.label_column)
