@@ -85,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--memory-rows", type=int, default=0, help="also measure memory on a table this big"
     )
     parser.add_argument("--data-dir", default="bench/data", help="generated tables, kept")
+    parser.add_argument(
+        "--label-sorted",
+        action="store_true",
+        help="store each table's rows sorted by label (its positives in files of their own, as "
+        "a table sorted or clustered by label is): the batch-ready order must shuffle them",
+    )
     parser.add_argument("--results", default="bench/RESULTS.md", help="regenerated in full")
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--driver-memory", default="8g")
@@ -126,17 +132,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def ensure_table(args: argparse.Namespace, rows: int, features: int) -> Path:
-    """The generated input of ``rows`` rows (made once, by Spark, as the demo makes its own)."""
+    """The generated input of ``rows`` rows (made once, by Spark, as the demo makes its own);
+    with ``--label-sorted``, the same rows stored sorted by label, made once from it."""
     source = Path(args.data_dir).resolve() / f"rows={rows},features={features}" / "input"
+    made = [
+        "from rebalance_lib.demo import ensure_demo_input",
+        f"ensure_demo_input(spark, {str(source)!r}, {rows}, {POSITIVE_SHARE}, seed=7, "
+        f"feature_count={features})",
+    ]
+    if args.label_sorted:
+        sorted_source = source.parent.with_name(source.parent.name + ",label-sorted") / "input"
+        made += [
+            f"spark.read.format('delta').load({str(source)!r}).orderBy('label', 'id')"
+            f".write.format('delta').save({str(sorted_source)!r})"
+        ]
+        source = sorted_source
     if not (source / "_delta_log").is_dir():
         print(f"bench: generating {rows:,} rows", file=sys.stderr, flush=True)
-        code = (
-            "import sys; from rebalance_lib.demo import ensure_demo_input; "
-            "from rebalance_lib.storage.session import build_session; "
-            f"spark = build_session({args.master!r}, 'rebalance-bench-generate', "
-            f"{{'spark.driver.memory': {args.driver_memory!r}}}); "
-            f"ensure_demo_input(spark, {str(source)!r}, {rows}, {POSITIVE_SHARE}, seed=7, "
-            f"feature_count={features}); spark.stop()"
+        code = "; ".join(
+            [
+                "from rebalance_lib.storage.session import build_session",
+                f"spark = build_session({args.master!r}, 'rebalance-bench-generate', "
+                f"{{'spark.driver.memory': {args.driver_memory!r}}})",
+                *made,
+                "spark.stop()",
+            ]
         )
         subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL)
     return source
@@ -286,7 +306,8 @@ def results_page(
         "",
         machine_line(),
         "",
-        f"Tables: id, label at {POSITIVE_SHARE:.1%} positive, {FEATURES} float features; "
+        f"Tables: id, label at {POSITIVE_SHARE:.1%} positive, {FEATURES} float features"
+        f"{', stored sorted by label' if args.label_sorted else ''}; "
         f"factor {FACTOR}. Whole processes, {args.master}, medians of {args.repeat} "
         "interleaved rounds with the order rotating; x floor is the median of the round-by-round "
         "ratios. The methods are described in `bench/run_bench.py` and `bench/methods.py`.",
