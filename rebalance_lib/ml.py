@@ -21,14 +21,17 @@ Example:
     10.0
     >>> grid = ParamGridBuilder().addGrid(lr.regParam, [0.0, 0.1]).addGrid(est.factor, [5.0, 10.0])
 
-Spark Connect is not supported yet. Reading pyspark 4.2's source: ``fit`` and ``transform``
-should work there (``rebalance`` is DataFrame expressions and one aggregation; a Java inner
-estimator fits on the server; ``vector_to_array`` and ``array_to_vector`` are Connect
-functions), and so should a plain ``save(path)`` and ``load`` (the metadata goes through the
-DataFrame reader and writer, the inner stages through Connect's own ML writer). But
-``write().overwrite()`` fails: ``MLWriter`` clears the path through ``_jsparkSession``, which a
-Connect session lacks, so delete the path first. Nor can a ``CrossValidator`` holding this
-estimator be saved there: Connect's ML writer knows only pyspark's own meta-estimators.
+Over Spark Connect the same calls work (``tests/test_ml_connect.py``): ``fit`` (``rebalance``
+is DataFrame expressions and one aggregation; a Java inner estimator fits on the server),
+``transform`` (``vector_to_array`` and ``array_to_vector`` are Connect functions), a
+``CrossValidator`` over ``est.factor`` and the inner estimator's params, and ``save`` and
+``load`` of the estimator and the model (the metadata through the DataFrame writer and reader,
+the inner stages through Connect's own ML writer). Refused there in one line:
+``write().overwrite()`` onto a path that exists, because a Connect client has no JVM and no
+file system of the server's to remove it with (pyspark removes it through the driver's JVM):
+delete it first, or save to a new path. As on a classic session, a fitted validator holding
+this estimator is not saved (pyspark's writers know only its own meta-estimators): save its
+``bestModel``.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import DRAW_COLUMN
 from rebalance_lib.core.targets import Label
 from rebalance_lib.runs.mlflow_run import active_run_id, log_fit
+from rebalance_lib.storage import fs
 
 __all__ = ["RebalancedEstimator", "RebalancedModel", "with_calibrated_probability"]
 
@@ -593,7 +597,16 @@ def _restore(
     return instance
 
 
-class _RebalancedEstimatorWriter(MLWriter):
+class _StageWriter(MLWriter):
+    """pyspark's writer, with ``overwrite()`` removing the path through rebalance's storage."""
+
+    def _handleOverwrite(self, path: str) -> None:
+        # pyspark's own removal calls the driver's JVM, which a Spark Connect client lacks;
+        # there, a path that exists is refused in one line instead.
+        fs.delete(self.sparkSession, path)
+
+
+class _RebalancedEstimatorWriter(_StageWriter):
     def __init__(self, instance: RebalancedEstimator) -> None:
         super().__init__()
         self.instance = instance
@@ -608,7 +621,7 @@ class _RebalancedEstimatorReader(MLReader[RebalancedEstimator]):
         return _restore(RebalancedEstimator(), path, metadata, self.sparkSession)
 
 
-class _RebalancedModelWriter(MLWriter):
+class _RebalancedModelWriter(_StageWriter):
     """The estimator's layout, plus the plan in the metadata and the inner model in ``model/``."""
 
     def __init__(self, instance: RebalancedModel) -> None:
