@@ -39,7 +39,13 @@ from rebalance_lib.runs.lineage_events import RunDatasets
 from rebalance_lib.runs.mlflow_run import active_run_id, log_written
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
-from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
+from rebalance_lib.runs.writing import (
+    Mode,
+    WriteRequest,
+    Written,
+    rebalanced_rows,
+    write_rebalanced,
+)
 from rebalance_lib.storage import delta_sql, lineage
 from rebalance_lib.storage.failures import named_failures
 from rebalance_lib.storage.jobs import described
@@ -224,11 +230,20 @@ class Rebalanced:
             named_failures(source.name, path),
             self._timer.describe(f"write {path} from {source.subject}"),
         ):
-            return self._write(path, mode, run_id, report_dir, partition_by, cluster_by, partition)
+            return self._write(
+                path,
+                mode=mode,
+                run_id=run_id,
+                report_dir=report_dir,
+                partition_by=partition_by,
+                cluster_by=cluster_by,
+                partition=partition,
+            )
 
     def _write(
         self,
         path: str,
+        *,
         mode: Mode,
         run_id: str | None,
         report_dir: str | None,
@@ -251,13 +266,21 @@ class Rebalanced:
             # version that attempt read, whatever door the retry comes through.
             retried = self._reopen_at(version=int(first_read))
             into = dict(partition.values) if partition is not None else None
-            return retried.write(path, mode, run_id, report_dir, partition_by, cluster_by, into)
+            return retried.write(
+                path,
+                mode=mode,
+                run_id=run_id,
+                report_dir=report_dir,
+                partition_by=partition_by,
+                cluster_by=cluster_by,
+                into_partition=into,
+            )
         layout = output_layout(
             source.layout,
-            partition_by,
-            cluster_by,
-            self._opened.rows_df.columns,
-            partition,
+            partition_by=partition_by,
+            cluster_by=cluster_by,
+            columns=self._opened.rows_df.columns,
+            into_partition=partition,
         )
         check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
         if mode == "append" and committed is None:
@@ -267,23 +290,26 @@ class Rebalanced:
             for written_path in (path, report_dir):
                 if written_path is not None:
                     check_inputs_outside(spark, written_path, input_files)
-        run_id = run_id or uuid.uuid4().hex
+        request = WriteRequest(
+            path=path,
+            mode=mode,
+            run_id=run_id or uuid.uuid4().hex,
+            report_dir=report_dir,
+            layout=layout,
+            incremental=self._incremental_into is not None,
+            into_partition=partition,
+            committed=committed,
+        )
+        run_id = request.run_id
         events = lineage_run(RunDatasets(source, self._opened.rows_df, path, mode), run_id)
         events.start()
         try:
             written = write_rebalanced(
                 self.df,
-                self._opened,
-                self._options,
-                path,
-                mode,
-                run_id,
-                report_dir,
-                self._incremental_into is not None,
-                layout,
-                self._timer,
-                committed,
-                partition,
+                opened=self._opened,
+                options=self._options,
+                request=request,
+                timer=self._timer,
             )
         except BaseException as error:
             events.fail(error)

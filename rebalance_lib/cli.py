@@ -581,12 +581,12 @@ def _run_checked(spark: SparkSession, config: RebalanceConfig, output: str) -> W
     # does for every door.
     return _open(spark, config, counted=False).write(
         output,
-        config.output.mode,
-        config.output.run_id,
-        config.output.report_dir,
-        config.output.partition_by,
-        config.output.cluster_by,
-        config.output.into_partition,
+        mode=config.output.mode,
+        run_id=config.output.run_id,
+        report_dir=config.output.report_dir,
+        partition_by=config.output.partition_by,
+        cluster_by=config.output.cluster_by,
+        into_partition=config.output.into_partition,
     )
 
 

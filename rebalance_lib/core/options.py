@@ -236,6 +236,7 @@ def _sql_string(value: str) -> str:
 
 def output_layout(
     input_layout: TableLayout,
+    *,
     partition_by: Sequence[str] | None,
     cluster_by: Sequence[str] | None,
     columns: Sequence[str],
@@ -246,7 +247,10 @@ def output_layout(
     A run into one partition partitions the table by that partition's columns first.
 
     Example:
-        >>> output_layout(TableLayout(cluster_by=("day",)), None, None, ["day", "label"])
+        >>> output_layout(
+        ...     TableLayout(cluster_by=("day",)), partition_by=None, cluster_by=None,
+        ...     columns=["day", "label"],
+        ... )
         TableLayout(partition_by=(), cluster_by=('day',))
     """
     if partition_by is None and cluster_by is None:

@@ -69,6 +69,7 @@ class RunFacts:
 
 
 def build_report(
+    *,
     facts: RunFacts,
     source: SourceInfo,
     source_profile: TableProfile,

@@ -150,6 +150,7 @@ def check_inputs_outside(spark: SparkSession, path: str, input_files: list[str])
 def write_delta(
     df: DataFrame,
     path: str,
+    *,
     mode: str,
     run_id: str,
     user_metadata: str,
