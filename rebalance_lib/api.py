@@ -33,6 +33,7 @@ from rebalance_lib.core.options import (
 )
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import SweepPlan
+from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import TARGET_FORMS, Label
 from rebalance_lib.runs.lineage_backend import lineage_run
 from rebalance_lib.runs.lineage_events import RunDatasets
@@ -46,7 +47,7 @@ from rebalance_lib.runs.writing import (
     rebalanced_rows,
     write_rebalanced,
 )
-from rebalance_lib.storage import delta_sql, lineage
+from rebalance_lib.storage import lineage
 from rebalance_lib.storage.failures import named_failures
 from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.sink import (
@@ -231,7 +232,7 @@ class Rebalanced:
             self._timer.describe(f"write {path} from {source.subject}"),
         ):
             return self._write(
-                path,
+                Table.parse(path),
                 mode=mode,
                 run_id=run_id,
                 report_dir=report_dir,
@@ -242,7 +243,7 @@ class Rebalanced:
 
     def _write(
         self,
-        path: str,
+        output: Table,
         *,
         mode: Mode,
         run_id: str | None,
@@ -253,9 +254,9 @@ class Rebalanced:
     ) -> Written:
         spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
-        check_output_named(path)
+        check_output_named(output)
         # A retry of a run whose data commit is already there: the output is its own.
-        committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
+        committed = lineage.run_commit(spark, output, run_id) if run_id is not None else None
         first_read = committed["source_version"] if committed is not None else None
         if (
             self._reopen_at is not None
@@ -267,7 +268,7 @@ class Rebalanced:
             retried = self._reopen_at(version=int(first_read))
             into = dict(partition.values) if partition is not None else None
             return retried.write(
-                path,
+                str(output),
                 mode=mode,
                 run_id=run_id,
                 report_dir=report_dir,
@@ -282,16 +283,23 @@ class Rebalanced:
             columns=self._opened.rows_df.columns,
             into_partition=partition,
         )
-        check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
+        check_output_path(
+            spark,
+            output,
+            input_path=source.path,
+            mode="append" if committed else mode,
+            report_dir=report_dir,
+        )
         if mode == "append" and committed is None:
-            check_not_a_sweep(spark, path)
+            check_not_a_sweep(spark, output)
         if source.path is None:
             input_files = self._opened.rows_df.inputFiles()
-            for written_path in (path, report_dir):
+            # A table in the catalog is where the catalog puts it, never among the input's files.
+            for written_path in (output.path, report_dir):
                 if written_path is not None:
                     check_inputs_outside(spark, written_path, input_files)
         request = WriteRequest(
-            path=path,
+            output=output,
             mode=mode,
             run_id=run_id or uuid.uuid4().hex,
             report_dir=report_dir,
@@ -301,7 +309,7 @@ class Rebalanced:
             committed=committed,
         )
         run_id = request.run_id
-        events = lineage_run(RunDatasets(source, self._opened.rows_df, path, mode), run_id)
+        events = lineage_run(RunDatasets(source, self._opened.rows_df, str(output), mode), run_id)
         events.start()
         try:
             written = write_rebalanced(
@@ -317,14 +325,13 @@ class Rebalanced:
         events.complete(written, self.df)
         mlflow_run = active_run_id()
         if mlflow_run is not None and written.report is not None:
-            named = delta_sql.table_name(path)
-            with self._timer.describe(f"log {path} to MLflow run {mlflow_run}"):
+            with self._timer.describe(f"log {output} to MLflow run {mlflow_run}"):
                 log_written(
                     spark,
                     mlflow_run,
                     written.report,
-                    table=named if named is not None else path,
-                    table_is_named=named is not None,
+                    table=output.where,
+                    table_is_named=output.in_catalog,
                     request=self._options.request,
                     label_col=self._options.label_col,
                     weight_col=self._options.weight_col,
@@ -463,7 +470,8 @@ def rebalance_table(
             if source_info.delta_version is not None:
                 note.found = f"pinned at version {source_info.delta_version}"
         if incremental_into is not None:
-            opened = open_increment(spark, source_info, run_options, incremental_into, timer)
+            into = Table.parse(incremental_into)
+            opened = open_increment(spark, source_info, run_options, into, timer)
         elif one_pass_factor is not None:
             opened = open_one_pass(
                 source_df, source_info, run_options, one_pass_factor, stated_classes

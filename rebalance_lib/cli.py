@@ -23,6 +23,7 @@ from rebalance_lib.config import RebalanceConfig, load_config, parse_override
 from rebalance_lib.core import versions
 from rebalance_lib.core.errors import ChecksFailedError, ConfigError, NothingToDo, RebalanceError
 from rebalance_lib.core.plan import describe_plan
+from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import TARGET_FORMS
 from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
@@ -30,7 +31,7 @@ from rebalance_lib.report import escape
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.runs.mlflow_run import environment_run
-from rebalance_lib.storage import delta_sql, fs, lineage
+from rebalance_lib.storage import fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.session import build_session, s3a_package, warm_jar_cache
@@ -501,7 +502,7 @@ def _dispatch(
     progress.spark = spark
     if args.command == "report":
         with described(spark, f"read the report of {args.output}"):
-            console.show(_report_text(spark, args.output, args.report_dir))
+            console.show(_report_text(spark, Table.parse(args.output), args.report_dir))
         return 0
     if args.command == "plan":
         opened = _open(spark, config, counted=True)
@@ -522,13 +523,11 @@ def _dispatch(
             )
         }
     )
-    output = config.output.path
+    output = Table.parse(config.output.path) if config.output.path is not None else None
     progress.output, progress.run_id = output, config.output.run_id
     with _described_write(spark, config):
         progress.output_is_new = (
-            output is not None
-            and delta_sql.table_name(output) is None
-            and not fs.exists(spark, output)
+            output is not None and not output.in_catalog and not fs.exists(spark, output.where)
         )
     with environment_run(_app_name(config, args.command)):
         written = run_configured(spark, config)
@@ -560,7 +559,7 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
             "no output given: name the Delta path (or table:DB.NAME) to write", fix={"path": None}
         )
     with _described_write(spark, config):
-        return _run_checked(spark, config, output)
+        return _run_checked(spark, config, Table.parse(output))
 
 
 def _described_write(spark: SparkSession, config: RebalanceConfig) -> AbstractContextManager[None]:
@@ -568,7 +567,7 @@ def _described_write(spark: SparkSession, config: RebalanceConfig) -> AbstractCo
     return described(spark, f"write {config.output.path} from {config.input.source}")
 
 
-def _run_checked(spark: SparkSession, config: RebalanceConfig, output: str) -> Written:
+def _run_checked(spark: SparkSession, config: RebalanceConfig, output: Table) -> Written:
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     run_id = config.output.run_id
@@ -576,11 +575,13 @@ def _run_checked(spark: SparkSession, config: RebalanceConfig, output: str) -> W
     committed = lineage.run_commit(spark, output, run_id) if run_id else None
     own_output = committed is not None or config.output.incremental
     mode = "append" if own_output else config.output.mode
-    check_output_path(spark, output, input_path, mode, config.output.report_dir)
+    check_output_path(
+        spark, output, input_path=input_path, mode=mode, report_dir=config.output.report_dir
+    )
     # A retry reads the source version its earlier attempt read: ``write`` sees to it, as it
     # does for every door.
     return _open(spark, config, counted=False).write(
-        output,
+        str(output),
         mode=config.output.mode,
         run_id=config.output.run_id,
         report_dir=config.output.report_dir,
@@ -611,10 +612,10 @@ def _open(spark: SparkSession, config: RebalanceConfig, counted: bool) -> Rebala
     )
 
 
-def _report_text(spark: SparkSession, output_path: str, report_dir: str | None) -> str:
-    history = lineage.rebalance_history(spark, output_path)
+def _report_text(spark: SparkSession, output: Table, report_dir: str | None) -> str:
+    history = lineage.rebalance_history(spark, output)
     lines = [
-        to_markdown(read_report(spark, output_path, report_dir)),
+        to_markdown(read_report(spark, output, report_dir)),
         "## Delta history",
         "",
     ]

@@ -20,6 +20,7 @@ from rebalance_lib.core.grouping import GroupTotals
 from rebalance_lib.core.options import OutputPartition, RunOptions, TableLayout
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import DRAW_COLUMN, METADATA_KEY, factor_results
+from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
 from rebalance_lib.report.files import read_report_json, write_report_files
@@ -81,7 +82,7 @@ class WriteRequest:
     """What one ``Rebalanced.write`` asks for, settled once at the API: where, how, and what
     an earlier attempt of the same run id already committed."""
 
-    path: str
+    output: Table
     mode: Mode
     run_id: str
     report_dir: str | None
@@ -155,7 +156,7 @@ def write_rebalanced(
     finished. ``request.into_partition`` sets its columns on every row; an overwrite then
     replaces only that partition, and the output's read-backs see only it.
     """
-    path, mode, run_id = request.path, request.mode, request.run_id
+    output, mode, run_id = request.output, request.mode, request.run_id
     report_dir, layout, committed = request.report_dir, request.layout, request.committed
     into_partition = request.into_partition
     spark = rows_df.sparkSession
@@ -196,21 +197,21 @@ def write_rebalanced(
     if committed is None:
         with timer.phase(
             "sample_write",
-            f"sampled and wrote {path}",
-            job=f"sample and write {path} ({options.request.brief()})",
+            f"sampled and wrote {output}",
+            job=f"sample and write {output} ({options.request.brief()})",
         ) as note:
             write = _write_checked(
                 observed_df, request, run_lineage=run_lineage, rows_where=rows_where
             )
             note.found = f"Delta version {write.delta_version}"
     else:
-        write = replace(_earlier_attempt(spark, path, committed), rows_where=rows_where)
+        write = replace(_earlier_attempt(spark, output, committed), rows_where=rows_where)
     fault_point("after-properties")
     if write.skipped_as_repeat:
         if _finished(spark, request, report_subfolder):
-            log.info("run id %s was already written to %s: nothing appended", run_id, path)
+            log.info("run id %s was already written to %s: nothing appended", run_id, output)
             return Written(
-                path=path,
+                path=str(output),
                 delta_version=write.delta_version,
                 previous_version=write.previous_version,
                 skipped_as_repeat=True,
@@ -220,10 +221,11 @@ def write_rebalanced(
                 report=None,
             )
         log.info("run id %s committed its data before: finishing its lineage and report", run_id)
-        if _table_run_id(spark, path) != run_id:
+        if _table_run_id(spark, output) != run_id:
             properties = lineage.table_properties(committed or run_lineage)
-            finish_table(spark, path, properties, layout.cluster_by)
-            write = replace(write, table_version=delta_sql.latest_version(spark, table_ref(path)))
+            finish_table(spark, output, properties, layout.cluster_by)
+            table_version = delta_sql.latest_version(spark, table_ref(output))
+            write = replace(write, table_version=table_version)
     appended = mode == "append"
     class_totals = None
     if opened.grouping is None:
@@ -254,7 +256,7 @@ def write_rebalanced(
             with timer.phase(
                 "sweep",
                 "read back each factor's rows from the output",
-                job=f"read back {path} for each factor's rows",
+                job=f"read back {output} for each factor's rows",
             ):
                 output_df = _written_rows(spark, write, write.delta_version)
                 totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
@@ -265,7 +267,7 @@ def write_rebalanced(
     with timer.phase(
         "batches",
         "counted each class per batch of the output in file order",
-        job=f"count each class per batch of {opened.plan.batch_size} of {path} in file order",
+        job=f"count each class per batch of {opened.plan.batch_size} of {output} in file order",
     ):
         batches = _batches_in_file_order(
             spark, write, plan=opened.plan, measured=measured, label_col=label_col
@@ -298,9 +300,11 @@ def write_rebalanced(
         advice=opened.advice,
         grouping=opened.grouping,
     )
-    report_dir = write_report_files(spark, report, path, report_dir, report_subfolder)
+    report_dir = write_report_files(
+        spark, report, output=output, report_dir=report_dir, subfolder=report_subfolder
+    )
     return Written(
-        path=path,
+        path=str(output),
         delta_version=write.delta_version,
         previous_version=write.previous_version,
         # True when an earlier attempt made the data commit
@@ -354,16 +358,16 @@ def _batches_in_file_order(
 ) -> dict[Label, BatchCounts] | None:
     """Each shown class's rows per batch of this write's files, read in the commit's order
     (None where the commit is not a file in the table's log)."""
-    files = delta_sql.commit_added_files(spark, write.path, write.delta_version)
+    files = delta_sql.commit_added_files(spark, write.table, write.delta_version)
     if not files:
         return None
     labels = plan.shown_labels
-    if delta_sql.rows_readable_from_files(spark, write.path, files, label_col):
+    if delta_sql.rows_readable_from_files(spark, write.table, files, label_col):
         histograms, table_rows = file_batch_histograms(
             spark, files, label_col, labels, plan.batch_size
         )
     else:
-        version_df = delta_sql.read_version(spark, write.path, write.delta_version)
+        version_df = delta_sql.read_version(spark, write.table, write.delta_version)
         histograms, table_rows = batch_histograms(
             version_df, [f.name for f in files], label_col, labels, plan.batch_size
         )
@@ -371,29 +375,33 @@ def _batches_in_file_order(
     return batch_counts(histograms, class_rows, table_rows, plan.batch_size)
 
 
-def _earlier_attempt(spark: SparkSession, path: str, committed: dict[str, Any]) -> WriteResult:
+def _earlier_attempt(spark: SparkSession, output: Table, committed: dict[str, Any]) -> WriteResult:
     """The write an earlier attempt of this run committed, as if it had just been made."""
     version = int(committed["version"])
-    table_version = delta_sql.latest_version(spark, table_ref(path))
-    previous = version - 1 if version > 0 else None
-    return WriteResult(path, previous, version, True, table_version)
+    return WriteResult(
+        table=output,
+        previous_version=version - 1 if version > 0 else None,
+        delta_version=version,
+        skipped_as_repeat=True,
+        table_version=delta_sql.latest_version(spark, table_ref(output)),
+    )
 
 
 def _finished(spark: SparkSession, request: WriteRequest, report_subfolder: str) -> bool:
     """Whether this run's lineage properties and report are both in place (or a later run
     has written since, whose lineage and report stand)."""
-    path, run_id = request.path, request.run_id
-    history = lineage.rebalance_history(spark, path)
+    output, run_id = request.output, request.run_id
+    history = lineage.rebalance_history(spark, output)
     if history and history[0]["run_id"] != run_id:
         return True
-    if _table_run_id(spark, path) != run_id:
+    if _table_run_id(spark, output) != run_id:
         return False
-    report_json = read_report_json(spark, path, request.report_dir, report_subfolder)
+    report_json = read_report_json(spark, output, request.report_dir, report_subfolder)
     return report_json is not None and json.loads(report_json).get("run_id") == run_id
 
 
-def _table_run_id(spark: SparkSession, path: str) -> str | None:
-    detail = delta_sql.table_detail(spark, path)
+def _table_run_id(spark: SparkSession, output: Table) -> str | None:
+    detail = delta_sql.table_detail(spark, output)
     return None if detail is None else detail.properties.get("rebalance.runId")
 
 
@@ -406,12 +414,12 @@ def _write_checked(
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""
-    path, layout = request.path, request.layout
-    table_existed = delta_sql.is_delta(df.sparkSession, path)
+    output, layout = request.output, request.layout
+    table_existed = delta_sql.is_delta(df.sparkSession, output)
     try:
         return write_delta(
             df,
-            path,
+            output,
             mode=request.mode,
             run_id=request.run_id,
             user_metadata=json.dumps(run_lineage),
@@ -425,7 +433,7 @@ def _write_checked(
         if failure is None:
             raise
         if not table_existed:
-            failure = after_taking_back(failure, lambda: remove_output(df.sparkSession, path))
+            failure = after_taking_back(failure, lambda: remove_output(df.sparkSession, output))
         raise failure from None
 
 
@@ -447,7 +455,7 @@ def _class_totals(
     with timer.phase(
         "measure",
         "read back the output's label and weight columns",
-        job=f"read back {write.path} for the report",
+        job=f"read back {write.table} for the report",
     ):
         totals = _written_totals(
             spark,
@@ -480,7 +488,7 @@ def _measure(
         with timer.phase(
             "keys",
             "read back the output's groups and sample keys",
-            job=f"read back {write.path}'s sample keys for the report",
+            job=f"read back {write.table}'s sample keys for the report",
         ):
             return _written_key_sizes(
                 spark, write, group_cols=group_cols, key_cols=whole_keys, appended=appended
@@ -491,7 +499,7 @@ def _measure(
         with timer.phase(
             "measure",
             "read back the output's group columns and weights",
-            job=f"read back {write.path} for the report",
+            job=f"read back {write.table} for the report",
         ):
             totals = _written_totals(
                 spark,
@@ -533,7 +541,7 @@ def _measure(
 
 def _written_rows(spark: SparkSession, write: WriteResult, version: int) -> DataFrame:
     """The output at ``version``, only the rows this write owns (its partition, if one)."""
-    version_df = delta_sql.read_version(spark, write.path, version)
+    version_df = delta_sql.read_version(spark, write.table, version)
     return version_df if write.rows_where is None else version_df.filter(write.rows_where)
 
 
