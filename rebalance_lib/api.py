@@ -18,6 +18,8 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.core.arguments import OPTION_TYPES, TABLE_ARGUMENT_TYPES, check_types
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
+    DEFAULT_SEED,
+    LABEL_COL,
     WEIGHT_COL,
     NullLabels,
     OutputPartition,
@@ -31,7 +33,7 @@ from rebalance_lib.core.options import (
     output_layout,
     target_request,
 )
-from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.plan import DEFAULT_BATCH_SIZE, Plan
 from rebalance_lib.core.sweep import SweepPlan
 from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import TARGET_FORMS, Label
@@ -504,18 +506,18 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
     sample_key = options.get("sample_key", ())
     return RunOptions(
         request=request,
-        label_col=options.get("label", "label"),
+        label_col=options.get("label", LABEL_COL),
         minority=options.get("minority"),
         null_labels=options.get("null_labels", "error"),
         weight_col=options.get("weight_col", WEIGHT_COL),
         input_weight_col=options.get("input_weight_col"),
-        batch_size=options.get("batch_size", 128),
+        batch_size=options.get("batch_size", DEFAULT_BATCH_SIZE),
         strata=tuple(options.get("strata", ())),
         split_col=options.get("split_col"),
         train_value=options.get("train_value", "train"),
         sampling=Sampling(
             method=options.get("sampler", "sampleBy"),
-            seed=options.get("seed", 42),
+            seed=options.get("seed", DEFAULT_SEED),
             key=(sample_key,) if isinstance(sample_key, str) else tuple(sample_key),
             exact=options.get("exact", False),
             weight_basis=options.get("weight_basis", "nominal"),

@@ -22,7 +22,8 @@ from rebalance_lib.api import Rebalanced, Written, rebalance_table
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
 from rebalance_lib.core import versions
 from rebalance_lib.core.errors import ChecksFailedError, ConfigError, NothingToDo, RebalanceError
-from rebalance_lib.core.plan import describe_plan
+from rebalance_lib.core.options import LABEL_COL, WEIGHT_COL
+from rebalance_lib.core.plan import DEFAULT_BATCH_SIZE, describe_plan
 from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import TARGET_FORMS
 from rebalance_lib.demo import ensure_demo_input
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     planning.add_argument(
         "--input-version", type=int, help="Delta version to read (default latest)"
     )
-    planning.add_argument("--label", help="label column (default: label)")
+    planning.add_argument("--label", help=f"label column (default: {LABEL_COL})")
     planning.add_argument("--minority", help="label value to protect (default: least frequent)")
     planning.add_argument("--null-labels", choices=["error", "drop"])
     planning.add_argument(
@@ -142,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     planning.add_argument("--split-col", help="split column: only training rows are rebalanced")
     planning.add_argument("--train-value", help="value of --split-col marking training rows")
     planning.add_argument(
-        "--batch-size", type=int, help="training batch size for the advice (default 128)"
+        "--batch-size",
+        type=int,
+        help=f"training batch size for the advice (default {DEFAULT_BATCH_SIZE})",
     )
     # A sweep (--factors) needs the hash sampler, so plan takes the sampler's flags too.
     planning.add_argument("--seed", type=int)
@@ -215,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every row into this partition (new columns, e.g. ds=2026-11-23); "
         "--mode overwrite then replaces that partition only",
     )
-    running.add_argument("--weight-col", help="output weight column (default: weight)")
+    running.add_argument("--weight-col", help=f"output weight column (default: {WEIGHT_COL})")
     running.add_argument(
         "--exact",
         action="store_true",
