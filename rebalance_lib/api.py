@@ -18,6 +18,8 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.core.arguments import OPTION_TYPES, TABLE_ARGUMENT_TYPES, check_types
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.options import (
+    DEFAULT_SEED,
+    LABEL_COL,
     WEIGHT_COL,
     NullLabels,
     OutputPartition,
@@ -31,16 +33,23 @@ from rebalance_lib.core.options import (
     output_layout,
     target_request,
 )
-from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.plan import DEFAULT_BATCH_SIZE, Plan
 from rebalance_lib.core.sweep import SweepPlan
+from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import TARGET_FORMS, Label
 from rebalance_lib.runs.lineage_backend import lineage_run
 from rebalance_lib.runs.lineage_events import RunDatasets
 from rebalance_lib.runs.mlflow_run import active_run_id, log_written
 from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
 from rebalance_lib.runs.timer import PhaseTimer
-from rebalance_lib.runs.writing import Mode, Written, rebalanced_rows, write_rebalanced
-from rebalance_lib.storage import delta_sql, lineage
+from rebalance_lib.runs.writing import (
+    Mode,
+    WriteRequest,
+    Written,
+    rebalanced_rows,
+    write_rebalanced,
+)
+from rebalance_lib.storage import lineage
 from rebalance_lib.storage.failures import named_failures
 from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.sink import (
@@ -235,11 +244,20 @@ class Rebalanced:
             named_failures(source.name, path),
             self._timer.describe(f"write {path} from {source.subject}"),
         ):
-            return self._write(path, mode, run_id, report_dir, partition_by, cluster_by, partition)
+            return self._write(
+                Table.parse(path),
+                mode=mode,
+                run_id=run_id,
+                report_dir=report_dir,
+                partition_by=partition_by,
+                cluster_by=cluster_by,
+                partition=partition,
+            )
 
     def _write(
         self,
-        path: str,
+        output: Table,
+        *,
         mode: Mode,
         run_id: str | None,
         report_dir: str | None,
@@ -249,9 +267,9 @@ class Rebalanced:
     ) -> Written:
         spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
         source = self._opened.source
-        check_output_named(path)
+        check_output_named(output)
         # A retry of a run whose data commit is already there: the output is its own.
-        committed = lineage.run_commit(spark, path, run_id) if run_id is not None else None
+        committed = lineage.run_commit(spark, output, run_id) if run_id is not None else None
         first_read = committed["source_version"] if committed is not None else None
         if (
             self._reopen_at is not None
@@ -262,39 +280,57 @@ class Rebalanced:
             # version that attempt read, whatever door the retry comes through.
             retried = self._reopen_at(version=int(first_read))
             into = dict(partition.values) if partition is not None else None
-            return retried.write(path, mode, run_id, report_dir, partition_by, cluster_by, into)
+            return retried.write(
+                str(output),
+                mode=mode,
+                run_id=run_id,
+                report_dir=report_dir,
+                partition_by=partition_by,
+                cluster_by=cluster_by,
+                into_partition=into,
+            )
         layout = output_layout(
             source.layout,
-            partition_by,
-            cluster_by,
-            self._opened.rows_df.columns,
-            partition,
+            partition_by=partition_by,
+            cluster_by=cluster_by,
+            columns=self._opened.rows_df.columns,
+            into_partition=partition,
         )
-        check_output_path(spark, path, source.path, "append" if committed else mode, report_dir)
+        check_output_path(
+            spark,
+            output,
+            input_path=source.path,
+            mode="append" if committed else mode,
+            report_dir=report_dir,
+        )
         if mode == "append" and committed is None:
-            check_not_a_sweep(spark, path)
+            check_not_a_sweep(spark, output)
         if source.path is None:
             input_files = self._opened.rows_df.inputFiles()
-            for written_path in (path, report_dir):
+            # A table in the catalog is where the catalog puts it, never among the input's files.
+            for written_path in (output.path, report_dir):
                 if written_path is not None:
                     check_inputs_outside(spark, written_path, input_files)
-        run_id = run_id or uuid.uuid4().hex
-        events = lineage_run(RunDatasets(source, self._opened.rows_df, path, mode), run_id)
+        request = WriteRequest(
+            output=output,
+            mode=mode,
+            run_id=run_id or uuid.uuid4().hex,
+            report_dir=report_dir,
+            layout=layout,
+            incremental=self._incremental_into is not None,
+            into_partition=partition,
+            committed=committed,
+        )
+        run_id = request.run_id
+        events = lineage_run(RunDatasets(source, self._opened.rows_df, str(output), mode), run_id)
         events.start()
         try:
             written = write_rebalanced(
                 self.df,
-                self._opened,
-                self._options,
-                path,
-                mode,
-                run_id,
-                report_dir,
-                self._incremental_into is not None,
-                layout,
-                self._timer,
-                committed,
-                partition,
+                opened=self._opened,
+                options=self._options,
+                request=request,
+                timer=self._timer,
             )
         except BaseException as error:
             events.fail(error)
@@ -302,14 +338,13 @@ class Rebalanced:
         events.complete(written, self.df)
         mlflow_run = active_run_id()
         if mlflow_run is not None and written.report is not None:
-            named = delta_sql.table_name(path)
-            with self._timer.describe(f"log {path} to MLflow run {mlflow_run}"):
+            with self._timer.describe(f"log {output} to MLflow run {mlflow_run}"):
                 log_written(
                     spark,
                     mlflow_run,
                     written.report,
-                    table=named if named is not None else path,
-                    table_is_named=named is not None,
+                    table=output.where,
+                    table_is_named=output.in_catalog,
                     request=self._options.request,
                     label_col=self._options.label_col,
                     weight_col=self._options.weight_col,
@@ -457,7 +492,8 @@ def rebalance_table(
             if source_info.delta_version is not None:
                 note.found = f"pinned at version {source_info.delta_version}"
         if incremental_into is not None:
-            opened = open_increment(spark, source_info, run_options, incremental_into, timer)
+            into = Table.parse(incremental_into)
+            opened = open_increment(spark, source_info, run_options, into, timer)
         elif one_pass_factor is not None:
             opened = open_one_pass(
                 source_df, source_info, run_options, one_pass_factor, stated_classes
@@ -490,18 +526,18 @@ def resolve_options(options: RebalanceOptions) -> RunOptions:
     sample_key = options.get("sample_key", ())
     return RunOptions(
         request=request,
-        label_col=options.get("label", "label"),
+        label_col=options.get("label", LABEL_COL),
         minority=options.get("minority"),
         null_labels=options.get("null_labels", "error"),
         weight_col=options.get("weight_col", WEIGHT_COL),
         input_weight_col=options.get("input_weight_col"),
-        batch_size=options.get("batch_size", 128),
+        batch_size=options.get("batch_size", DEFAULT_BATCH_SIZE),
         strata=tuple(options.get("strata", ())),
         split_col=options.get("split_col"),
         train_value=options.get("train_value", "train"),
         sampling=Sampling(
             method=options.get("sampler", "sampleBy"),
-            seed=options.get("seed", 42),
+            seed=options.get("seed", DEFAULT_SEED),
             key=(sample_key,) if isinstance(sample_key, str) else tuple(sample_key),
             exact=options.get("exact", False),
             weight_basis=options.get("weight_basis", "nominal"),

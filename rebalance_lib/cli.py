@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,9 @@ from rebalance_lib.api import Rebalanced, Written, rebalance_table
 from rebalance_lib.config import RebalanceConfig, load_config, parse_override
 from rebalance_lib.core import versions
 from rebalance_lib.core.errors import ChecksFailedError, ConfigError, NothingToDo, RebalanceError
-from rebalance_lib.core.plan import describe_plan
+from rebalance_lib.core.options import LABEL_COL, WEIGHT_COL
+from rebalance_lib.core.plan import DEFAULT_BATCH_SIZE, describe_plan
+from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import TARGET_FORMS
 from rebalance_lib.demo import ensure_demo_input
 from rebalance_lib.interrupts import EXIT_CODES, Progress, Stopping, Terminated
@@ -30,7 +32,7 @@ from rebalance_lib.report import escape
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.runs.mlflow_run import environment_run
-from rebalance_lib.storage import delta_sql, fs, lineage
+from rebalance_lib.storage import fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.session import build_session, s3a_package, warm_jar_cache
@@ -38,43 +40,248 @@ from rebalance_lib.storage.sink import check_output_named, check_output_path
 
 log = logging.getLogger("rebalance")
 
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line option that sets one config key: its flag, key and help, spelled once."""
+
+    flag: str
+    key: str  # the dotted config key it overrides
+    help: str | None = None
+    _: KW_ONLY
+    type: Callable[[str], Any] | None = None
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    switch: bool = False  # given or not: True, else None (the config decides)
+    target: bool = False  # states the whole target: at most one such flag is given
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name.strip()]
+
+
+def _columns(text: str) -> list[str]:
+    return text.split(",")
+
+
+def _partition_values(text: str) -> dict[str, str]:
+    """``ds=2026-11-23,country=fr`` -> ``{"ds": "2026-11-23", "country": "fr"}``."""
+    values = {}
+    for pair in text.split(","):
+        column, equals, value = pair.partition("=")
+        if not equals or not column.strip() or not value:
+            raise argparse.ArgumentTypeError(f"write it as COLUMN=VALUE (got {pair!r})")
+        values[column.strip()] = value
+    return values
+
+
+def _factor_list(text: str) -> list[float]:
+    try:
+        return [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"factors are numbers separated by commas, e.g. 5,10,20 (got {text!r})"
+        ) from None
+
+
+def _per_class(value_said: str, example: str) -> Callable[[str], dict[Any, float]]:
+    """A parser of LABEL=NUMBER pairs separated by commas; labels are read as YAML reads
+    them (0, 1.0, true, fraud), then matched to the input's labels by their text."""
+
+    def parse(text: str) -> dict[Any, float]:
+        pairs: dict[Any, float] = {}
+        for item in filter(str.strip, text.split(",")):
+            label_text, _, number = item.rpartition("=")
+            try:
+                pairs[yaml.safe_load(label_text)] = float(number)
+            except (ValueError, yaml.YAMLError):
+                label_text = ""
+            if not label_text.strip():
+                raise argparse.ArgumentTypeError(
+                    f"name each class as LABEL={value_said.upper()}, separated by commas, "
+                    f"e.g. {example} (got {text!r})"
+                )
+        return pairs
+
+    return parse
+
+
+def _label_list(text: str) -> list[Any]:
+    return [yaml.safe_load(item) for item in text.split(",") if item.strip()]
+
+
+# The options every command takes that set a config key (the others are the commands' own).
+SESSION_FLAGS = (
+    Flag("--master", "spark.master", "Spark master for local runs (ignored under spark-submit)"),
+    Flag(
+        "--remote",
+        "spark.remote",
+        "run on a Spark Connect server (default: SPARK_REMOTE, if set); --master is ignored",
+        metavar="sc://HOST:PORT",
+    ),
+)
+# What `plan` takes, in the order --help lists it. A sweep (--factors) needs the hash
+# sampler, so plan takes the sampler's flags too.
+PLAN_FLAGS = (
+    Flag("--input", "input.source", "Delta path, Parquet path, or catalog table name"),
+    Flag("--input-format", "input.format", choices=("delta", "parquet", "table")),
+    Flag("--input-version", "input.version", "Delta version to read (default latest)", type=int),
+    Flag("--label", "label.column", f"label column (default: {LABEL_COL})"),
+    Flag("--minority", "label.minority", "label value to protect (default: least frequent)"),
+    Flag("--null-labels", "label.null_labels", choices=("error", "drop")),
+    Flag(
+        "--classes",
+        "label.classes",
+        "every label value, comma-separated (needed by --one-pass), e.g. 0,1",
+        type=_label_list,
+    ),
+    Flag("--input-weight-col", "weight.input_column", "existing example-weight column to scale"),
+    Flag(
+        "--strata",
+        "sample.strata",
+        "plan within each combination of these columns, e.g. label,country",
+        type=_names,
+    ),
+    Flag("--split-col", "split.column", "split column: only training rows are rebalanced"),
+    Flag("--train-value", "split.train_value", "value of --split-col marking training rows"),
+    Flag(
+        "--batch-size",
+        "batch_size",
+        f"training batch size for the advice (default {DEFAULT_BATCH_SIZE})",
+        type=int,
+    ),
+    Flag("--seed", "sample.seed", type=int),
+    Flag("--sampler", "sample.method", choices=("sampleBy", "hash")),
+    Flag("--sample-key", "sample.key", "key columns for --sampler hash", type=_columns),
+    Flag(
+        "--factor",
+        "target.factor",
+        "divide the majority by F (weight x F)",
+        type=float,
+        target=True,
+    ),
+    Flag(
+        "--target-ratio",
+        "target.target_ratio",
+        "output majority:minority ratio R:1",
+        type=float,
+        target=True,
+    ),
+    Flag(
+        "--target-minority-share",
+        "target.target_minority_share",
+        "output minority share S (0-0.5)",
+        type=float,
+        target=True,
+    ),
+    Flag(
+        "--min-minority-per-batch",
+        "target.min_minority_per_batch",
+        "at least K minority rows per batch",
+        type=int,
+        target=True,
+    ),
+    Flag("--max-rows", "target.max_rows", "at most N output rows", type=int, target=True),
+    Flag(
+        "--class-targets",
+        "target.class_targets",
+        "rows to keep per named class, e.g. 0=100000,2=5000 (others kept whole)",
+        type=_per_class("rows", "0=100000,2=5000"),
+        target=True,
+    ),
+    Flag(
+        "--class-factors",
+        "target.class_factors",
+        "a factor per named class, e.g. 0=20,2=5 (others kept whole)",
+        type=_per_class("factor", "0=20,2=5"),
+        target=True,
+    ),
+    Flag(
+        "--factors",
+        "sample.factors",
+        "a sweep, e.g. 5,10,20,50 (--sampler hash): one table at the smallest factor, "
+        "any larger one selected exactly by its rebalance_draw column",
+        type=_factor_list,
+        target=True,
+    ),
+)
+# What `run` and `demo` take beyond `plan`'s, in the order --help lists it.
+RUN_FLAGS = (
+    Flag(
+        "--output",
+        "output.path",
+        "output Delta path, or table:DB.NAME for a Delta table in the catalog",
+    ),
+    Flag("--mode", "output.mode", choices=("error", "overwrite", "append")),
+    Flag(
+        "--report-dir",
+        "output.report_dir",
+        f"report folder (default OUTPUT/{lineage.REPORT_DIR_NAME})",
+    ),
+    Flag("--run-id", "output.run_id", "idempotence key: a repeated run id appends nothing"),
+    Flag(
+        "--incremental",
+        "output.incremental",
+        "append only the source rows added since the last run (hash sampler)",
+        switch=True,
+    ),
+    Flag(
+        "--partition-by",
+        "output.partition_by",
+        "output partition columns (default: the Delta input's layout; '' for none)",
+        type=_names,
+    ),
+    Flag(
+        "--cluster-by",
+        "output.cluster_by",
+        "output liquid clustering columns (default: the Delta input's layout)",
+        type=_names,
+    ),
+    Flag(
+        "--row-order",
+        "output.row_order",
+        "the written rows' order: shuffled (default; any batch of consecutive rows holds "
+        "a random share of each class) or input (as read)",
+        choices=("shuffled", "input"),
+    ),
+    Flag(
+        "--into-partition",
+        "output.into_partition",
+        "write every row into this partition (new columns, e.g. ds=2026-11-23); "
+        "--mode overwrite then replaces that partition only",
+        type=_partition_values,
+        metavar="COL=VALUE[,COL=VALUE]",
+    ),
+    Flag("--weight-col", "weight.column", f"output weight column (default: {WEIGHT_COL})"),
+    Flag(
+        "--exact",
+        "sample.exact",
+        "keep exactly the planned rows of each downsampled class or stratum",
+        switch=True,
+    ),
+    Flag(
+        "--weight-basis",
+        "weight.basis",
+        "weight x F (nominal) or x rows before / rows kept (realized, needs --exact)",
+        choices=("nominal", "realized"),
+    ),
+    Flag(
+        "--one-pass",
+        "sample.one_pass",
+        "read the input once (with --factor, --minority, --classes): counts are observed "
+        "during the write and bad rows fail it",
+        switch=True,
+    ),
+)
+_FLAGS = (*SESSION_FLAGS, *PLAN_FLAGS, *RUN_FLAGS)
 # Command-line flag (argparse dest) -> dotted config key.
-FLAG_KEYS = {
-    "input": "input.source",
-    "input_format": "input.format",
-    "input_version": "input.version",
-    "label": "label.column",
-    "minority": "label.minority",
-    "null_labels": "label.null_labels",
-    "classes": "label.classes",
-    "one_pass": "sample.one_pass",
-    "strata": "sample.strata",
-    "exact": "sample.exact",
-    "weight_basis": "weight.basis",
-    "split_col": "split.column",
-    "train_value": "split.train_value",
-    "batch_size": "batch_size",
-    "seed": "sample.seed",
-    "sampler": "sample.method",
-    "sample_key": "sample.key",
-    "weight_col": "weight.column",
-    "input_weight_col": "weight.input_column",
-    "output": "output.path",
-    "mode": "output.mode",
-    "report_dir": "output.report_dir",
-    "run_id": "output.run_id",
-    "incremental": "output.incremental",
-    "partition_by": "output.partition_by",
-    "cluster_by": "output.cluster_by",
-    "into_partition": "output.into_partition",
-    "row_order": "output.row_order",
-    "master": "spark.master",
-    "factors": "sample.factors",
-    "remote": "spark.remote",
-    **{form: f"target.{form}" for form in TARGET_FORMS},
-}
+FLAG_KEYS = {flag.dest: flag.key for flag in _FLAGS}
 # Flags that each state the whole target: one given replaces every target of the file.
-_TARGET_FLAGS = {*TARGET_FORMS, "factors"}
+_TARGET_FLAGS = {flag.dest for flag in _FLAGS if flag.target}
 _PY4J_MODULES = ("py4j/java_gateway.py", "py4j/clientserver.py", "py4j/protocol.py")
 # API parameters whose flag is not simply --name-with-dashes.
 _FLAG_OF_PARAMETER = {
@@ -83,6 +290,26 @@ _FLAG_OF_PARAMETER = {
     "path": "--output",
     "incremental_into": "--incremental",
 }
+
+
+def _add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
+    """Each flag as an argparse option; the target flags in one mutually exclusive group."""
+    targets = None
+    for flag in flags:
+        options: dict[str, Any] = {"help": flag.help}
+        if flag.switch:
+            options.update(action="store_true", default=None)
+        if flag.type is not None:
+            options["type"] = flag.type
+        if flag.choices:
+            options["choices"] = list(flag.choices)
+        if flag.metavar is not None:
+            options["metavar"] = flag.metavar
+        if flag.target:
+            targets = targets or parser.add_mutually_exclusive_group()
+            targets.add_argument(flag.flag, **options)
+        else:
+            parser.add_argument(flag.flag, **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,12 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override any config key, e.g. --set spark.conf.spark.sql.shuffle.partitions=64",
     )
-    common.add_argument("--master", help="Spark master for local runs (ignored under spark-submit)")
-    common.add_argument(
-        "--remote",
-        metavar="sc://HOST:PORT",
-        help="run on a Spark Connect server (default: SPARK_REMOTE, if set); --master is ignored",
-    )
+    _add_flags(common, SESSION_FLAGS)
     common.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging and full tracebacks"
     )
@@ -117,122 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: every line a JSON object (time, level, message), for schedulers; the "
         "report page is left to the report files",
     )
-
     planning = argparse.ArgumentParser(add_help=False, parents=[common])
-    planning.add_argument("--input", help="Delta path, Parquet path, or catalog table name")
-    planning.add_argument("--input-format", choices=["delta", "parquet", "table"])
-    planning.add_argument(
-        "--input-version", type=int, help="Delta version to read (default latest)"
-    )
-    planning.add_argument("--label", help="label column (default: label)")
-    planning.add_argument("--minority", help="label value to protect (default: least frequent)")
-    planning.add_argument("--null-labels", choices=["error", "drop"])
-    planning.add_argument(
-        "--classes",
-        type=_label_list,
-        help="every label value, comma-separated (needed by --one-pass), e.g. 0,1",
-    )
-    planning.add_argument("--input-weight-col", help="existing example-weight column to scale")
-    planning.add_argument(
-        "--strata",
-        type=lambda text: [name for name in text.split(",") if name.strip()],
-        help="plan within each combination of these columns, e.g. label,country",
-    )
-    planning.add_argument("--split-col", help="split column: only training rows are rebalanced")
-    planning.add_argument("--train-value", help="value of --split-col marking training rows")
-    planning.add_argument(
-        "--batch-size", type=int, help="training batch size for the advice (default 128)"
-    )
-    # A sweep (--factors) needs the hash sampler, so plan takes the sampler's flags too.
-    planning.add_argument("--seed", type=int)
-    planning.add_argument("--sampler", choices=["sampleBy", "hash"])
-    planning.add_argument(
-        "--sample-key", type=lambda text: text.split(","), help="key columns for --sampler hash"
-    )
-    target = planning.add_mutually_exclusive_group()
-    target.add_argument("--factor", type=float, help="divide the majority by F (weight x F)")
-    target.add_argument("--target-ratio", type=float, help="output majority:minority ratio R:1")
-    target.add_argument(
-        "--target-minority-share", type=float, help="output minority share S (0-0.5)"
-    )
-    target.add_argument(
-        "--min-minority-per-batch", type=int, help="at least K minority rows per batch"
-    )
-    target.add_argument("--max-rows", type=int, help="at most N output rows")
-    target.add_argument(
-        "--class-targets",
-        type=_per_class("rows", "0=100000,2=5000"),
-        help="rows to keep per named class, e.g. 0=100000,2=5000 (others kept whole)",
-    )
-    target.add_argument(
-        "--class-factors",
-        type=_per_class("factor", "0=20,2=5"),
-        help="a factor per named class, e.g. 0=20,2=5 (others kept whole)",
-    )
-    target.add_argument(
-        "--factors",
-        type=_factor_list,
-        help="a sweep, e.g. 5,10,20,50 (--sampler hash): one table at the smallest factor, "
-        "any larger one selected exactly by its rebalance_draw column",
-    )
-
+    _add_flags(planning, PLAN_FLAGS)
     running = argparse.ArgumentParser(add_help=False, parents=[planning])
-    running.add_argument(
-        "--output", help="output Delta path, or table:DB.NAME for a Delta table in the catalog"
-    )
-    running.add_argument("--mode", choices=["error", "overwrite", "append"])
-    running.add_argument(
-        "--report-dir", help=f"report folder (default OUTPUT/{lineage.REPORT_DIR_NAME})"
-    )
-    running.add_argument("--run-id", help="idempotence key: a repeated run id appends nothing")
-    running.add_argument(
-        "--incremental",
-        action="store_true",
-        default=None,
-        help="append only the source rows added since the last run (hash sampler)",
-    )
-    running.add_argument(
-        "--partition-by",
-        type=lambda text: [name for name in text.split(",") if name.strip()],
-        help="output partition columns (default: the Delta input's layout; '' for none)",
-    )
-    running.add_argument(
-        "--cluster-by",
-        type=lambda text: [name for name in text.split(",") if name.strip()],
-        help="output liquid clustering columns (default: the Delta input's layout)",
-    )
-    running.add_argument(
-        "--row-order",
-        choices=["shuffled", "input"],
-        help="the written rows' order: shuffled (default; any batch of consecutive rows holds "
-        "a random share of each class) or input (as read)",
-    )
-    running.add_argument(
-        "--into-partition",
-        type=_partition_values,
-        metavar="COL=VALUE[,COL=VALUE]",
-        help="write every row into this partition (new columns, e.g. ds=2026-11-23); "
-        "--mode overwrite then replaces that partition only",
-    )
-    running.add_argument("--weight-col", help="output weight column (default: weight)")
-    running.add_argument(
-        "--exact",
-        action="store_true",
-        default=None,
-        help="keep exactly the planned rows of each downsampled class or stratum",
-    )
-    running.add_argument(
-        "--weight-basis",
-        choices=["nominal", "realized"],
-        help="weight x F (nominal) or x rows before / rows kept (realized, needs --exact)",
-    )
-    running.add_argument(
-        "--one-pass",
-        action="store_true",
-        default=None,
-        help="read the input once (with --factor, --minority, --classes): counts are observed "
-        "during the write and bad rows fail it",
-    )
+    _add_flags(running, RUN_FLAGS)
 
     # Raw: the version line is printed whole, not wrapped to the terminal's width.
     parser = argparse.ArgumentParser(
@@ -283,17 +393,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _partition_values(text: str) -> dict[str, str]:
-    """``ds=2026-11-23,country=fr`` -> ``{"ds": "2026-11-23", "country": "fr"}``."""
-    values = {}
-    for pair in text.split(","):
-        column, equals, value = pair.partition("=")
-        if not equals or not column.strip() or not value:
-            raise argparse.ArgumentTypeError(f"write it as COLUMN=VALUE (got {pair!r})")
-        values[column.strip()] = value
-    return values
-
-
 def _versions() -> str:
     """``spark-rebalance 0.2.0 (pyspark 4.2.0, Delta JAR io.delta:...:4.4.0)``: what a bug
     report needs, read from the modules themselves, so a pyspark that came with Spark (no
@@ -310,41 +409,6 @@ def _delta_package(spark_version: str) -> str:
     if package is None:
         raise ConfigError(versions.no_delta_for(spark_version))
     return package
-
-
-def _factor_list(text: str) -> list[float]:
-    try:
-        return [float(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"factors are numbers separated by commas, e.g. 5,10,20 (got {text!r})"
-        ) from None
-
-
-def _per_class(value_said: str, example: str) -> Callable[[str], dict[Any, float]]:
-    """A parser of LABEL=NUMBER pairs separated by commas; labels are read as YAML reads
-    them (0, 1.0, true, fraud), then matched to the input's labels by their text."""
-
-    def parse(text: str) -> dict[Any, float]:
-        pairs: dict[Any, float] = {}
-        for item in filter(str.strip, text.split(",")):
-            label_text, _, number = item.rpartition("=")
-            try:
-                pairs[yaml.safe_load(label_text)] = float(number)
-            except (ValueError, yaml.YAMLError):
-                label_text = ""
-            if not label_text.strip():
-                raise argparse.ArgumentTypeError(
-                    f"name each class as LABEL={value_said.upper()}, separated by commas, "
-                    f"e.g. {example} (got {text!r})"
-                )
-        return pairs
-
-    return parse
-
-
-def _label_list(text: str) -> list[Any]:
-    return [yaml.safe_load(item) for item in text.split(",") if item.strip()]
 
 
 def config_from_args(args: argparse.Namespace) -> RebalanceConfig:
@@ -501,7 +565,7 @@ def _dispatch(
     progress.spark = spark
     if args.command == "report":
         with described(spark, f"read the report of {args.output}"):
-            console.show(_report_text(spark, args.output, args.report_dir))
+            console.show(_report_text(spark, Table.parse(args.output), args.report_dir))
         return 0
     if args.command == "plan":
         opened = _open(spark, config, counted=True)
@@ -522,13 +586,11 @@ def _dispatch(
             )
         }
     )
-    output = config.output.path
+    output = Table.parse(config.output.path) if config.output.path is not None else None
     progress.output, progress.run_id = output, config.output.run_id
     with _described_write(spark, config):
         progress.output_is_new = (
-            output is not None
-            and delta_sql.table_name(output) is None
-            and not fs.exists(spark, output)
+            output is not None and not output.in_catalog and not fs.exists(spark, output.where)
         )
     with environment_run(_app_name(config, args.command)):
         written = run_configured(spark, config)
@@ -560,7 +622,7 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
             "no output given: name the Delta path (or table:DB.NAME) to write", fix={"path": None}
         )
     with _described_write(spark, config):
-        return _run_checked(spark, config, output)
+        return _run_checked(spark, config, Table.parse(output))
 
 
 def _described_write(spark: SparkSession, config: RebalanceConfig) -> AbstractContextManager[None]:
@@ -568,7 +630,7 @@ def _described_write(spark: SparkSession, config: RebalanceConfig) -> AbstractCo
     return described(spark, f"write {config.output.path} from {config.input.source}")
 
 
-def _run_checked(spark: SparkSession, config: RebalanceConfig, output: str) -> Written:
+def _run_checked(spark: SparkSession, config: RebalanceConfig, output: Table) -> Written:
     # Refused before the input is read; ``write`` checks again against what was opened.
     input_path = config.input.source if config.input.format != "table" else None
     run_id = config.output.run_id
@@ -576,17 +638,19 @@ def _run_checked(spark: SparkSession, config: RebalanceConfig, output: str) -> W
     committed = lineage.run_commit(spark, output, run_id) if run_id else None
     own_output = committed is not None or config.output.incremental
     mode = "append" if own_output else config.output.mode
-    check_output_path(spark, output, input_path, mode, config.output.report_dir)
+    check_output_path(
+        spark, output, input_path=input_path, mode=mode, report_dir=config.output.report_dir
+    )
     # A retry reads the source version its earlier attempt read: ``write`` sees to it, as it
     # does for every door.
     return _open(spark, config, counted=False).write(
-        output,
-        config.output.mode,
-        config.output.run_id,
-        config.output.report_dir,
-        config.output.partition_by,
-        config.output.cluster_by,
-        config.output.into_partition,
+        str(output),
+        mode=config.output.mode,
+        run_id=config.output.run_id,
+        report_dir=config.output.report_dir,
+        partition_by=config.output.partition_by,
+        cluster_by=config.output.cluster_by,
+        into_partition=config.output.into_partition,
     )
 
 
@@ -611,10 +675,10 @@ def _open(spark: SparkSession, config: RebalanceConfig, counted: bool) -> Rebala
     )
 
 
-def _report_text(spark: SparkSession, output_path: str, report_dir: str | None) -> str:
-    history = lineage.rebalance_history(spark, output_path)
+def _report_text(spark: SparkSession, output: Table, report_dir: str | None) -> str:
+    history = lineage.rebalance_history(spark, output)
     lines = [
-        to_markdown(read_report(spark, output_path, report_dir)),
+        to_markdown(read_report(spark, output, report_dir)),
         "## Delta history",
         "",
     ]

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from rebalance_lib.api import RebalanceOptions
 from rebalance_lib.core.errors import ConfigError
-from rebalance_lib.core.options import WEIGHT_COL
+from rebalance_lib.core.options import DEFAULT_SEED, LABEL_COL, WEIGHT_COL
+from rebalance_lib.core.plan import DEFAULT_BATCH_SIZE
 from rebalance_lib.core.targets import CLASS_TARGET_FORMS, TABLE_TARGET_FORMS
 
 
@@ -27,7 +28,7 @@ class InputConfig(_Section):
 
 
 class LabelConfig(_Section):
-    column: str = "label"
+    column: str = LABEL_COL
     minority: int | bool | str | float | None = None
     null_labels: Literal["error", "drop"] = "error"
     classes: list[int | bool | str | float] | None = None
@@ -46,7 +47,7 @@ TargetSection: Any = create_model(
 
 class SampleConfig(_Section):
     method: Literal["sampleBy", "hash"] = "sampleBy"
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     key: list[str] = Field(default_factory=list)
     one_pass: bool = False
     strata: list[str] = Field(default_factory=list)
@@ -101,7 +102,7 @@ class RebalanceConfig(_Section):
     input: InputConfig = InputConfig()
     label: LabelConfig = LabelConfig()
     target: TargetSection = TargetSection()
-    batch_size: int = Field(default=128, ge=1)
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
     sample: SampleConfig = SampleConfig()
     split: SplitConfig = SplitConfig()
     weight: WeightConfig = WeightConfig()

@@ -8,6 +8,7 @@ import math
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 
+from rebalance_lib.core.tables import Table
 from rebalance_lib.storage import delta_sql, fs
 from rebalance_lib.storage.jobs import described
 
@@ -63,7 +64,7 @@ def _write_demo_input(
     seed: int,
     feature_count: int,
 ) -> None:
-    existing = delta_sql.table_detail(spark, path)
+    existing = delta_sql.table_detail(spark, Table(path))
     if existing is not None and existing.properties.get(_SPEC_PROPERTY) == spec:
         log.info("[demo] reusing the demo table at %s (%s)", path, spec)
         return
@@ -80,4 +81,4 @@ def _write_demo_input(
         .option("overwriteSchema", "true")
         .save(fs.absolute(path))
     )
-    delta_sql.set_properties(spark, delta_sql.table_ref(path), {_SPEC_PROPERTY: spec})
+    delta_sql.set_properties(spark, delta_sql.table_ref(Table(path)), {_SPEC_PROPERTY: spec})

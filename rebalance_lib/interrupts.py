@@ -24,6 +24,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core.errors import OutputError
+from rebalance_lib.core.tables import Table
 from rebalance_lib.storage import lineage
 from rebalance_lib.storage.session import cancel_jobs_quietly, in_jvm_call
 from rebalance_lib.storage.sink import remove_uncommitted
@@ -45,7 +46,7 @@ class Progress:
     """Where a run stands, so an interrupted one can say what was and was not committed."""
 
     spark: SparkSession | None = None
-    output: str | None = None
+    output: Table | None = None
     run_id: str | None = None
     output_is_new: bool = False  # no file was at the output path before the run
 

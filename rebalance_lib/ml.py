@@ -62,8 +62,8 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.api import RebalanceOptions, rebalance, select_factor
 from rebalance_lib.core.calibration import BinaryCorrection, binary_correction, calibrate
 from rebalance_lib.core.errors import ConfigError
-from rebalance_lib.core.options import WEIGHT_COL
-from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.options import DEFAULT_SEED, LABEL_COL, WEIGHT_COL
+from rebalance_lib.core.plan import DEFAULT_BATCH_SIZE, Plan
 from rebalance_lib.core.sweep import DRAW_COLUMN
 from rebalance_lib.core.targets import Label
 from rebalance_lib.runs.mlflow_run import active_run_id, log_fit
@@ -153,11 +153,11 @@ class _RebalancedParams(HasLabelCol, HasWeightCol):
         "classTargets", "rows to keep per named class, {label: rows}", _label_pairs
     )
     classFactors = _param("classFactors", "a factor per named class, {label: F}", _label_pairs)
-    seed = _param("seed", "the sampler's seed (default 42)", TypeConverters.toInt)
+    seed = _param("seed", f"the sampler's seed (default {DEFAULT_SEED})", TypeConverters.toInt)
     minority = _param("minority", "the class to protect (default the least frequent)")
     batchSize = _param(
         "batchSize",
-        "the batch size the plan's advice is given for (default 128)",
+        f"the batch size the plan's advice is given for (default {DEFAULT_BATCH_SIZE})",
         TypeConverters.toInt,
     )
     strata = _param(
@@ -288,7 +288,7 @@ class RebalancedEstimator(
         self,
         *,
         estimator: Estimator[Any] | None = None,
-        labelCol: str = "label",
+        labelCol: str = LABEL_COL,
         weightCol: str = WEIGHT_COL,
         factor: float | None = None,
         targetRatio: float | None = None,

@@ -21,6 +21,7 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.batches import BatchCounts
+from rebalance_lib.core.tables import Table
 from rebalance_lib.report.model import FileOrderSection, Report
 from rebalance_lib.storage import delta_sql
 from rebalance_lib.transforms.batches import batch_histograms, file_batch_histograms
@@ -202,10 +203,9 @@ def test_a_layout_by_the_label_is_warned_of(
     assert "the output is partitioned by the label 'label'" in caplog.text
     assert reported_minority(written.report).worse_than_random
     # The label is in the files' paths, not in them: the batches are placed in two reads.
-    files = delta_sql.commit_added_files(spark, str(tmp_path / "out"), 0)
-    assert files and not delta_sql.rows_readable_from_files(
-        spark, str(tmp_path / "out"), files, "label"
-    )
+    output = Table(str(tmp_path / "out"))
+    files = delta_sql.commit_added_files(spark, output, 0)
+    assert files and not delta_sql.rows_readable_from_files(spark, output, files, "label")
 
 
 def test_a_partitioned_output_is_shuffled_within_each_partition(
@@ -222,7 +222,7 @@ def test_a_partitioned_output_is_shuffled_within_each_partition(
     all_files = DeltaTable(str(tmp_path / "out")).file_uris()
     # One read by the files' row index and two by the chunks a task read place each row
     # alike, and as delta-rs lists the files.
-    output = str(tmp_path / "out")
+    output = Table(str(tmp_path / "out"))
     files = delta_sql.commit_added_files(spark, output, 0)
     assert files and delta_sql.rows_readable_from_files(spark, output, files, "label")
     by_row_index = file_batch_histograms(spark, files, "label", [0, 1], BATCH)

@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 
 from rebalance_lib import rebalance
 from rebalance_lib.core.errors import InputError, OutputError, RebalanceError
+from rebalance_lib.core.tables import Table
 from rebalance_lib.report.files import read_report, read_report_json
 from rebalance_lib.storage import delta_sql
 from rebalance_lib.storage.jobs import described
@@ -47,14 +48,13 @@ def append_rows(spark: SparkSession, source: str) -> None:
 
 
 def table_rows(spark: SparkSession, output: str) -> Rows:
-    name = delta_sql.table_name(output)
-    output_df = spark.read.table(name) if name else spark.read.format("delta").load(output)
+    output_df = delta_sql.read_version(spark, Table.parse(output), None)
     table_df = output_df.select("id", "label", "weight")
     return {(row[0], row[1], row[2]) for row in table_df.collect()}
 
 
 def commits(spark: SparkSession, output: str) -> int:
-    return delta_sql.history(spark, delta_sql.table_ref(output)).count()
+    return delta_sql.history(spark, delta_sql.table_ref(Table.parse(output))).count()
 
 
 def through_the_api(spark: SparkSession, workdir: Path) -> str:
@@ -109,7 +109,7 @@ def to_a_catalog_table(spark: SparkSession, workdir: Path) -> str:
     versions = commits(spark, table)
     again = run_rebalance(spark, source, table, **HASHED, **{"output.run_id": "t1"})  # type: ignore[arg-type]  # a table name, not a path
     assert again.skipped_as_repeat and commits(spark, table) == versions
-    detail = delta_sql.table_detail(spark, table)
+    detail = delta_sql.table_detail(spark, Table.parse(table))
     assert detail is not None and detail.properties["rebalance.runId"] == "t1"
     return table
 
@@ -124,7 +124,7 @@ def test_connect_writes_what_classic_writes(
     with connect() as remote:
         remote_output = scenario(remote, tmp_path / "connect")
         remote_rows = table_rows(remote, remote_output)
-        report = read_report(remote, remote_output)
+        report = read_report(remote, Table.parse(remote_output))
     assert remote_rows == table_rows(spark, classic_output)
     assert report.checks_passed and 0 < report.output.rows <= len(remote_rows)
 
@@ -151,7 +151,8 @@ def test_the_command_line_runs_on_the_server_spark_remote_names(
     assert "data committed as Delta version 0" in finished.stdout
     assert table_rows(spark, str(output)) == table_rows(spark, classic.path)
     # Through Spark next to the table, and on this machine where it was asked for.
-    assert read_report(spark, str(output)).run_id == read_report(spark, "", str(report_dir)).run_id
+    from_folder = read_report(spark, Table(""), str(report_dir))
+    assert read_report(spark, Table(str(output))).run_id == from_folder.run_id
     assert (report_dir / "class_counts.svg").is_file()
 
 
@@ -190,7 +191,7 @@ def test_bad_input_fails_the_same_way_over_connect_and_writes_nothing(
     with connect() as remote, pytest.raises(error_type) as raised:
         run_rebalance(remote, source, Path(output), **run_settings)
     assert message in str(raised.value)
-    assert not delta_sql.is_delta(spark, output)
+    assert not delta_sql.is_delta(spark, Table.parse(output))
 
 
 def test_a_day_into_its_partition_keeps_its_report_beside_the_table(
@@ -205,7 +206,7 @@ def test_a_day_into_its_partition_keeps_its_report_beside_the_table(
             source = make_source(active, tmp_path / kind / "in")
             written = run_rebalance(active, source, tmp_path / kind / "out", **HASHED, **day)
             assert written.report is not None
-            report_json = read_report_json(active, written.path, None, "ds=2026-11-23")
+            report_json = read_report_json(active, Table(written.path), None, "ds=2026-11-23")
             assert report_json is not None
             assert json.loads(report_json)["run_id"] == written.report.run_id
             runs[kind] = (written.path, table_rows(active, written.path))
@@ -247,4 +248,4 @@ def test_over_connect_a_write_that_cannot_be_taken_back_fails_naming_what_is_lef
     message = str(raised.value)
     assert "none or only one of the stated classes" in message
     assert f"{output} is left: a Spark Connect client cannot remove files" in message
-    assert "\n" not in message and delta_sql.is_delta(spark, str(output))
+    assert "\n" not in message and delta_sql.is_delta(spark, Table(str(output)))

@@ -12,6 +12,7 @@ import pytest
 from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
 from pyspark.sql import SparkSession
 
+from rebalance_lib.core.tables import Table
 from rebalance_lib.report.files import read_report
 
 pytestmark = pytest.mark.jvm
@@ -71,7 +72,7 @@ def test_the_installed_command_runs_on_the_users_pyspark(
         user_venv, "rebalance", "run", "--input", source, "--output", str(output), "--factor", "4"
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
-    report = read_report(spark, str(output))
+    report = read_report(spark, Table(str(output)))
     assert report.spark_version == USERS_PYSPARK and report.checks_passed
     counts = {
         row["label"]: row["count"]

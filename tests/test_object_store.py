@@ -20,6 +20,7 @@ from rebalance_lib import rebalance_table, select_factor
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import InputError, OutputError
 from rebalance_lib.core.faults import FAULT_ENV
+from rebalance_lib.core.tables import Table
 from rebalance_lib.report.files import read_report
 from rebalance_lib.report.model import Report
 from rebalance_lib.storage import fs
@@ -236,7 +237,7 @@ def test_a_report_written_as_folders_is_read_back_and_replaced_by_objects(
     as_folder_df.write.mode("overwrite").text(f"{output}/_rebalance_report/report.json")
     keys = buckets.keys("curated", "folders/_rebalance_report/report.json")
     assert any(key.startswith("folders/_rebalance_report/report.json/part-") for key in keys)
-    assert read_report(spark, output).run_id == written.report.run_id
+    assert read_report(spark, Table(output)).run_id == written.report.run_id
     fs.write_text(spark, f"{output}/_rebalance_report/report.json", report_json)
     report_keys = buckets.keys("curated", "folders/_rebalance_report/")
     assert report_keys == [f"folders/_rebalance_report/{name}" for name in REPORT_FILES]

@@ -16,6 +16,7 @@ from scans import source_scans, sql_execution_count
 from rebalance_lib import rebalance
 from rebalance_lib.cli import main
 from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.tables import Table
 from rebalance_lib.report.model import Report
 from rebalance_lib.runs import writing
 from rebalance_lib.storage import fs
@@ -343,7 +344,8 @@ def test_a_writes_commit_is_found_alike_in_the_log_files_and_in_the_history(
     questions = [("second", None), ("second", 1), ("missing", None)]  # 1: only commits after it
 
     def ask() -> list[tuple[int | None, int]]:
-        return [delta_sql.tagged_version(spark, path, tag, after) for tag, after in questions]
+        table = Table(path)
+        return [delta_sql.tagged_version(spark, table, tag, after) for tag, after in questions]
 
     from_log_files = ask()
     assert from_log_files == [(1, 2), (None, 2), (None, 2)]

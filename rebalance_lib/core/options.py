@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from rebalance_lib.core.errors import ConfigError
 from rebalance_lib.core.grouping import strata_columns
+from rebalance_lib.core.plan import DEFAULT_BATCH_SIZE
 from rebalance_lib.core.sweep import sweep_factors
 from rebalance_lib.core.targets import Label, TargetRequest
 
@@ -22,6 +23,13 @@ NullLabels = Literal["error", "drop"]
 # shuffled: the written rows in a seeded random order (batch-ready); input: as they came.
 RowOrder = Literal["shuffled", "input"]
 
+# The defaults every door states (the API, the YAML config, the command line's help, the Spark
+# ML estimator), each kept here once; the batch size is the planner's, DEFAULT_BATCH_SIZE in
+# core/plan.py.
+DEFAULT_SEED = 42
+LABEL_COL = "label"
+WEIGHT_COL = "weight"
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -29,7 +37,7 @@ class Sampling:
     optionally cut to exactly the planned count per group."""
 
     method: Sampler = "sampleBy"
-    seed: int = 42
+    seed: int = DEFAULT_SEED
     key: tuple[str, ...] = ()
     exact: bool = False
     weight_basis: WeightBasis = "nominal"
@@ -69,21 +77,17 @@ class Sampling:
         return 3 if self.exact else 2
 
 
-# The output weight column's name, read by the API, the config and the Spark ML estimator.
-WEIGHT_COL = "weight"
-
-
 @dataclass(frozen=True)
 class RunOptions:
     """Everything below the doors decides with: what to keep, how, and in which columns."""
 
     request: TargetRequest
-    label_col: str = "label"
+    label_col: str = LABEL_COL
     minority: Label | None = None
     null_labels: NullLabels = "error"
     weight_col: str = WEIGHT_COL
     input_weight_col: str | None = None
-    batch_size: int = 128
+    batch_size: int = DEFAULT_BATCH_SIZE
     strata: tuple[str, ...] = ()
     split_col: str | None = None
     train_value: Any = "train"
@@ -236,6 +240,7 @@ def _sql_string(value: str) -> str:
 
 def output_layout(
     input_layout: TableLayout,
+    *,
     partition_by: Sequence[str] | None,
     cluster_by: Sequence[str] | None,
     columns: Sequence[str],
@@ -246,7 +251,10 @@ def output_layout(
     A run into one partition partitions the table by that partition's columns first.
 
     Example:
-        >>> output_layout(TableLayout(cluster_by=("day",)), None, None, ["day", "label"])
+        >>> output_layout(
+        ...     TableLayout(cluster_by=("day",)), partition_by=None, cluster_by=None,
+        ...     columns=["day", "label"],
+        ... )
         TableLayout(partition_by=(), cluster_by=('day',))
     """
     if partition_by is None and cluster_by is None:

@@ -69,6 +69,7 @@ class RunFacts:
 
 
 def build_report(
+    *,
     facts: RunFacts,
     source: SourceInfo,
     source_profile: TableProfile,
@@ -105,7 +106,7 @@ def build_report(
             appended_after_version=source.appended_after_version,
         ),
         output=OutputSection(
-            path=write.path,
+            path=str(write.table),
             mode=facts.mode,
             delta_version=write.delta_version,
             rows=measured.output_rows,

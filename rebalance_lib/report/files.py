@@ -15,6 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from rebalance_lib.core.errors import OutputError
+from rebalance_lib.core.tables import Table
 from rebalance_lib.report.chart import class_counts_svg
 from rebalance_lib.report.markdown import to_markdown
 from rebalance_lib.report.model import Report
@@ -27,13 +28,13 @@ CHART_NAME = "class_counts.svg"
 
 
 def table_report_dir(
-    spark: SparkSession, output_path: str, report_dir: str | None, subfolder: str = ""
+    spark: SparkSession, output: Table, report_dir: str | None, subfolder: str = ""
 ) -> str:
     """The report folder Spark writes and reads: a client's folder only where the client is
     the driver. ``subfolder`` (one partition's, ``ds=2026-11-23``) is under the default one."""
     if report_dir is not None and fs.client_is_driver(spark):
         return report_dir
-    folder = default_report_dir(delta_sql.location(spark, output_path) or output_path)
+    folder = default_report_dir(delta_sql.location(spark, output) or str(output))
     return f"{folder}/{subfolder}" if subfolder else folder
 
 
@@ -56,13 +57,14 @@ def report_texts(report: Report) -> dict[str, str]:
 def write_report_files(
     spark: SparkSession,
     report: Report,
-    output_path: str,
+    *,
+    output: Table,
     report_dir: str | None,
     subfolder: str = "",
 ) -> str:
     """Write the report (see the module's docstring) and return the folder to read it from."""
     texts = report_texts(report)
-    folder = table_report_dir(spark, output_path, report_dir, subfolder)
+    folder = table_report_dir(spark, output, report_dir, subfolder)
     for name, text in texts.items():
         fs.write_text(spark, f"{folder}/{name}", text)
     log.debug("report written to %s", folder)
@@ -77,24 +79,24 @@ def write_report_files(
 
 
 def read_report_json(
-    spark: SparkSession, output_path: str, report_dir: str | None, subfolder: str = ""
+    spark: SparkSession, output: Table, report_dir: str | None, subfolder: str = ""
 ) -> str | None:
-    """The text of the last report.json written for ``output_path``, None when there is none."""
+    """The text of the last report.json written for ``output``, None when there is none."""
     client_dir = _client_only_dir(spark, report_dir)
     if client_dir is not None:
         report_json = client_dir / "report.json"
         return report_json.read_text() if report_json.is_file() else None
-    folder = table_report_dir(spark, output_path, report_dir, subfolder)
+    folder = table_report_dir(spark, output, report_dir, subfolder)
     return fs.read_text(spark, f"{folder}/report.json")
 
 
-def read_report(spark: SparkSession, output_path: str, report_dir: str | None = None) -> Report:
-    """The last report written for ``output_path``."""
-    report_json = read_report_json(spark, output_path, report_dir)
+def read_report(spark: SparkSession, output: Table, report_dir: str | None = None) -> Report:
+    """The last report written for ``output``."""
+    report_json = read_report_json(spark, output, report_dir)
     if report_json is None:
-        folder = report_dir or default_report_dir(output_path)
+        folder = report_dir or default_report_dir(str(output))
         raise OutputError(
-            f"no report at {folder}/report.json: was {output_path} written by rebalance? "
+            f"no report at {folder}/report.json: was {output} written by rebalance? "
             "name the report folder if it was written elsewhere",
             fix={"report_dir": None},
         )

@@ -27,6 +27,7 @@ from rebalance_lib.core.plan import (
     with_realized_factors,
 )
 from rebalance_lib.core.sweep import SweepPlan
+from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import Label
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.storage.increment import appended_rows, previous_run
@@ -324,7 +325,7 @@ def open_increment(
     spark: SparkSession,
     source: SourceInfo,
     options: RunOptions,
-    output_path: str,
+    output: Table,
     timer: PhaseTimer,
 ) -> Opened:
     """The rows appended to the source since the output's last run, planned with that run's
@@ -343,7 +344,7 @@ def open_increment(
         "label_column": options.label_col,
         "weight_column": options.weight_col,
     }
-    previous = previous_run(spark, output_path, wanted)
+    previous = previous_run(spark, output, wanted)
     if source.delta_version <= previous.source_version:
         raise NothingToDo(
             f"{source.name} is still at version {source.delta_version}, already rebalanced"

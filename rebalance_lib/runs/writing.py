@@ -20,6 +20,7 @@ from rebalance_lib.core.grouping import GroupTotals
 from rebalance_lib.core.options import OutputPartition, RunOptions, TableLayout
 from rebalance_lib.core.plan import Plan
 from rebalance_lib.core.sweep import DRAW_COLUMN, METADATA_KEY, factor_results
+from rebalance_lib.core.tables import Table
 from rebalance_lib.core.targets import Label
 from rebalance_lib.report.build import Measured, RunFacts, build_report
 from rebalance_lib.report.files import read_report_json, write_report_files
@@ -76,6 +77,23 @@ class Written:
     report: Report | None
 
 
+@dataclass(frozen=True)
+class WriteRequest:
+    """What one ``Rebalanced.write`` asks for, settled once at the API: where, how, and what
+    an earlier attempt of the same run id already committed."""
+
+    output: Table
+    mode: Mode
+    run_id: str
+    report_dir: str | None
+    layout: TableLayout
+    incremental: bool = False
+    # Every row set into this partition; an overwrite then replaces only that partition.
+    into_partition: OutputPartition | None = None
+    # This run id's data commit from an earlier attempt: nothing is written again.
+    committed: dict[str, Any] | None = None
+
+
 def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> DataFrame:
     """The planned rows sampled per group and weighted: Spark SQL expressions only.
 
@@ -125,25 +143,22 @@ def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> D
 
 def write_rebalanced(
     rows_df: DataFrame,
+    *,
     opened: Opened,
     options: RunOptions,
-    path: str,
-    mode: Mode,
-    run_id: str,
-    report_dir: str | None,
-    incremental: bool,
-    layout: TableLayout,
+    request: WriteRequest,
     timer: PhaseTimer,
-    committed: dict[str, Any] | None = None,
-    into_partition: OutputPartition | None = None,
 ) -> Written:
     """Write ``rows_df`` as one Delta commit with its lineage, measure it, write the report.
 
-    ``committed`` is this run id's data commit from an earlier attempt: nothing is written
-    again, and what that attempt left undone (table properties, report) is finished.
-    ``into_partition`` sets its columns on every row; an overwrite then replaces only that
-    partition, and the output's read-backs see only it.
+    With ``request.committed`` (this run id's data commit from an earlier attempt) nothing
+    is written again, and what that attempt left undone (table properties, report) is
+    finished. ``request.into_partition`` sets its columns on every row; an overwrite then
+    replaces only that partition, and the output's read-backs see only it.
     """
+    output, mode, run_id = request.output, request.mode, request.run_id
+    report_dir, layout, committed = request.report_dir, request.layout, request.committed
+    into_partition = request.into_partition
     spark = rows_df.sparkSession
     rows_where = into_partition.predicate if into_partition is not None else None
     report_subfolder = into_partition.folder if into_partition is not None else ""
@@ -176,51 +191,62 @@ def write_rebalanced(
         weight_column=weight_col,
         grouped=options.is_grouped,
         exact=sampling.exact,
-        incremental=incremental,
+        incremental=request.incremental,
         sweep_factors=list(options.sweep_factors),
     )
     if committed is None:
         with timer.phase(
             "sample_write",
-            f"sampled and wrote {path}",
-            job=f"sample and write {path} ({options.request.brief()})",
+            f"sampled and wrote {output}",
+            job=f"sample and write {output} ({options.request.brief()})",
         ) as note:
-            write = _write_checked(observed_df, path, mode, run_id, run_lineage, layout, rows_where)
+            write = _write_checked(
+                observed_df, request, run_lineage=run_lineage, rows_where=rows_where
+            )
             note.found = f"Delta version {write.delta_version}"
     else:
-        write = replace(_earlier_attempt(spark, path, committed), rows_where=rows_where)
+        write = replace(_earlier_attempt(spark, output, committed), rows_where=rows_where)
     fault_point("after-properties")
     if write.skipped_as_repeat:
-        if _finished(spark, path, run_id, report_dir, report_subfolder):
-            log.info("run id %s was already written to %s: nothing appended", run_id, path)
+        if _finished(spark, request, report_subfolder):
+            log.info("run id %s was already written to %s: nothing appended", run_id, output)
             return Written(
-                path,
-                write.delta_version,
-                write.previous_version,
-                True,
-                write.table_version,
-                opened.plan,
-                None,
-                None,
+                path=str(output),
+                delta_version=write.delta_version,
+                previous_version=write.previous_version,
+                skipped_as_repeat=True,
+                table_version=write.table_version,
+                plan=opened.plan,
+                report_dir=None,
+                report=None,
             )
         log.info("run id %s committed its data before: finishing its lineage and report", run_id)
-        if _table_run_id(spark, path) != run_id:
+        if _table_run_id(spark, output) != run_id:
             properties = lineage.table_properties(committed or run_lineage)
-            finish_table(spark, path, properties, layout.cluster_by)
-            write = replace(write, table_version=delta_sql.latest_version(spark, table_ref(path)))
+            finish_table(spark, output, properties, layout.cluster_by)
+            table_version = delta_sql.latest_version(spark, table_ref(output))
+            write = replace(write, table_version=table_version)
     appended = mode == "append"
     class_totals = None
     if opened.grouping is None:
-        class_totals = _class_totals(spark, write, observation, labels, options, appended, timer)
+        class_totals = _class_totals(
+            spark,
+            write,
+            observation=observation,
+            labels=labels,
+            options=options,
+            appended=appended,
+            timer=timer,
+        )
     opened = opened.counting.settle(opened, write, class_totals[0] if class_totals else None, timer)
     measured = _measure(
         spark,
-        opened,
         write,
-        class_totals,
-        weight_col,
-        appended,
-        timer,
+        opened=opened,
+        class_totals=class_totals,
+        weight_col=weight_col,
+        appended=appended,
+        timer=timer,
         label_col=label_col,
         whole_keys=sampling.whole_keys,
     )
@@ -230,7 +256,7 @@ def write_rebalanced(
             with timer.phase(
                 "sweep",
                 "read back each factor's rows from the output",
-                job=f"read back {path} for each factor's rows",
+                job=f"read back {output} for each factor's rows",
             ):
                 output_df = _written_rows(spark, write, write.delta_version)
                 totals = sweep_totals(output_df, DRAW_COLUMN, opened.sweep)
@@ -241,9 +267,11 @@ def write_rebalanced(
     with timer.phase(
         "batches",
         "counted each class per batch of the output in file order",
-        job=f"count each class per batch of {opened.plan.batch_size} of {path} in file order",
+        job=f"count each class per batch of {opened.plan.batch_size} of {output} in file order",
     ):
-        batches = _batches_in_file_order(spark, write, opened.plan, measured, label_col)
+        batches = _batches_in_file_order(
+            spark, write, plan=opened.plan, measured=measured, label_col=label_col
+        )
     measured = replace(measured, batches=batches, row_order=options.row_order)
     worse = unevenly_spread(batches)
     if worse:
@@ -261,27 +289,30 @@ def write_rebalanced(
         timings_s=timer.seconds,
     )
     report = build_report(
-        facts,
-        opened.source,
-        opened.profile,
-        write,
-        opened.plan,
-        measured,
-        sampling,
-        opened.counting.source_passes,
-        opened.advice,
-        opened.grouping,
+        facts=facts,
+        source=opened.source,
+        source_profile=opened.profile,
+        write=write,
+        plan=opened.plan,
+        measured=measured,
+        sampling=sampling,
+        source_passes=opened.counting.source_passes,
+        advice=opened.advice,
+        grouping=opened.grouping,
     )
-    report_dir = write_report_files(spark, report, path, report_dir, report_subfolder)
+    report_dir = write_report_files(
+        spark, report, output=output, report_dir=report_dir, subfolder=report_subfolder
+    )
     return Written(
-        path,
-        write.delta_version,
-        write.previous_version,
-        write.skipped_as_repeat,  # True when an earlier attempt made the data commit
-        write.table_version,
-        opened.plan,
-        report_dir,
-        report,
+        path=str(output),
+        delta_version=write.delta_version,
+        previous_version=write.previous_version,
+        # True when an earlier attempt made the data commit
+        skipped_as_repeat=write.skipped_as_repeat,
+        table_version=write.table_version,
+        plan=opened.plan,
+        report_dir=report_dir,
+        report=report,
     )
 
 
@@ -323,20 +354,20 @@ def _warn_of_label_layout(layout: TableLayout, label_col: str) -> None:
 
 
 def _batches_in_file_order(
-    spark: SparkSession, write: WriteResult, plan: Plan, measured: Measured, label_col: str
+    spark: SparkSession, write: WriteResult, *, plan: Plan, measured: Measured, label_col: str
 ) -> dict[Label, BatchCounts] | None:
     """Each shown class's rows per batch of this write's files, read in the commit's order
     (None where the commit is not a file in the table's log)."""
-    files = delta_sql.commit_added_files(spark, write.path, write.delta_version)
+    files = delta_sql.commit_added_files(spark, write.table, write.delta_version)
     if not files:
         return None
     labels = plan.shown_labels
-    if delta_sql.rows_readable_from_files(spark, write.path, files, label_col):
+    if delta_sql.rows_readable_from_files(spark, write.table, files, label_col):
         histograms, table_rows = file_batch_histograms(
             spark, files, label_col, labels, plan.batch_size
         )
     else:
-        version_df = delta_sql.read_version(spark, write.path, write.delta_version)
+        version_df = delta_sql.read_version(spark, write.table, write.delta_version)
         histograms, table_rows = batch_histograms(
             version_df, [f.name for f in files], label_col, labels, plan.batch_size
         )
@@ -344,51 +375,53 @@ def _batches_in_file_order(
     return batch_counts(histograms, class_rows, table_rows, plan.batch_size)
 
 
-def _earlier_attempt(spark: SparkSession, path: str, committed: dict[str, Any]) -> WriteResult:
+def _earlier_attempt(spark: SparkSession, output: Table, committed: dict[str, Any]) -> WriteResult:
     """The write an earlier attempt of this run committed, as if it had just been made."""
     version = int(committed["version"])
-    table_version = delta_sql.latest_version(spark, table_ref(path))
-    previous = version - 1 if version > 0 else None
-    return WriteResult(path, previous, version, True, table_version)
+    return WriteResult(
+        table=output,
+        previous_version=version - 1 if version > 0 else None,
+        delta_version=version,
+        skipped_as_repeat=True,
+        table_version=delta_sql.latest_version(spark, table_ref(output)),
+    )
 
 
-def _finished(
-    spark: SparkSession, path: str, run_id: str, report_dir: str | None, report_subfolder: str
-) -> bool:
+def _finished(spark: SparkSession, request: WriteRequest, report_subfolder: str) -> bool:
     """Whether this run's lineage properties and report are both in place (or a later run
     has written since, whose lineage and report stand)."""
-    history = lineage.rebalance_history(spark, path)
+    output, run_id = request.output, request.run_id
+    history = lineage.rebalance_history(spark, output)
     if history and history[0]["run_id"] != run_id:
         return True
-    if _table_run_id(spark, path) != run_id:
+    if _table_run_id(spark, output) != run_id:
         return False
-    report_json = read_report_json(spark, path, report_dir, report_subfolder)
+    report_json = read_report_json(spark, output, request.report_dir, report_subfolder)
     return report_json is not None and json.loads(report_json).get("run_id") == run_id
 
 
-def _table_run_id(spark: SparkSession, path: str) -> str | None:
-    detail = delta_sql.table_detail(spark, path)
+def _table_run_id(spark: SparkSession, output: Table) -> str | None:
+    detail = delta_sql.table_detail(spark, output)
     return None if detail is None else detail.properties.get("rebalance.runId")
 
 
 def _write_checked(
     df: DataFrame,
-    path: str,
-    mode: Mode,
-    run_id: str,
+    request: WriteRequest,
+    *,
     run_lineage: dict[str, object],
-    layout: TableLayout,
     rows_where: str | None,
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""
-    table_existed = delta_sql.is_delta(df.sparkSession, path)
+    output, layout = request.output, request.layout
+    table_existed = delta_sql.is_delta(df.sparkSession, output)
     try:
         return write_delta(
             df,
-            path,
-            mode,
-            run_id,
+            output,
+            mode=request.mode,
+            run_id=request.run_id,
             user_metadata=json.dumps(run_lineage),
             table_properties=lineage.table_properties(run_lineage),
             partition_by=layout.partition_by,
@@ -400,13 +433,14 @@ def _write_checked(
         if failure is None:
             raise
         if not table_existed:
-            failure = after_taking_back(failure, lambda: remove_output(df.sparkSession, path))
+            failure = after_taking_back(failure, lambda: remove_output(df.sparkSession, output))
         raise failure from None
 
 
 def _class_totals(
     spark: SparkSession,
     write: WriteResult,
+    *,
     observation: Observation | None,
     labels: list[Label],
     options: RunOptions,
@@ -421,21 +455,27 @@ def _class_totals(
     with timer.phase(
         "measure",
         "read back the output's label and weight columns",
-        job=f"read back {write.path} for the report",
+        job=f"read back {write.table} for the report",
     ):
-        totals = _written_totals(spark, write, [options.label_col], options.weight_col, appended)
+        totals = _written_totals(
+            spark,
+            write,
+            group_cols=[options.label_col],
+            weight_col=options.weight_col,
+            appended=appended,
+        )
     return {key[0]: value for key, value in totals.items()}, "output-scan"
 
 
 def _measure(
     spark: SparkSession,
-    opened: Opened,
     write: WriteResult,
+    *,
+    opened: Opened,
     class_totals: tuple[ClassTotals, Literal["observation", "output-scan"]] | None,
     weight_col: str,
     appended: bool,
     timer: PhaseTimer,
-    *,
     label_col: str,
     whole_keys: tuple[str, ...],
 ) -> Measured:
@@ -448,18 +488,26 @@ def _measure(
         with timer.phase(
             "keys",
             "read back the output's groups and sample keys",
-            job=f"read back {write.path}'s sample keys for the report",
+            job=f"read back {write.table}'s sample keys for the report",
         ):
-            return _written_key_sizes(spark, write, group_cols, whole_keys, appended)
+            return _written_key_sizes(
+                spark, write, group_cols=group_cols, key_cols=whole_keys, appended=appended
+            )
 
     grouping = opened.grouping
     if grouping is not None:
         with timer.phase(
             "measure",
             "read back the output's group columns and weights",
-            job=f"read back {write.path} for the report",
+            job=f"read back {write.table} for the report",
         ):
-            totals = _written_totals(spark, write, list(grouping.columns), weight_col, appended)
+            totals = _written_totals(
+                spark,
+                write,
+                group_cols=list(grouping.columns),
+                weight_col=weight_col,
+                appended=appended,
+            )
         per_group, per_label = grouping.outcomes(totals, key_sizes(list(grouping.columns)))
         return Measured(
             outcomes=per_label,
@@ -493,27 +541,33 @@ def _measure(
 
 def _written_rows(spark: SparkSession, write: WriteResult, version: int) -> DataFrame:
     """The output at ``version``, only the rows this write owns (its partition, if one)."""
-    version_df = delta_sql.read_version(spark, write.path, version)
+    version_df = delta_sql.read_version(spark, write.table, version)
     return version_df if write.rows_where is None else version_df.filter(write.rows_where)
 
 
 def _written_totals(
-    spark: SparkSession, write: WriteResult, group_cols: list[str], weight_col: str, appended: bool
+    spark: SparkSession,
+    write: WriteResult,
+    *,
+    group_cols: list[str],
+    weight_col: str,
+    appended: bool,
 ) -> GroupTotals:
     """This write's totals per group, read back; for an append, the table's growth."""
     return _written_growth(
         spark,
         write,
-        appended,
-        lambda rows_df: scanned_group_totals(rows_df, group_cols, weight_col),
-        lambda after, before: (after[0] - before[0], after[1] - before[1]),
-        (0, 0.0),
+        appended=appended,
+        scan=lambda rows_df: scanned_group_totals(rows_df, group_cols, weight_col),
+        less=lambda after, before: (after[0] - before[0], after[1] - before[1]),
+        zero=(0, 0.0),
     )
 
 
 def _written_key_sizes(
     spark: SparkSession,
     write: WriteResult,
+    *,
     group_cols: list[str],
     key_cols: tuple[str, ...],
     appended: bool,
@@ -523,10 +577,10 @@ def _written_key_sizes(
     return _written_growth(
         spark,
         write,
-        appended,
-        lambda rows_df: scanned_key_sizes(rows_df, group_cols, key_cols),
-        operator.sub,
-        0,
+        appended=appended,
+        scan=lambda rows_df: scanned_key_sizes(rows_df, group_cols, key_cols),
+        less=operator.sub,
+        zero=0,
     )
 
 
@@ -536,6 +590,7 @@ _Value = TypeVar("_Value")
 def _written_growth(
     spark: SparkSession,
     write: WriteResult,
+    *,
     appended: bool,
     scan: Callable[[DataFrame], dict[GroupValues, _Value]],
     less: Callable[[_Value, _Value], _Value],

@@ -4,7 +4,7 @@
 SQL rather than the ``DeltaTable`` Python API, which needs the driver's JVM in this process:
 the same statements answer on a classic session, on a cluster and over Spark Connect. A
 table is named by a SQL reference: ``delta.`/abs/path``` for a path (``table_ref``) or a
-catalog name. An output is a path or a catalog table spelled ``table:NAME`` (``where``).
+catalog name; the functions here take a ``Table``, a path or a catalog table, parsed once.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.batches import DataFile
 from rebalance_lib.core.options import TableLayout
+from rebalance_lib.core.tables import Table
 from rebalance_lib.storage import fs
 from rebalance_lib.storage.fs import absolute
 
@@ -52,19 +53,12 @@ def quoted_name(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-TABLE_PREFIX = "table:"
-
-
-def table_name(where: str) -> str | None:
-    """The catalog name of a ``table:NAME`` output, None for a path."""
-    return where.removeprefix(TABLE_PREFIX) if where.startswith(TABLE_PREFIX) else None
-
-
-def table_ref(where: str) -> str:
+def table_ref(table: Table) -> str:
     """The SQL name of the Delta table at a path (Delta takes only absolute paths) or of a
-    ``table:NAME`` output."""
-    name = table_name(where)
-    return name if name is not None else "delta." + quoted_name(absolute(where))
+    table in the catalog."""
+    if table.in_catalog:
+        return table.where
+    return "delta." + quoted_name(absolute(table.where))
 
 
 def detail(spark: SparkSession, ref: str) -> TableDetail | None:
@@ -89,40 +83,38 @@ def detail(spark: SparkSession, ref: str) -> TableDetail | None:
     )
 
 
-def table_detail(spark: SparkSession, where: str) -> TableDetail | None:
-    """The Delta table at ``where`` (its root, for a path: Delta would also answer for a
-    partition folder inside a table, which is not a table of its own), or None."""
-    name = table_name(where)
-    if name is not None:
-        return detail(spark, name) if spark.catalog.tableExists(name) else None
-    if fs.known_absent(spark, _log_folder(where)):
+def table_detail(spark: SparkSession, table: Table) -> TableDetail | None:
+    """The Delta ``table`` (its root, for a path: Delta would also answer for a partition
+    folder inside a table, which is not a table of its own), or None."""
+    if table.in_catalog:
+        return detail(spark, table.where) if spark.catalog.tableExists(table.where) else None
+    if fs.known_absent(spark, _log_folder(table.where)):
         return None
-    found = detail(spark, table_ref(where))
-    if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, where):
+    found = detail(spark, table_ref(table))
+    if found is None or fs.resolved(spark, found.location) != fs.resolved(spark, table.where):
         return None
     return found
 
 
-def is_delta(spark: SparkSession, where: str) -> bool:
-    return table_detail(spark, where) is not None
+def is_delta(spark: SparkSession, table: Table) -> bool:
+    return table_detail(spark, table) is not None
 
 
-def location(spark: SparkSession, where: str) -> str | None:
-    """Where the output's files are: a path as given, a catalog table's location (None
+def location(spark: SparkSession, table: Table) -> str | None:
+    """Where the table's files are: a path as given, a catalog table's location (None
     while it does not exist)."""
-    if table_name(where) is None:
-        return where
-    found = table_detail(spark, where)
+    if not table.in_catalog:
+        return table.where
+    found = table_detail(spark, table)
     return None if found is None else found.location
 
 
-def read_version(spark: SparkSession, where: str, version: int | None) -> DataFrame:
-    """The output as it was at ``version`` (None: as it is now)."""
+def read_version(spark: SparkSession, table: Table, version: int | None) -> DataFrame:
+    """The table as it was at ``version`` (None: as it is now)."""
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    name = table_name(where)
-    return reader.table(name) if name is not None else reader.load(absolute(where))
+    return reader.table(table.where) if table.in_catalog else reader.load(absolute(table.where))
 
 
 def history(spark: SparkSession, ref: str) -> DataFrame:
@@ -144,19 +136,19 @@ _COMMITS_KEPT_ELSEWHERE = {"catalogManaged", "catalogOwned-preview", "coordinate
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 
 
-def newest_version(spark: SparkSession, where: str, found: TableDetail) -> int:
-    """The newest version of the Delta table at path ``where`` (described as ``found``):
+def newest_version(spark: SparkSession, table: Table, found: TableDetail) -> int:
+    """The newest version of the Delta ``table`` at a path (described as ``found``):
     the highest numbered commit file in its _delta_log, as the protocol defines it, where
     this process sees that folder; else ``DESCRIBE HISTORY`` (``latest_version``)."""
     if not _COMMITS_KEPT_ELSEWHERE & set(found.features):
-        commits = _local_commit_files(spark, where)
+        commits = _local_commit_files(spark, table)
         if commits:
             return max(commits)
-    return latest_version(spark, table_ref(where))
+    return latest_version(spark, table_ref(table))
 
 
 def tagged_version(
-    spark: SparkSession, where: str, user_metadata: str, after: int | None
+    spark: SparkSession, table: Table, user_metadata: str, after: int | None
 ) -> tuple[int | None, int]:
     """The version of the commit newer than ``after`` whose ``userMetadata`` is exactly
     ``user_metadata`` (None when there is none: another writer's commits, before or after
@@ -164,7 +156,7 @@ def tagged_version(
 
     Where this process sees the table's log, the newest commit files are read; a tag not
     found there is looked up in the history, one query."""
-    commits = _local_commit_files(spark, where)
+    commits = _local_commit_files(spark, table)
     if commits:
         for version in sorted(commits, reverse=True):
             if after is not None and version <= after:
@@ -172,7 +164,7 @@ def tagged_version(
             if _commit_user_metadata(commits[version]) == user_metadata:
                 return version, max(commits)
     found = (
-        history(spark, table_ref(where))
+        history(spark, table_ref(table))
         .select(
             F.max(
                 F.when(
@@ -193,13 +185,11 @@ def _log_folder(where: str) -> str:
     return f"{absolute(where).rstrip('/')}/_delta_log"
 
 
-def _local_commit_files(spark: SparkSession, where: str) -> dict[int, Path]:
-    """The commit files of the table at path ``where`` by version, where this process sees
-    its log and no commit waits outside it (``_staged_commits``); empty otherwise, and for a
-    ``table:`` output."""
-    log_folder = (
-        None if table_name(where) is not None else fs.local_folder(spark, _log_folder(where))
-    )
+def _local_commit_files(spark: SparkSession, table: Table) -> dict[int, Path]:
+    """The commit files of a table at a path by version, where this process sees its log
+    and no commit waits outside it (``_staged_commits``); empty otherwise, and for a table in
+    the catalog."""
+    log_folder = None if table.in_catalog else fs.local_folder(spark, _log_folder(table.where))
     if log_folder is None:
         return {}
     staged = log_folder / "_staged_commits"
@@ -237,14 +227,14 @@ def _data_file_name(add_path: str) -> str:
 _GLOB_CHARACTERS = frozenset("*?[]{}\\")
 
 
-def commit_added_files(spark: SparkSession, where: str, version: int) -> list[DataFile] | None:
+def commit_added_files(spark: SparkSession, table: Table, version: int) -> list[DataFile] | None:
     """The data files the commit at ``version`` added, in the order of its ``add`` actions
     (as a reader of the log lists them). None where the commit is not a file in the table's
     log."""
-    found = table_detail(spark, where)
+    found = table_detail(spark, table)
     if found is None or _COMMITS_KEPT_ELSEWHERE & set(found.features):
         return None
-    local = _local_commit_files(spark, where).get(version)
+    local = _local_commit_files(spark, table).get(version)
     if local is not None:  # read here, as the other facts of a log this process sees
         adds = [(add["path"], add.get("stats")) for add in _actions(local, "add")]
     else:
@@ -274,12 +264,12 @@ def _stated_rows(stats: str | None) -> int | None:
 
 
 def rows_readable_from_files(
-    spark: SparkSession, where: str, files: Sequence[DataFile], column: str
+    spark: SparkSession, table: Table, files: Sequence[DataFile], column: str
 ) -> bool:
     """Whether ``files`` can be read as plain Parquet for ``column``, each row at its index
     in its file: every file states its rows, the column is stored in the files under its own
     name (no column mapping, not a partition column), and no path would be expanded."""
-    found = table_detail(spark, where)
+    found = table_detail(spark, table)
     if found is None or found.properties.get("delta.columnMapping.mode", "none") != "none":
         return False
     return (

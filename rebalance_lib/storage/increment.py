@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import ConfigError, InputError
 from rebalance_lib.core.increment import PreviousRun, extendable_run
+from rebalance_lib.core.tables import Table
 from rebalance_lib.storage import delta_sql, lineage
 from rebalance_lib.storage.fs import absolute
 
@@ -33,19 +34,17 @@ _SCHEMA_CHANGES = {
 _CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 
 
-def previous_run(spark: SparkSession, output_path: str, wanted: Mapping[str, Any]) -> PreviousRun:
-    """The last run written to ``output_path``, checked to be one an increment can extend."""
-    if not delta_sql.is_delta(spark, output_path):
+def previous_run(spark: SparkSession, output: Table, wanted: Mapping[str, Any]) -> PreviousRun:
+    """The last run written to ``output``, checked to be one an increment can extend."""
+    if not delta_sql.is_delta(spark, output):
         raise ConfigError(
-            f"an increment extends an earlier run, but {output_path} is not a Delta table yet: "
+            f"an increment extends an earlier run, but {output} is not a Delta table yet: "
             "run once in full first",
             fix={"incremental_into": False},
         )
-    history = lineage.rebalance_history(spark, output_path)
+    history = lineage.rebalance_history(spark, output)
     if not history:
-        raise ConfigError(
-            f"{output_path} was not written by rebalance: an increment needs its runs"
-        )
+        raise ConfigError(f"{output} was not written by rebalance: an increment needs its runs")
     return extendable_run(history[0], wanted)
 
 
@@ -92,8 +91,8 @@ def appended_rows(spark: SparkSession, path: str, after_version: int, to_version
     From the change data feed when the table has it on; otherwise from the data files the
     append commits added (the files of ``to_version`` missing from ``after_version``).
     """
-    ref = delta_sql.table_ref(path)
-    detail = delta_sql.table_detail(spark, path)
+    ref = delta_sql.table_ref(Table(path))
+    detail = delta_sql.table_detail(spark, Table(path))
     properties = detail.properties if detail is not None else {}
     has_change_feed = str(properties.get("delta.enableChangeDataFeed", "false")).lower() == "true"
     check_append_only(spark, ref, after_version, to_version, path, compacted_ok=has_change_feed)

@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 from rebalance_lib.core.calibration import calibration_table
 from rebalance_lib.core.errors import OutputError
 from rebalance_lib.core.plan import Plan
+from rebalance_lib.core.tables import Table
 from rebalance_lib.storage import delta_sql
 from rebalance_lib.storage.source import SourceInfo
 
@@ -89,23 +90,23 @@ def default_report_dir(output_path: str) -> str:
     return f"{output_path.rstrip('/')}/{REPORT_DIR_NAME}"
 
 
-def run_commit(spark: SparkSession, output_path: str, run_id: str) -> dict[str, Any] | None:
-    """The data commit run ``run_id`` made to ``output_path``, if it made one."""
+def run_commit(spark: SparkSession, output: Table, run_id: str) -> dict[str, Any] | None:
+    """The data commit run ``run_id`` made to ``output``, if it made one."""
     try:
-        history = rebalance_history(spark, output_path)
+        history = rebalance_history(spark, output)
     except (OutputError, AnalysisException):  # no table there, or a path inside one
         return None
     return next((commit for commit in history if commit["run_id"] == run_id), None)
 
 
-def rebalance_history(spark: SparkSession, output_path: str) -> list[dict[str, Any]]:
+def rebalance_history(spark: SparkSession, output: Table) -> list[dict[str, Any]]:
     """The table's commits made by rebalance, newest first, with their run lineage."""
-    if not delta_sql.is_delta(spark, output_path):
+    if not delta_sql.is_delta(spark, output):
         raise OutputError(
-            f"{output_path} is not a Delta table: name the output of a run", fix={"path": None}
+            f"{output} is not a Delta table: name the output of a run", fix={"path": None}
         )
     commits = (
-        delta_sql.history(spark, delta_sql.table_ref(output_path))
+        delta_sql.history(spark, delta_sql.table_ref(output))
         .select("version", "timestamp", "operation", "userMetadata")
         .collect()
     )

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from rebalance_lib.core.errors import OutputError, RebalanceError
 from rebalance_lib.core.faults import fault_point
 from rebalance_lib.core.sweep import METADATA_KEY
+from rebalance_lib.core.tables import Table
 from rebalance_lib.storage import delta_sql, fs
 from rebalance_lib.storage.delta_sql import table_ref
 
@@ -34,7 +35,7 @@ _COLUMN_MAPPING = {
 class WriteResult:
     """The Delta version the output is at after the write, and whether the write was a repeat."""
 
-    path: str
+    table: Table
     previous_version: int | None
     delta_version: int  # the data commit
     skipped_as_repeat: bool
@@ -42,10 +43,9 @@ class WriteResult:
     rows_where: str | None = None  # the condition selecting this write's rows (one partition)
 
 
-def check_output_named(output_path: str) -> None:
+def check_output_named(output: Table) -> None:
     """Refuse an empty output (or ``table:`` without a name) before anything looks it up."""
-    named = delta_sql.table_name(output_path)
-    if not (output_path if named is None else named).strip():
+    if not output.where.strip():
         raise OutputError(
             "the output is empty: name the Delta path (or table:DB.NAME) to write",
             fix={"path": None},
@@ -54,16 +54,16 @@ def check_output_named(output_path: str) -> None:
 
 def check_output_path(
     spark: SparkSession,
-    output_path: str,
+    output: Table,
+    *,
     input_path: str | None,
     mode: str,
     report_dir: str | None = None,
 ) -> None:
     """Refuse, before any work, an output (or report folder) that would clobber the input or
-    an existing table, or that cannot be written at all. ``output_path`` is a path or a
-    catalog table, ``table:NAME``."""
-    check_output_named(output_path)
-    files = delta_sql.location(spark, output_path)  # None: a table not created yet
+    an existing table, or that cannot be written at all."""
+    check_output_named(output)
+    files = delta_sql.location(spark, output)  # None: a table not created yet
     for name, path in (("output", files), ("report folder", report_dir)):
         if path is None:
             continue
@@ -79,12 +79,13 @@ def check_output_path(
                 f"{name} {path} cannot be written: {reason}",
                 fix={"path" if name == "output" else "report_dir": None},
             )
-    if delta_sql.table_name(output_path) is not None:
-        _check_table_output(spark, output_path, mode)
+    if output.in_catalog:
+        _check_table_output(spark, output, mode)
         return
+    output_path = output.where
     if not fs.exists(spark, output_path) or fs.is_empty_dir(spark, output_path):
         return
-    is_delta = delta_sql.is_delta(spark, output_path)
+    is_delta = delta_sql.is_delta(spark, output)
     if not is_delta and fs.exists(spark, f"{output_path.rstrip('/')}/_delta_log"):
         log.info(
             "%s holds an uncommitted Delta write (a killed run): writing over it; Delta ignores "
@@ -106,23 +107,22 @@ def check_output_path(
         )
 
 
-def check_not_a_sweep(spark: SparkSession, path: str) -> None:
+def check_not_a_sweep(spark: SparkSession, output: Table) -> None:
     """Refuse appending to a sweep's table: rows without its draw would get a null one, and
     no factor selected from the table would hold them."""
-    if not delta_sql.is_delta(spark, path):
+    if not delta_sql.is_delta(spark, output):
         return
-    fields = delta_sql.read_version(spark, path, None).schema.fields
+    fields = delta_sql.read_version(spark, output, None).schema.fields
     if any(METADATA_KEY in field.metadata for field in fields):
         raise OutputError(
-            f"{path} holds a factor sweep: its rows are selected by their draw, which appended "
+            f"{output} holds a factor sweep: its rows are selected by their draw, which appended "
             "rows would lack; write to a new path or overwrite",
             fix={"mode": "overwrite"},
         )
 
 
-def _check_table_output(spark: SparkSession, output: str, mode: str) -> None:
-    name = delta_sql.table_name(output)
-    assert name is not None
+def _check_table_output(spark: SparkSession, output: Table, mode: str) -> None:
+    name = output.where
     if not spark.catalog.tableExists(name):
         return
     if not delta_sql.is_delta(spark, output):
@@ -149,7 +149,8 @@ def check_inputs_outside(spark: SparkSession, path: str, input_files: list[str])
 
 def write_delta(
     df: DataFrame,
-    path: str,
+    table: Table,
+    *,
     mode: str,
     run_id: str,
     user_metadata: str,
@@ -158,7 +159,7 @@ def write_delta(
     cluster_by: Sequence[str] = (),
     replace_where: str | None = None,
 ) -> WriteResult:
-    """Write ``df`` to the Delta table at ``path`` in one data commit.
+    """Write ``df`` to the Delta ``table`` in one data commit.
 
     ``error`` creates the table, ``overwrite`` replaces it (old versions stay readable through
     time travel), ``append`` adds to it. A write repeating ``run_id`` commits nothing, so a
@@ -169,9 +170,9 @@ def write_delta(
     rows that condition selects (Delta checks that every row written meets it).
     """
     spark = df.sparkSession
-    ref = table_ref(path)
+    ref = table_ref(table)
     version_before = (
-        delta_sql.latest_version(spark, ref) if delta_sql.is_delta(spark, path) else None
+        delta_sql.latest_version(spark, ref) if delta_sql.is_delta(spark, table) else None
     )
     writer = (
         df.write.format("delta")
@@ -189,17 +190,16 @@ def write_delta(
         # Delta stores such names only with column mapping: keep the input's names as they are.
         for key, value in _COLUMN_MAPPING.items():
             writer = writer.option(key, value)
-    name = delta_sql.table_name(path)
     try:
-        if name is None:
-            writer.save(fs.absolute(path))
+        if not table.in_catalog:
+            writer.save(fs.absolute(table.where))
         else:
             with _commit_metadata(spark, user_metadata):
-                writer.saveAsTable(name)
+                writer.saveAsTable(table.where)
     except AnalysisException as error:
         reason = str(error).splitlines()[0]
         raise OutputError(
-            f"cannot write {path}: {reason}; overwriting replaces the table",
+            f"cannot write {table}: {reason}; overwriting replaces the table",
             fix={"mode": "overwrite"},
         ) from None
     fault_point("after-data-commit")
@@ -209,15 +209,22 @@ def write_delta(
     # at once, and one look-up then finds both commits.
     finish_first = version_before is None and bool(table_properties or cluster_by)
     if finish_first:
-        finish_table(spark, path, table_properties, cluster_by)
-    tagged, latest = delta_sql.tagged_version(spark, path, user_metadata, version_before)
+        finish_table(spark, table, table_properties, cluster_by)
+    tagged, latest = delta_sql.tagged_version(spark, table, user_metadata, version_before)
     skipped = tagged is None
     created = latest if tagged is None else tagged
     table_version = latest
     if not skipped and not finish_first and (table_properties or cluster_by):
-        finish_table(spark, path, table_properties, cluster_by)
+        finish_table(spark, table, table_properties, cluster_by)
         table_version = delta_sql.latest_version(spark, ref)
-    return WriteResult(path, version_before, created, skipped, table_version, replace_where)
+    return WriteResult(
+        table=table,
+        previous_version=version_before,
+        delta_version=created,
+        skipped_as_repeat=skipped,
+        table_version=table_version,
+        rows_where=replace_where,
+    )
 
 
 @contextmanager
@@ -238,11 +245,11 @@ def _commit_metadata(spark: SparkSession, user_metadata: str) -> Iterator[None]:
 def undo_write(spark: SparkSession, write: WriteResult) -> None:
     """Take back a committed write: restore the version before it, or remove a new table."""
     if write.previous_version is None:
-        remove_output(spark, write.path)
-        log.info("removed %s, which this run had created", write.path)
+        remove_output(spark, write.table)
+        log.info("removed %s, which this run had created", write.table)
         return
-    delta_sql.restore(spark, table_ref(write.path), write.previous_version)
-    log.info("restored %s to version %d", write.path, write.previous_version)
+    delta_sql.restore(spark, table_ref(write.table), write.previous_version)
+    log.info("restored %s to version %d", write.table, write.previous_version)
 
 
 def after_taking_back(failure: Failure, take_back: Callable[[], None]) -> Failure:
@@ -255,27 +262,26 @@ def after_taking_back(failure: Failure, take_back: Callable[[], None]) -> Failur
     return failure
 
 
-def remove_output(spark: SparkSession, where: str) -> None:
+def remove_output(spark: SparkSession, output: Table) -> None:
     """Remove an output this run created: drop a catalog table, delete a path's files."""
-    name = delta_sql.table_name(where)
-    if name is None:
-        fs.delete(spark, where)
+    if output.in_catalog:
+        spark.sql(f"DROP TABLE IF EXISTS {output.where}")
     else:
-        spark.sql(f"DROP TABLE IF EXISTS {name}")
+        fs.delete(spark, output.where)
 
 
-def remove_uncommitted(spark: SparkSession, path: str) -> None:
+def remove_uncommitted(spark: SparkSession, output: Table) -> None:
     """Remove the files a stopped write left at a path that held nothing before it (an
     unfinished data file, Delta's staging folder), unless a table was committed there."""
-    if delta_sql.table_name(path) is None and not delta_sql.is_delta(spark, path):
-        fs.delete(spark, path)
+    if not output.in_catalog and not delta_sql.is_delta(spark, output):
+        fs.delete(spark, output.where)
 
 
 def finish_table(
-    spark: SparkSession, path: str, properties: Mapping[str, str], cluster_by: Sequence[str]
+    spark: SparkSession, table: Table, properties: Mapping[str, str], cluster_by: Sequence[str]
 ) -> None:
     """After the data commit: the clustering columns, then the properties (metadata only)."""
     if cluster_by:
-        delta_sql.cluster_by(spark, table_ref(path), cluster_by)
+        delta_sql.cluster_by(spark, table_ref(table), cluster_by)
     if properties:
-        delta_sql.set_properties(spark, table_ref(path), properties)
+        delta_sql.set_properties(spark, table_ref(table), properties)

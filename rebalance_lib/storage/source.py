@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.core.options import TableLayout
+from rebalance_lib.core.tables import Table
 from rebalance_lib.storage import delta_sql, fs
 from rebalance_lib.storage.fs import absolute
 
@@ -74,7 +75,7 @@ def read_source(
             reason = str(error).splitlines()[0]
             raise InputError(f"cannot read {source} as Parquet: {reason}") from None
         return parquet_df, SourceInfo(source, "parquet", None, fs.size_bytes(spark, source))
-    detail = delta_sql.table_detail(spark, source)
+    detail = delta_sql.table_detail(spark, Table(source))
     if detail is None:
         if not fs.exists(spark, source):
             raise _missing(source)
@@ -82,7 +83,8 @@ def read_source(
             f"input {source} is not a Delta table (no _delta_log): read Parquet files as Parquet",
             fix={"input_format": "parquet"},
         )
-    pinned = _pinned_version(delta_sql.newest_version(spark, source, detail), version, source)
+    newest = delta_sql.newest_version(spark, Table(source), detail)
+    pinned = _pinned_version(newest, version, source)
     delta_df = spark.read.format("delta").option("versionAsOf", pinned).load(absolute(source))
     return delta_df, SourceInfo(source, "delta", pinned, detail.size_bytes, layout=detail.layout)
 

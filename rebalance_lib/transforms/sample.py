@@ -9,6 +9,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 
 from rebalance_lib.core.errors import InputError
+from rebalance_lib.core.options import WEIGHT_COL
 from rebalance_lib.core.targets import Label
 from rebalance_lib.transforms.lookup import GroupNumbers, fresh_name, with_group_numbers
 from rebalance_lib.transforms.names import column, hashable
@@ -125,7 +126,7 @@ def with_weight(
     df: DataFrame,
     label_col: str,
     weight_multipliers: Mapping[Label, float],
-    weight_col: str = "weight",
+    weight_col: str = WEIGHT_COL,
     input_weight_col: str | None = None,
 ) -> DataFrame:
     """Add ``weight_col`` = input weight (default 1.0) x the class's multiplier.
@@ -142,7 +143,7 @@ def with_group_weight(
     df: DataFrame,
     group_cols: Sequence[str],
     weight_multipliers: Mapping[tuple[Any, ...], float],
-    weight_col: str = "weight",
+    weight_col: str = WEIGHT_COL,
     input_weight_col: str | None = None,
 ) -> DataFrame:
     """Add ``weight_col`` = input weight x its group's multiplier (1 for unlisted groups)."""
