@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalance_lib.core.batches import BatchCounts, Chunk, DataFile, chunk_shifts, file_offsets
+from rebalance_lib.core.batches import (
+    BatchCounts,
+    Chunk,
+    DataFile,
+    OrderPlacement,
+    chunk_shifts,
+    file_offsets,
+    order_placement,
+)
 from rebalance_lib.core.counts import TaskSpread
 
 BATCH = 128
@@ -137,3 +145,13 @@ def test_rows_placed_at_random_are_mixed_and_classes_stored_apart_are_not() -> N
     # One task: its rows are all there is, so ordering them in place is a full shuffle.
     assert spread_of([[1_990, 10]]) == TaskSpread(1, 2, 0.0)
     assert spread_of([[1_990, 10]]).mixed
+
+
+def test_the_order_sorts_in_place_only_where_the_classes_are_mixed_and_unpartitioned() -> None:
+    mixed, clustered = TaskSpread(7, 2, 15.0), TaskSpread(7, 2, 5_000.0)
+    assert order_placement(mixed, partitioned=False) == OrderPlacement(True, None, mixed)
+    # Shuffled over as many tasks as read the rows: not adaptive execution's coalesced few.
+    assert order_placement(clustered, partitioned=False) == OrderPlacement(False, 7, clustered)
+    assert order_placement(mixed, partitioned=True) == OrderPlacement(False, 7, mixed)
+    # No count per task (one pass, strata): Spark chooses.
+    assert order_placement(None, partitioned=False) == OrderPlacement(False, None, None)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rebalance_lib.core.bounds import CHECK_LEVEL, normal_sigmas
+from rebalance_lib.core.counts import TaskSpread
 from rebalance_lib.core.targets import Label
 
 # Too few batches estimate their spread too loosely to call an order worse than random.
@@ -117,6 +118,51 @@ def batch_counts(
 def unevenly_spread(batches: Mapping[Label, BatchCounts] | None) -> list[str]:
     """The classes (as text) whose batches in file order are clearly worse than random."""
     return [str(c.label) for c in (batches or {}).values() if c.worse_than_random]
+
+
+@dataclass(frozen=True)
+class OrderPlacement:
+    """Where the batch-ready order puts the rows: sorted in the tasks that read them
+    (``in_place``), or shuffled over ``tasks`` tasks (Spark's choice when None)."""
+
+    in_place: bool
+    tasks: int | None
+    spread: TaskSpread | None
+
+    @property
+    def described(self) -> str:
+        """What the order did, for the write's phase line.
+
+        Example:
+            >>> order_placement(TaskSpread(7, 2, 15.0), partitioned=False).described
+            'ordered within the 7 tasks that read them (classes mixed across them: ...)'
+        """
+        if self.in_place and self.spread is not None:
+            return (
+                f"ordered within the {self.spread.tasks} tasks that read them (classes mixed "
+                f"across them: chi-square {self.spread.chi_square:.1f}, "
+                f"{self.spread.degrees_of_freedom} degrees of freedom)"
+            )
+        return f"shuffled over {self.tasks} tasks" if self.tasks else "shuffled"
+
+
+def order_placement(spread: TaskSpread | None, *, partitioned: bool) -> OrderPlacement:
+    """Sorted in place when the profile found the classes already mixed across the tasks that
+    read the rows (the sample and the weights keep those tasks); else shuffled over as many
+    tasks as read them, or over Spark's choice when the profile did not count per task. A
+    partitioned output is always shuffled: the profile did not count each partition.
+
+    Example:
+        >>> order_placement(TaskSpread(7, 2, 5_000.0), partitioned=False).described
+        'shuffled over 7 tasks'
+        >>> order_placement(None, partitioned=False).described
+        'shuffled'
+    """
+    if spread is None:
+        return OrderPlacement(in_place=False, tasks=None, spread=None)
+    if partitioned or not spread.mixed:
+        return OrderPlacement(in_place=False, tasks=spread.tasks, spread=spread)
+    return OrderPlacement(in_place=True, tasks=None, spread=spread)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, Observation, SparkSession
 
-from rebalance_lib.core.batches import BatchCounts, batch_counts, unevenly_spread
+from rebalance_lib.core.batches import BatchCounts, batch_counts, order_placement, unevenly_spread
 from rebalance_lib.core.checks import ClassOutcome, with_kept_key_sizes
 from rebalance_lib.core.counts import GroupValues
 from rebalance_lib.core.faults import fault_point
@@ -169,11 +169,20 @@ def write_rebalanced(
     labels = [c.label for c in opened.plan.classes]
     weight_col, label_col = options.weight_col, options.label_col
     sampling = options.sampling
+    placed = ""
     if options.row_order == "shuffled":
         _warn_of_label_layout(layout, label_col)
-        rows_df = rows_df.transform(
-            in_batch_order, sampling.seed, layout.partition_by, **_order_tasks(opened, layout)
+        placement = order_placement(
+            opened.profile.task_spread, partitioned=bool(layout.partition_by)
         )
+        rows_df = rows_df.transform(
+            in_batch_order,
+            sampling.seed,
+            layout.partition_by,
+            tasks=placement.tasks,
+            in_place=placement.in_place,
+        )
+        placed = f"; rows {placement.described}"
     observed_df, observation = observe_class_totals(rows_df, labels, label_col, weight_col)
     sweep_observation = None
     if opened.sweep is not None:
@@ -203,7 +212,7 @@ def write_rebalanced(
             write = _write_checked(
                 observed_df, request, run_lineage=run_lineage, rows_where=rows_where
             )
-            note.found = f"Delta version {write.delta_version}"
+            note.found = f"Delta version {write.delta_version}{placed}"
     else:
         write = replace(_earlier_attempt(spark, output, committed), rows_where=rows_where)
     fault_point("after-properties")
@@ -314,28 +323,6 @@ def write_rebalanced(
         report_dir=report_dir,
         report=report,
     )
-
-
-def _order_tasks(opened: Opened, layout: TableLayout) -> dict[str, Any]:
-    """Where the batch-ready order puts the rows: in the tasks that read them when the
-    profile found the classes already mixed across those tasks (the sample and the weights
-    keep them); else shuffled over as many tasks as read them, or over Spark's choice when
-    the profile did not count per task. A partitioned output is always shuffled: the profile
-    did not count each partition."""
-    spread = opened.profile.task_spread
-    if spread is None:
-        return {}
-    if layout.partition_by or not spread.mixed:
-        return {"tasks": spread.tasks}
-    log.info(
-        "the classes are mixed across the input's %d tasks as rows placed at random would be "
-        "(chi-square %.1f, %d degrees of freedom): each task's rows are put in the "
-        "batch-ready order where they are, without a shuffle",
-        spread.tasks,
-        spread.chi_square,
-        spread.degrees_of_freedom,
-    )
-    return {"in_place": True}
 
 
 def _warn_of_label_layout(layout: TableLayout, label_col: str) -> None:
