@@ -88,7 +88,7 @@ def assert_report_reads_as_the_files(section: FileOrderSection, counts: list[int
     )
 
 
-IN_PLACE = "tasks that read them (classes mixed across them"
+IN_PLACE = "; rows ordered within the "
 
 
 def mixed_source(spark: SparkSession, files: int) -> DataFrame:

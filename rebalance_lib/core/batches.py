@@ -136,7 +136,11 @@ class OrderPlacement:
         Example:
             >>> order_placement(TaskSpread(7, 2, 15.0), partitioned=False).described
             'ordered within the 7 tasks that read them (classes mixed across them: ...)'
+            >>> order_placement(TaskSpread(1, 2, 0.0), partitioned=False).described
+            'ordered within the one task that read them'
         """
+        if self.in_place and self.spread is not None and self.spread.tasks == 1:
+            return "ordered within the one task that read them"
         if self.in_place and self.spread is not None:
             return (
                 f"ordered within the {self.spread.tasks} tasks that read them (classes mixed "
