@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyspark.sql.functions as F
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import types as T
 
 from rebalance_lib.core.counts import ClassStats, GroupedProfile, TableProfile, TaskSpread
@@ -113,17 +114,23 @@ def profile_groups(
         .agg(*_row_stats(F.col("_weight")))
         .collect()
     )
-    _check_whole_labels([row["_label"] for row in group_rows], label_col)
+    return _grouped_profile(group_rows, key_names, label_col)
+
+
+def _grouped_profile(rows: list[Row], key_names: Sequence[str], label_col: str) -> GroupedProfile:
+    """Collected ``_row_stats`` per (group columns..., ``_label``) as the profile holds them;
+    fractional labels refused."""
+    _check_whole_labels([row["_label"] for row in rows], label_col)
     return GroupedProfile(
         groups={
             group_key([*[row[name] for name in key_names], row["_label"]]): ClassStats(
                 row["rows"], row["weight_sum"], row["weight_sq_sum"]
             )
-            for row in group_rows
+            for row in rows
             if row["_label"] is not None
         },
-        null_label_rows=sum(row["rows"] for row in group_rows if row["_label"] is None),
-        bad_weight_rows=sum(row["bad_weights"] for row in group_rows),
+        null_label_rows=sum(row["rows"] for row in rows if row["_label"] is None),
+        bad_weight_rows=sum(row["bad_weights"] for row in rows),
     )
 
 
@@ -177,24 +184,15 @@ def profile_classes(
         )
         .collect()
     )
-    _check_whole_labels([row["_label"] for row in class_rows], label_col)
+    profile = _grouped_profile(class_rows, (), label_col).table()
     labelled = [row for row in class_rows if row["_label"] is not None]
-    classes = {
-        canonical(row["_label"]): ClassStats(row["rows"], row["weight_sum"], row["weight_sq_sum"])
-        for row in labelled
-    }
-    spread = None
-    if labelled:
-        # Each task's shares of its classes add up to 1: their sum counts the tasks.
-        tasks = round(sum(row["task_shares"] for row in labelled))
-        share_squares = {canonical(row["_label"]): row["share_squares"] for row in labelled}
-        spread = TaskSpread.of(tasks, share_squares, {k: c.rows for k, c in classes.items()})
-    return TableProfile(
-        classes,
-        null_label_rows=sum(row["rows"] for row in class_rows if row["_label"] is None),
-        bad_weight_rows=sum(row["bad_weights"] for row in class_rows),
-        task_spread=spread,
-    )
+    if not labelled:
+        return profile
+    # Each task's shares of its classes add up to 1: their sum counts the tasks.
+    tasks = round(sum(row["task_shares"] for row in labelled))
+    share_squares = {canonical(row["_label"]): row["share_squares"] for row in labelled}
+    spread = TaskSpread.of(tasks, share_squares, profile.class_counts)
+    return replace(profile, task_spread=spread)
 
 
 def _row_stats(weight: Column) -> list[Column]:
