@@ -19,6 +19,7 @@ import pyspark.sql.functions as F
 import pytest
 from class_archive import SHORT_LIVED_FLAGS, driver_flags
 from connect_server import ConnectServer, free_port
+from process_cpu import machine_cpu_seconds, tree_cpu_seconds
 from pyspark.sql import DataFrame, SparkSession
 from s3_server import S3Server, spark_conf
 
@@ -102,24 +103,52 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # Where the suite's time goes: each module's tests, setup and teardown included, summed over
-# the workers that ran them, printed at the end of every run of more than one module.
+# the workers that ran them, printed at the end of every run of more than one module; in wall
+# seconds, and in CPU seconds of the worker and every process it started (on two cores the
+# suite's wall time follows the CPU it burns, not the seconds its workers wait).
 _MODULE_SECONDS: dict[str, list[float]] = {}
+_CPU_MARK = [0.0]
+_MACHINE_CPU_AT_START = [0.0]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _MACHINE_CPU_AT_START[0] = machine_cpu_seconds()
+
+
+def pytest_runtest_logstart() -> None:
+    _CPU_MARK[0] = tree_cpu_seconds()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport() -> Iterator[None]:
+    report = yield
+    now = tree_cpu_seconds()
+    report.user_properties.append(("cpu_seconds", now - _CPU_MARK[0]))
+    _CPU_MARK[0] = now
+    return report
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    seconds = _MODULE_SECONDS.setdefault(report.nodeid.split("::")[0], [0.0, 0.0])
+    seconds = _MODULE_SECONDS.setdefault(report.nodeid.split("::")[0], [0.0, 0.0, 0.0])
     seconds[0] += report.duration
-    seconds[1] += report.when == "call"
+    seconds[1] += sum(value for name, value in report.user_properties if name == "cpu_seconds")
+    seconds[2] += report.when == "call"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if len(_MODULE_SECONDS) < 2:
         return
     terminalreporter.section("seconds per test module (setup, calls, teardown)")
-    for module, (seconds, tests) in sorted(_MODULE_SECONDS.items(), key=lambda i: -i[1][0]):
-        terminalreporter.write_line(f"{seconds:8.1f} s {int(tests):4d} tests  {module}")
-    total = sum(seconds for seconds, _ in _MODULE_SECONDS.values())
-    terminalreporter.write_line(f"{total:8.1f} s in all, summed over the workers")
+    terminalreporter.write_line("    wall      CPU  tests  module")
+    for module, (wall, cpu, tests) in sorted(_MODULE_SECONDS.items(), key=lambda i: -i[1][1]):
+        terminalreporter.write_line(f"{wall:8.1f} {cpu:8.1f} {int(tests):6d}  {module}")
+    wall = sum(seconds[0] for seconds in _MODULE_SECONDS.values())
+    cpu = sum(seconds[1] for seconds in _MODULE_SECONDS.values())
+    machine = machine_cpu_seconds() - _MACHINE_CPU_AT_START[0]
+    terminalreporter.write_line(
+        f"{wall:8.1f} {cpu:8.1f}  in all, summed over the workers; the machine's CPU over the "
+        f"run: {machine:.0f} s on {os.cpu_count()} cores"
+    )
 
 
 # A run that selected no `jvm` test (`make test-fast`, one pure module) must start no JVM: Java
