@@ -19,7 +19,7 @@ import pyspark.sql.functions as F
 import pytest
 from class_archive import SHORT_LIVED_FLAGS, driver_flags
 from connect_server import ConnectServer, free_port
-from process_cpu import machine_cpu_seconds, tree_cpu_seconds
+from process_cpu import CpuMeter, machine_cpu_seconds
 from pyspark.sql import DataFrame, SparkSession
 from s3_server import S3Server, spark_conf
 
@@ -109,6 +109,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 _MODULE_SECONDS: dict[str, list[float]] = {}
 _CPU_MARK = [0.0]
 _MACHINE_CPU_AT_START = [0.0]
+_CPU_METER: list[CpuMeter] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -116,13 +117,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_runtest_logstart() -> None:
-    _CPU_MARK[0] = tree_cpu_seconds()
+    if not _CPU_METER:
+        _CPU_METER.append(CpuMeter())  # in the process that runs the tests (a worker)
+    _CPU_MARK[0] = _CPU_METER[0].seconds()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport() -> Iterator[None]:
     report = yield
-    now = tree_cpu_seconds()
+    now = _CPU_METER[0].seconds()
     report.user_properties.append(("cpu_seconds", now - _CPU_MARK[0]))
     _CPU_MARK[0] = now
     return report
