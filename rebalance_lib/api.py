@@ -322,7 +322,7 @@ class Rebalanced:
             committed=committed,
         )
         run_id = request.run_id
-        events = lineage_run(RunDatasets(source, self._opened.rows_df, str(output), mode), run_id)
+        events = lineage_run(RunDatasets(source, self._opened.rows_df, output, mode), run_id)
         events.start()
         try:
             written = write_rebalanced(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import build_wheel, labelled_df, within_binomial_bound, write_delta
+from lineage_schemas import validate_event
 from pyspark.sql import SparkSession
 
 from rebalance_lib.report.model import Report
@@ -177,6 +178,9 @@ def test_dag_test_writes_the_days_partition_with_lineage_and_its_asset(
     job_states = [(e["eventType"], e["job"]["name"]) for e in read_events(job_events)]
     job_name = "rebalance.events_rebalanced"
     assert job_states == [("START", job_name), ("COMPLETE", job_name)]
+    for event in read_events(job_events):
+        validate_event(event)  # the spec's schemas, as every event of the job's
+        assert event["job"]["namespace"] == "airflow-tests"  # the parent's namespace
     parent = read_events(job_events)[-1]["run"]["facets"]["parent"]
     assert (parent["job"]["namespace"], parent["job"]["name"]) == ("airflow-tests", "rebalance.run")
     task_runs = {

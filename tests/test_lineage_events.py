@@ -12,14 +12,20 @@ from typing import Any
 
 import pytest
 from conftest import labelled_df, run_rebalance, write_delta
+from lineage_schemas import FACET_SCHEMA_FILE, validate_event
 from pyspark.sql import SparkSession
 
+from rebalance_lib.core import versions
 from rebalance_lib.core.errors import InputError
 from rebalance_lib.runs.lineage_events import (
+    DatasetName,
     ParentRun,
+    catalog_table_id,
     dataset_id,
+    job_namespace,
     lineage_configured,
     parent_runs,
+    qualified_table,
 )
 
 ROWS, MINORITY_ROWS, FACTOR = 20_000, 400, 5
@@ -94,6 +100,90 @@ def test_parent_and_root_runs_come_from_the_standard_variables() -> None:
     assert parent_runs({"OPENLINEAGE_PARENT_ID": "no-slashes"}) == (None, None)
 
 
+@pytest.mark.parametrize(
+    ("table", "settings", "location", "expected"),
+    [
+        (  # Unity Catalog (open source): the catalog's server, three-part names
+            ("main", "ml", "events"),
+            {
+                "spark.sql.catalog.main": "io.unitycatalog.spark.UCSingleCatalog",
+                "spark.sql.catalog.main.uri": "https://uc.example.com:8080",
+            },
+            "s3://lake/ml/events",
+            DatasetName("unitycatalog://uc.example.com:8080", "main.ml.events"),
+        ),
+        (  # Databricks: its catalogs are Unity Catalog's, served by the workspace
+            ("main", "ml", "events"),
+            {"spark.databricks.workspaceUrl": "adb-1.azuredatabricks.net"},
+            None,
+            DatasetName("unitycatalog://adb-1.azuredatabricks.net", "main.ml.events"),
+        ),
+        (  # a Hive metastore: its address, database.table
+            ("spark_catalog", "ml", "events"),
+            {"spark.hadoop.hive.metastore.uris": "thrift://hms-1:9083,thrift://hms-2:9083"},
+            "hdfs://nn:8020/warehouse/ml.db/events",
+            DatasetName("hive://hms-1:9083", "ml.events"),
+        ),
+        (  # the session catalog's own metastore: by its files, its name as a symlink
+            ("spark_catalog", "default", "events"),
+            {"spark.sql.warehouse.dir": "file:/srv/warehouse"},
+            "file:/srv/warehouse/events",
+            DatasetName("file", "/srv/warehouse/events", ("file:/srv/warehouse", "default.events")),
+        ),
+    ],
+    ids=["unity-catalog", "databricks", "hive-metastore", "session-catalog"],
+)
+def test_catalog_tables_are_named_by_their_catalogs_rule(
+    table: tuple[str, ...], settings: dict[str, str], location: str | None, expected: DatasetName
+) -> None:
+    assert catalog_table_id(table, settings.get, location) == expected
+
+
+def test_table_names_are_read_as_sql_reads_them() -> None:
+    assert qualified_table("t", "spark_catalog", "ml") == ("spark_catalog", "ml", "t")
+    assert qualified_table("ml.t", "main", "x") == ("main", "ml", "t")
+    assert qualified_table("`a.b`.`c``d`", "spark_catalog", "x") == ("spark_catalog", "a.b", "c`d")
+    assert qualified_table("cat.ml.t", "spark_catalog", "x") == ("cat", "ml", "t")
+
+
+def test_the_job_namespace_is_the_parents_unless_one_is_configured() -> None:
+    parent = ParentRun("airflow_ns", "rebalance.run", "0190-ab")
+    assert job_namespace(parent, {}) == "airflow_ns"
+    assert job_namespace(parent, {"OPENLINEAGE_NAMESPACE": "ml-data"}) == "ml-data"
+    assert job_namespace(None, {}) == "default"
+
+
+def test_the_custom_facet_names_the_schema_the_package_and_the_docs_ship() -> None:
+    from rebalance_lib.runs.openlineage_run import (
+        FACET_SCHEMA,
+        PRODUCER,
+        RebalanceRunFacet,
+    )
+
+    schema = json.loads(FACET_SCHEMA_FILE.read_text())
+    assert schema["$id"] == FACET_SCHEMA
+    published = Path(__file__).parents[1] / "docs" / "schemas" / FACET_SCHEMA_FILE.name
+    assert published.read_text() == FACET_SCHEMA_FILE.read_text()
+    assert FACET_SCHEMA.endswith("/schemas/" + FACET_SCHEMA_FILE.name)
+    facet = RebalanceRunFacet(runId="day-1")
+    assert facet._schemaURL == f"{FACET_SCHEMA}#/$defs/RebalanceRunFacet"
+    assert f"pkg:pypi/{versions.DISTRIBUTION}@{versions.VERSION}" == PRODUCER
+    with pytest.raises(AssertionError, match="not pinned"):  # an unknown schema is no pass
+        validate_event(
+            {
+                "eventType": "START",
+                "eventTime": "2026-12-04T00:00:00+00:00",
+                "producer": PRODUCER,
+                "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+                "run": {
+                    "runId": "01937a1c-7b9e-7c1e-9a6e-3f1c2d4e5f60",
+                    "facets": {"x": {"_producer": PRODUCER, "_schemaURL": "https://x/y.json"}},
+                },
+                "job": {"namespace": "n", "name": "j"},
+            }
+        )
+
+
 # -- real runs: the client's file transport --------------------------------------------------
 
 
@@ -127,7 +217,11 @@ def events_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The events sent, each validated against the spec's schemas and rebalance's facet's."""
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for event in events:
+        validate_event(event)
+    return events
 
 
 def test_a_run_sends_start_and_complete_with_both_datasets_counts_and_versions(
@@ -175,6 +269,42 @@ def test_a_run_sends_start_and_complete_with_both_datasets_counts_and_versions(
     assert wrote["facets"]["lifecycleStateChange"]["lifecycleStateChange"] == "CREATE"
     assert wrote["outputFacets"]["outputStatistics"]["rowCount"] == written.report.output.rows
     assert "outputStatistics" not in start["outputs"][0].get("outputFacets", {})
+
+
+def test_catalog_tables_are_named_by_their_files_with_their_names_as_symlinks(
+    spark: SparkSession, source: str, events_file: Path
+) -> None:
+    """The suite's session catalog has no metastore to address: a table is named by its
+    files, its catalog name kept as a symlink; START names the output where it will be."""
+    spark.sql(f"CREATE TABLE lineage_src USING delta LOCATION '{source}'")
+    try:
+        run_rebalance(
+            spark,
+            "lineage_src",
+            "table:lineage_out",
+            **{"input.format": "table", "target.factor": FACTOR},
+        )
+        location = spark.sql("DESCRIBE DETAIL lineage_out").first()["location"]
+    finally:
+        spark.sql("DROP TABLE IF EXISTS lineage_src")  # external: its files stay
+        spark.sql("DROP TABLE IF EXISTS lineage_out")
+    start, complete = read_events(events_file)
+    warehouse = spark.conf.get("spark.sql.warehouse.dir")
+    [read] = complete["inputs"]
+    assert (read["namespace"], read["name"]) == ("file", str(Path(source).resolve()))
+    assert read["facets"]["symlinks"]["identifiers"] == [
+        {"namespace": warehouse, "name": "default.lineage_src", "type": "TABLE"}
+    ]
+    [wrote] = complete["outputs"]
+    assert (wrote["namespace"], wrote["name"]) == dataset_id(location)
+    assert wrote["facets"]["symlinks"]["identifiers"] == [
+        {"namespace": warehouse, "name": "default.lineage_out", "type": "TABLE"}
+    ]
+    assert start["outputs"][0]["name"] == wrote["name"]
+    assert complete["job"]["name"] == "rebalance.lineage_out"
+    assert (
+        complete["producer"] == start["producer"] == f"pkg:pypi/spark-rebalance@{versions.VERSION}"
+    )
 
 
 def test_a_failed_write_sends_fail_with_the_error(

@@ -36,7 +36,9 @@ def lineage_run(datasets: RunDatasets, run_id: str) -> LineageRun:
     over Spark Connect).
 
     Example:
-        >>> events = lineage_run(RunDatasets(source, source_df, path, "error"), "2026-11-27")
+        >>> from rebalance_lib.core.tables import Table
+        >>> datasets = RunDatasets(source, source_df, Table.parse(path), "error")
+        >>> events = lineage_run(datasets, "2026-11-27")
         >>> events.start()
     """
     if not lineage_configured():

@@ -5,26 +5,33 @@ Configured only as the OpenLineage client is: ``OPENLINEAGE_URL`` (HTTP),
 ``~/.openlineage`` (any transport: file, Kafka, console...), ``OPENLINEAGE__...`` variables,
 and ``OPENLINEAGE_DISABLED=true`` to turn it off. With none of them set, nothing is imported
 and nothing is sent. The job's namespace is ``OPENLINEAGE_NAMESPACE`` (default
-``default``); a parent run (an Airflow task) comes from ``OPENLINEAGE_PARENT_ID``
+the parent's, else ``default``); a parent run (an Airflow task) comes from ``OPENLINEAGE_PARENT_ID``
 (``namespace/job_name/run_id``, as Airflow's OpenLineage macros render it) and
 ``OPENLINEAGE_ROOT_PARENT_ID``.
 
 Datasets are named by the OpenLineage naming spec: a path by its scheme and authority
 (``file`` for the local filesystem, ``s3://bucket``, ``hdfs://host:port``) and its path; a
-catalog table by its name, in the namespace of the catalog's warehouse. A backend that is
-down or refuses an event costs a warning line, never the run.
+catalog table by its catalog (``catalog_table_id``): a Unity Catalog by its server
+(``unitycatalog://host``, ``catalog.schema.table``), a Hive metastore by its address
+(``hive://host:port``, ``database.table``), and a table of the session catalog's own
+metastore, which has no address, by its files, with its name as a symlink (as the OpenLineage
+Spark integration names it). The job's namespace is the parent's when a parent is given and
+``OPENLINEAGE_NAMESPACE`` is not. A backend that is down or refuses an event costs a warning
+line, never the run.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
+
+from rebalance_lib.core.tables import Table
 
 if TYPE_CHECKING:
     from rebalance_lib.runs.writing import Written
@@ -99,18 +106,102 @@ def parent_runs(environ: Mapping[str, str] | None = None) -> tuple[ParentRun | N
     return tuple(found)
 
 
-def catalog_namespace(spark: SparkSession) -> str:
-    """Where catalog tables are named: ``hive://host:port`` of a Hive metastore, else the
-    warehouse's location (as the OpenLineage Spark integration names them)."""
-    metastore = spark.conf.get("spark.hadoop.hive.metastore.uris", None) or ""
-    if metastore:
-        return "hive://" + urlsplit(metastore.split(",")[0]).netloc
-    return spark.conf.get("spark.sql.warehouse.dir", None) or "spark_catalog"
+class DatasetName(NamedTuple):
+    """A dataset as OpenLineage names it; a catalog table named by its files also carries
+    its table name (``symlink``: namespace and name)."""
+
+    namespace: str
+    name: str
+    symlink: tuple[str, str] | None = None
 
 
-def job_namespace() -> str:
-    """The namespace of rebalance's jobs: ``OPENLINEAGE_NAMESPACE``, default ``default``."""
-    return os.environ.get("OPENLINEAGE_NAMESPACE", "default")
+# What a table's catalog answers to: its Spark settings, read through this callable.
+ConfRead = Callable[[str], "str | None"]
+_UNITY_CATALOG_CLASS = "io.unitycatalog.spark.UCSingleCatalog"
+SESSION_CATALOG = "spark_catalog"
+
+
+def qualified_table(name: str, current_catalog: str, current_database: str) -> tuple[str, ...]:
+    """(catalog, database, table) of a table name as SQL reads it (backticks quote a part).
+
+    Example:
+        >>> qualified_table("events", "spark_catalog", "default")
+        ('spark_catalog', 'default', 'events')
+        >>> qualified_table("`my.db`.events", "spark_catalog", "default")
+        ('spark_catalog', 'my.db', 'events')
+        >>> qualified_table("main.ml.events", "spark_catalog", "default")
+        ('main', 'ml', 'events')
+    """
+    parts, part, quoted, at = [], "", False, 0
+    while at < len(name):
+        char = name[at]
+        if char == "`" and quoted and name[at + 1 : at + 2] == "`":
+            part, at = part + "`", at + 2  # a doubled backtick inside quotes: one backtick
+            continue
+        if char == "`":
+            quoted = not quoted
+        elif char == "." and not quoted:
+            parts.append(part)
+            part = ""
+        else:
+            part += char
+        at += 1
+    parts.append(part)
+    if len(parts) == 1:
+        return current_catalog, current_database, parts[0]
+    if len(parts) == 2:
+        return current_catalog, parts[0], parts[1]
+    return tuple(parts[-3:])
+
+
+def catalog_table_id(table: tuple[str, ...], conf: ConfRead, location: str | None) -> DatasetName:
+    """A catalog table's OpenLineage name, by the naming spec's rule for its catalog.
+
+    Example:
+        >>> settings = {"spark.hadoop.hive.metastore.uris": "thrift://metastore:9083"}
+        >>> catalog_table_id(("spark_catalog", "ml", "events"), settings.get, None)
+        DatasetName(namespace='hive://metastore:9083', name='ml.events', symlink=None)
+        >>> catalog_table_id(("spark_catalog", "ml", "events"), {}.get, "file:/wh/ml.db/events")
+        ... # doctest: +NORMALIZE_WHITESPACE
+        DatasetName(namespace='file', name='/wh/ml.db/events',
+                    symlink=('spark_catalog', 'ml.events'))
+    """
+    catalog, database, name = table
+    if conf(f"spark.sql.catalog.{catalog}") == _UNITY_CATALOG_CLASS:
+        server = urlsplit(conf(f"spark.sql.catalog.{catalog}.uri") or "").netloc
+        if server:
+            return DatasetName(f"unitycatalog://{server}", f"{catalog}.{database}.{name}")
+    workspace = conf("spark.databricks.workspaceUrl")
+    if workspace:  # Databricks: its catalogs are Unity Catalog's, served by the workspace
+        return DatasetName(f"unitycatalog://{workspace}", f"{catalog}.{database}.{name}")
+    metastore = conf("spark.hadoop.hive.metastore.uris") or ""
+    if catalog == SESSION_CATALOG and metastore:
+        server = urlsplit(metastore.split(",")[0]).netloc
+        return DatasetName(f"hive://{server}", f"{database}.{name}")
+    # The session catalog's own metastore has no address: the table by its files, its name
+    # kept as a symlink in the catalog's namespace (the OpenLineage Spark integration's way).
+    symlink = (conf("spark.sql.warehouse.dir") or catalog, f"{database}.{name}")
+    if location is None:
+        return DatasetName(catalog, f"{database}.{name}")
+    namespace, path = dataset_id(location)
+    return DatasetName(namespace, path, symlink)
+
+
+def job_namespace(parent: ParentRun | None, environ: Mapping[str, str] | None = None) -> str:
+    """The namespace of rebalance's jobs: ``OPENLINEAGE_NAMESPACE``, else the parent run's
+    (an Airflow task's), else ``default``.
+
+    Example:
+        >>> job_namespace(ParentRun("airflow", "rebalance.run", "0190-ab"), {})
+        'airflow'
+        >>> job_namespace(None, {})
+        'default'
+    """
+    env = os.environ if environ is None else environ
+    configured = env.get("OPENLINEAGE_NAMESPACE")
+    if configured:
+        return configured
+    return parent.namespace if parent is not None else "default"
 
 
 @dataclass(frozen=True)
@@ -119,7 +210,7 @@ class RunDatasets:
 
     source: SourceInfo
     source_df: DataFrame  # the rows read: their schema, their session
-    output: str  # a path
+    output: Table  # a path or a catalog table
     mode: str  # error, overwrite or append
 
 

@@ -25,25 +25,34 @@ from openlineage.client.facet_v2 import (
     parent_run,
     processing_engine_run,
     schema_dataset,
+    symlinks_dataset,
 )
 from openlineage.client.generated.base import DatasetFacet, JobFacet, RunFacet
 from openlineage.client.uuid import generate_new_uuid
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from rebalance_lib.core import versions
+from rebalance_lib.core.tables import Table
 from rebalance_lib.runs.lineage_events import (
+    DatasetName,
     RunDatasets,
-    catalog_namespace,
+    catalog_table_id,
     dataset_id,
     job_namespace,
     parent_runs,
+    qualified_table,
 )
 from rebalance_lib.runs.writing import Written
+from rebalance_lib.storage.delta_sql import catalog_location
 
 log = logging.getLogger(__name__)
 
-PRODUCER = "urn:rebalance"
+# The package that made the events, by its Package URL (name and version, no host).
+PRODUCER = f"pkg:pypi/{versions.DISTRIBUTION}@{versions.VERSION}"
+# The custom facet's JSON Schema: shipped in the package (``RebalanceRunFacet.json`` beside
+# this module) and published with the docs, at the address its ``$id`` gives.
+FACET_SCHEMA = "https://spark-rebalance.readthedocs.io/en/latest/schemas/RebalanceRunFacet.json"
 _LIFECYCLE_OF_MODE = {
     "overwrite": lifecycle_state_change_dataset.LifecycleStateChange.OVERWRITE,
     "error": lifecycle_state_change_dataset.LifecycleStateChange.CREATE,
@@ -58,7 +67,7 @@ class RebalanceRunFacet(RunFacet):
 
     @staticmethod
     def _get_schema() -> str:
-        return f"{PRODUCER}:facets:RebalanceRunFacet"
+        return f"{FACET_SCHEMA}#/$defs/RebalanceRunFacet"
 
 
 class OpenLineageRun:
@@ -74,7 +83,10 @@ class OpenLineageRun:
         self._run_id = run_id
         spark = datasets.source_df.sparkSession
         self._spark_version = spark.version
-        self._catalog_namespace = catalog_namespace(spark)
+        self._parent, self._root = parent_runs()
+        # Both datasets named once, as the run starts (a catalog's settings are server calls).
+        self._input_name = self._source_named(spark)
+        self._output_name = _table_named(spark, datasets.output)
         self._lineage_run_id = str(generate_new_uuid())
         self._start_sent: threading.Thread | None = None
         self._backend_took_start = False
@@ -133,7 +145,9 @@ class OpenLineageRun:
                     runId=self._lineage_run_id,
                     facets={**self._run_facets(), **(extra_run_facets or {})},
                 ),
-                job=Job(namespace=job_namespace(), name=self._job_name(), facets=_JOB_FACETS),
+                job=Job(
+                    namespace=job_namespace(self._parent), name=self._job_name(), facets=_JOB_FACETS
+                ),
                 inputs=self._inputs(written),
                 outputs=self._outputs(written, output_schema),
                 producer=PRODUCER,
@@ -144,8 +158,12 @@ class OpenLineageRun:
             log.warning("OpenLineage %s event not sent: %s", state.value, _first_line(error))
 
     def _job_name(self) -> str:
-        output_name = dataset_id(self._datasets.output)[1].rstrip("/")
-        return "rebalance." + (output_name.rsplit("/", 1)[-1] or "output")
+        output = self._datasets.output
+        if output.in_catalog:
+            last = qualified_table(output.where, "", "")[2]
+        else:
+            last = dataset_id(output.where)[1].rstrip("/").rsplit("/", 1)[-1]
+        return "rebalance." + (last or "output")
 
     def _run_facets(self) -> dict[str, RunFacet]:
         facets: dict[str, RunFacet] = {
@@ -154,9 +172,9 @@ class OpenLineageRun:
                 name="spark",
                 openlineageAdapterVersion=versions.VERSION,
             ),
-            "rebalance": RebalanceRunFacet(runId=self._run_id),
+            "rebalance": RebalanceRunFacet(runId=self._run_id, producer=PRODUCER),
         }
-        parent, root = parent_runs()
+        parent, root = self._parent, self._root
         if parent is not None:
             facets["parent"] = parent_run.ParentRunFacet(
                 run=parent_run.Run(runId=parent.run_id),
@@ -176,7 +194,7 @@ class OpenLineageRun:
         source = self._datasets.source
         if source.format == "dataframe":
             return []  # a DataFrame handed in: where its rows come from is the caller's to say
-        dataset_namespace, name = self._named(source.name, source.format)
+        named = self._input_name
         input_facets: dict[str, Any] = {}
         if written is not None and written.report is not None:
             input_facets["inputStatistics"] = (
@@ -184,19 +202,19 @@ class OpenLineageRun:
                     rowCount=written.report.source.rows, size=source.size_bytes
                 )
             )
-        facets = _dataset_facets(self._datasets.source_df.schema, source.delta_version)
+        facets = _dataset_facets(named, self._datasets.source_df.schema, source.delta_version)
         return [
             InputDataset(
-                namespace=dataset_namespace, name=name, facets=facets, inputFacets=input_facets
+                namespace=named.namespace, name=named.name, facets=facets, inputFacets=input_facets
             )
         ]
 
     def _outputs(
         self, written: Written | None, output_schema: StructType | None
     ) -> list[OutputDataset]:
-        dataset_namespace, name = dataset_id(self._datasets.output)
+        named = self._output_name
         facets = _dataset_facets(
-            output_schema, written.delta_version if written is not None else None
+            named, output_schema, written.delta_version if written is not None else None
         )
         change = _LIFECYCLE_OF_MODE.get(self._datasets.mode)
         if change is not None:
@@ -214,15 +232,30 @@ class OpenLineageRun:
             )
         return [
             OutputDataset(
-                namespace=dataset_namespace, name=name, facets=facets, outputFacets=output_facets
+                namespace=named.namespace,
+                name=named.name,
+                facets=facets,
+                outputFacets=output_facets,
             )
         ]
 
-    def _named(self, location: str, data_format: str) -> tuple[str, str]:
-        """A path by the naming spec; a catalog table by its name, in its catalog's namespace."""
-        if data_format in ("table", "delta-table"):
-            return self._catalog_namespace, location
-        return dataset_id(location)
+    def _source_named(self, spark: SparkSession) -> DatasetName:
+        source = self._datasets.source
+        if source.format == "dataframe":
+            return DatasetName("", "")  # not named: a DataFrame's inputs are the caller's to say
+        in_catalog = source.format in ("table", "delta-table")
+        return _table_named(spark, Table(source.name, in_catalog=in_catalog))
+
+
+def _table_named(spark: SparkSession, table: Table) -> DatasetName:
+    """A path by the naming spec; a catalog table by its catalog's rule."""
+    if not table.in_catalog:
+        return DatasetName(*dataset_id(table.where))
+    qualified = qualified_table(
+        table.where, spark.catalog.currentCatalog(), spark.catalog.currentDatabase()
+    )
+    location = catalog_location(spark, table.where, qualified[1])
+    return catalog_table_id(qualified, lambda key: spark.conf.get(key, None), location)
 
 
 _JOB_FACETS: dict[str, JobFacet] = {
@@ -233,9 +266,18 @@ _JOB_FACETS: dict[str, JobFacet] = {
 
 
 def _dataset_facets(
-    schema: StructType | None, delta_version: int | None
+    named: DatasetName, schema: StructType | None, delta_version: int | None
 ) -> dict[str, DatasetFacet]:
     facets: dict[str, DatasetFacet] = {}
+    if named.symlink is not None:
+        symlink_namespace, symlink_name = named.symlink
+        facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
+            identifiers=[
+                symlinks_dataset.Identifier(
+                    namespace=symlink_namespace, name=symlink_name, type="TABLE"
+                )
+            ]
+        )
     if schema is not None:
         facets["schema"] = schema_dataset.SchemaDatasetFacet(
             fields=[

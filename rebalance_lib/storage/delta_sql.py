@@ -109,6 +109,22 @@ def location(spark: SparkSession, table: Table) -> str | None:
     return None if found is None else found.location
 
 
+def catalog_location(spark: SparkSession, name: str, database: str) -> str | None:
+    """Where the catalog table ``name`` keeps its files, or would as a new managed table
+    (its database's folder and its name); None when the catalog does not say."""
+    if spark.catalog.tableExists(name):
+        rows = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
+        found = [row["data_type"] for row in rows if row["col_name"] == "Location"]
+    else:
+        rows = spark.sql(f"DESCRIBE DATABASE {quoted_name(database)}").collect()
+        found = [
+            f"{row['info_value'].rstrip('/')}/{name.rsplit('.', 1)[-1].strip('`')}"
+            for row in rows
+            if row["info_name"] == "Location"
+        ]
+    return found[0] if found else None
+
+
 def read_version(spark: SparkSession, table: Table, version: int | None) -> DataFrame:
     """The table as it was at ``version`` (None: as it is now)."""
     reader = spark.read.format("delta")
