@@ -7,6 +7,7 @@ the spark-submit job are thin doors onto these two functions.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from rebalance_lib.runs.writing import (
     WriteRequest,
     Written,
     rebalanced_rows,
+    run_finished,
     write_rebalanced,
 )
 from rebalance_lib.storage import lineage
@@ -70,6 +72,8 @@ __all__ = [
     "rebalance_table",
     "select_factor",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class RebalanceOptions(TypedDict, total=False):
@@ -191,7 +195,11 @@ class Rebalanced:
                 and finishes what an earlier attempt left undone (lineage properties,
                 report) from the source version that attempt read: a table opened at its
                 newest version is opened again at that one (one more count); one opened at
-                a version asked for, or a DataFrame, is taken as given. Default: a fresh id.
+                a version asked for, or a DataFrame, is taken as given. Once that run has
+                finished, a table opened at its newest version that has moved on since (late
+                rows) redoes the run from there, replacing what it wrote (its partition with
+                ``into_partition``, else the table; an append is refused), in one commit.
+                Default: a fresh id.
             report_dir: where the report goes (default ``PATH/_rebalance_report``).
             partition_by: the output's partition columns; ``[]`` writes it unpartitioned.
             cluster_by: the output's liquid clustering columns. With neither given, the
@@ -271,24 +279,53 @@ class Rebalanced:
         # A retry of a run whose data commit is already there: the output is its own.
         committed = lineage.run_commit(spark, output, run_id) if run_id is not None else None
         first_read = committed["source_version"] if committed is not None else None
+        redoes = None
         if (
             self._reopen_at is not None
+            and self._incremental_into is None  # an increment's new rows are the next one's
+            and run_id is not None
+            and committed is not None
             and first_read is not None
             and first_read != source.delta_version
         ):
-            # The source has moved on since the first attempt: its report is rebuilt from the
-            # version that attempt read, whatever door the retry comes through.
-            retried = self._reopen_at(version=int(first_read))
-            into = dict(partition.values) if partition is not None else None
-            return retried.write(
-                str(output),
-                mode=mode,
-                run_id=run_id,
-                report_dir=report_dir,
-                partition_by=partition_by,
-                cluster_by=cluster_by,
-                into_partition=into,
+            if not run_finished(
+                spark, output, run_id, report_dir=report_dir, into_partition=partition
+            ):
+                # Committed, not finished, and the source has moved on since: the report is
+                # rebuilt from the version that attempt read, whatever door the retry uses.
+                retried = self._reopen_at(version=int(first_read))
+                into = dict(partition.values) if partition is not None else None
+                return retried.write(
+                    str(output),
+                    mode=mode,
+                    run_id=run_id,
+                    report_dir=report_dir,
+                    partition_by=partition_by,
+                    cluster_by=cluster_by,
+                    into_partition=into,
+                )
+            # Finished from an older version (late rows, a cleared task): redone from this
+            # one, replacing what the run wrote, in a commit whose lineage names the one it
+            # redoes.
+            redoes = int(committed["version"])
+            if mode == "append":
+                raise ConfigError(
+                    f"run id {run_id} appended its rows to {output} from source version "
+                    f"{first_read}, and the source is at version {source.delta_version} now: "
+                    "an append cannot be redone in place; write the new rows under a new run "
+                    "id, or write each run into its own partition (into_partition) with "
+                    "mode overwrite",
+                    fix={"run_id": None},
+                )
+            log.info(
+                "run id %s finished from source version %s; the source is at version %s "
+                "now: redoing it from there, replacing what it wrote (Delta version %d)",
+                run_id,
+                first_read,
+                source.delta_version,
+                redoes,
             )
+            committed, mode = None, "overwrite"
         layout = output_layout(
             source.layout,
             partition_by=partition_by,
@@ -320,6 +357,7 @@ class Rebalanced:
             incremental=self._incremental_into is not None,
             into_partition=partition,
             committed=committed,
+            redoes=redoes,
         )
         run_id = request.run_id
         events = lineage_run(RunDatasets(source, self._opened.rows_df, output, mode), run_id)

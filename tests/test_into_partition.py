@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyspark.sql.functions as F
@@ -101,6 +102,50 @@ def test_a_retried_day_commits_nothing_twice(
     written = write_day(spark, source, output, DAY_1, **{"output.run_id": "day-1"})
     assert written.skipped_as_repeat
     assert spark.sql(f"DESCRIBE HISTORY delta.`{output}`").count() == history_before
+
+
+def test_a_cleared_day_whose_source_got_late_rows_is_redone_in_its_partition(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A scheduler's clear reruns a finished day with its run id: with the source unchanged
+    nothing is committed; after late rows the day is redone from the newest version, in a
+    commit whose lineage names the one it redoes, and the other day stays as it was."""
+    source = write_delta(labelled_df(spark, ROWS, MINORITY_ROWS), tmp_path / "events")
+    output = tmp_path / "rebalanced"
+    into_day(spark, source, output, DAY_1, **{"output.run_id": "day-1"})
+    into_day(spark, source, output, DAY_2, **{"output.run_id": "day-2"})
+    day_2_before = day_df(spark, output, DAY_2)
+    unchanged = write_day(spark, source, output, DAY_1, **{"output.run_id": "day-1"})
+    assert unchanged.skipped_as_repeat and unchanged.report is None
+
+    late_df = labelled_df(spark, 5_000, 500).withColumn("id", F.col("id") + ROWS)
+    late_df.write.format("delta").mode("append").save(source)
+    redone = write_day(spark, source, output, DAY_1, **{"output.run_id": "day-1"})
+    assert not redone.skipped_as_repeat and redone.report is not None
+    assert redone.report.source.delta_version == 1 and redone.report.source.rows == ROWS + 5_000
+    day_1_counts = dict(day_df(spark, output, DAY_1).groupBy("label").count().collect())
+    assert day_1_counts[1] == MINORITY_ROWS + 500  # the late minority rows are in
+    assert within_binomial_bound(day_1_counts[0], ROWS - MINORITY_ROWS + 4_500, 1 / FACTOR)
+    assert day_df(spark, output, DAY_2).exceptAll(day_2_before).count() == 0
+    assert day_2_before.exceptAll(day_df(spark, output, DAY_2)).count() == 0
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
+    first, redo = (
+        json.loads(commit["userMetadata"])
+        for commit in sorted(history, key=lambda commit: commit["version"])
+        if commit["operation"] == "WRITE"
+        and json.loads(commit["userMetadata"] or "{}").get("run_id") == "day-1"
+    )
+    assert (first["source_version"], first["redoes"]) == (0, None)
+    first_version = min(
+        commit["version"]
+        for commit in history
+        if commit["operation"] == "WRITE" and '"day-1"' in (commit["userMetadata"] or "")
+    )
+    assert (redo["source_version"], redo["redoes"]) == (1, first_version)
+    on_disk = output / "_rebalance_report" / f"ds={DAY_1}" / "report.json"
+    assert Report.model_validate_json(on_disk.read_text()).source.delta_version == 1
+    again = write_day(spark, source, output, DAY_1, **{"output.run_id": "day-1"})
+    assert again.skipped_as_repeat  # the redo is now the run's commit: nothing to do
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -313,6 +314,56 @@ def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_
     assert retried.report.source.delta_version == 0 and retried.report.source.rows == 20_000
     history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
     assert [commit["operation"] for commit in history].count("WRITE") == 1
+    [first_commit] = [commit["version"] for commit in history if commit["operation"] == "WRITE"]
     on_disk = Report.model_validate_json((output / "_rebalance_report" / "report.json").read_text())
     assert on_disk.run_id == "api-try" and on_disk.source.rows == 20_000
     assert on_disk.output.rows == spark.read.format("delta").load(str(output)).count()
+
+    # Finished now, and the source is newer: the same call redoes the run from version 1,
+    # replacing what it wrote (its mode, error, created the table), in a commit that says so.
+    redone = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
+        str(output), run_id="api-try"
+    )
+    assert not redone.skipped_as_repeat and redone.report is not None
+    assert redone.report.source.delta_version == 1 and redone.report.source.rows == 25_000
+    output_df = spark.read.format("delta").load(str(output))
+    assert (
+        output_df.filter("label = 1").count()
+        == 500
+        == redone.report.output.rows - (output_df.filter("label = 0").count())
+    )
+    assert writes(spark, output) == [(0, None), (1, first_commit)]
+    # Finished from the newest version: nothing to do.
+    repeated = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
+        str(output), run_id="api-try"
+    )
+    assert repeated.skipped_as_repeat and len(writes(spark, output)) == 2
+
+    # A redo killed after its data commit is again the first case: its retry commits nothing
+    # and reports the version the redo read.
+    labelled_df(spark, 5_000, 100).write.format("delta").mode("append").save(source)
+    killed = subprocess.run(
+        [sys.executable, "-c", API_WRITE, source, str(output)],
+        env={**os.environ, FAULT_ENV: "after-data-commit"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    finished = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
+        str(output), run_id="api-try"
+    )
+    assert finished.skipped_as_repeat and finished.report is not None
+    assert finished.report.source.delta_version == 2 and finished.report.source.rows == 30_000
+    assert writes(spark, output)[2][0] == 2 and len(writes(spark, output)) == 3
+
+
+def writes(spark: SparkSession, output: Path) -> list[tuple[int, int | None]]:
+    """(source version, the commit it redoes) of each WRITE commit, oldest first."""
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
+    lineages = [
+        json.loads(commit["userMetadata"])
+        for commit in sorted(history, key=lambda commit: commit["version"])
+        if commit["operation"] == "WRITE"
+    ]
+    return [(lineage["source_version"], lineage["redoes"]) for lineage in lineages]

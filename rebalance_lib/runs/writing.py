@@ -34,6 +34,7 @@ from rebalance_lib.storage.sink import (
     after_taking_back,
     finish_table,
     remove_output,
+    transaction_version,
     write_delta,
 )
 from rebalance_lib.transforms.batches import batch_histograms, file_batch_histograms, in_batch_order
@@ -92,6 +93,9 @@ class WriteRequest:
     into_partition: OutputPartition | None = None
     # This run id's data commit from an earlier attempt: nothing is written again.
     committed: dict[str, Any] | None = None
+    # The Delta version of this run id's earlier, finished commit that this write redoes from
+    # a newer source version (its rows replaced per the mode).
+    redoes: int | None = None
 
 
 def rebalanced_rows(opened: Opened, options: RunOptions, timer: PhaseTimer) -> DataFrame:
@@ -202,6 +206,7 @@ def write_rebalanced(
         exact=sampling.exact,
         incremental=request.incremental,
         sweep_factors=list(options.sweep_factors),
+        redoes=request.redoes,
     )
     if committed is None:
         with timer.phase(
@@ -210,14 +215,24 @@ def write_rebalanced(
             job=f"sample and write {output} ({options.request.brief()})",
         ) as note:
             write = _write_checked(
-                observed_df, request, run_lineage=run_lineage, rows_where=rows_where
+                observed_df,
+                request,
+                run_lineage=run_lineage,
+                rows_where=rows_where,
+                source_version=opened.source.delta_version,
             )
             note.found = f"Delta version {write.delta_version}{placed}"
     else:
         write = replace(_earlier_attempt(spark, output, committed), rows_where=rows_where)
     fault_point("after-properties")
     if write.skipped_as_repeat:
-        if _finished(spark, request, report_subfolder):
+        if run_finished(
+            spark,
+            output,
+            run_id,
+            report_dir=request.report_dir,
+            into_partition=into_partition,
+        ):
             log.info("run id %s was already written to %s: nothing appended", run_id, output)
             return Written(
                 path=str(output),
@@ -230,8 +245,9 @@ def write_rebalanced(
                 report=None,
             )
         log.info("run id %s committed its data before: finishing its lineage and report", run_id)
-        if _table_run_id(spark, output) != run_id:
-            properties = lineage.table_properties(committed or run_lineage)
+        earlier = committed or run_lineage
+        if not _properties_name(spark, output, run_id, earlier["source_version"]):
+            properties = lineage.table_properties(earlier)
             finish_table(spark, output, properties, layout.cluster_by)
             table_version = delta_sql.latest_version(spark, table_ref(output))
             write = replace(write, table_version=table_version)
@@ -374,22 +390,43 @@ def _earlier_attempt(spark: SparkSession, output: Table, committed: dict[str, An
     )
 
 
-def _finished(spark: SparkSession, request: WriteRequest, report_subfolder: str) -> bool:
-    """Whether this run's lineage properties and report are both in place (or a later run
-    has written since, whose lineage and report stand)."""
-    output, run_id = request.output, request.run_id
+def run_finished(
+    spark: SparkSession,
+    output: Table,
+    run_id: str,
+    *,
+    report_dir: str | None,
+    into_partition: OutputPartition | None,
+) -> bool:
+    """Whether run ``run_id``'s newest commit to ``output`` has its lineage properties and
+    its report in place (or a later run has written since, whose lineage and report stand).
+    A run redone from a newer source version has the earlier commit's report until its own
+    is written: the report must name the commit."""
     history = lineage.rebalance_history(spark, output)
     if history and history[0]["run_id"] != run_id:
         return True
-    if _table_run_id(spark, output) != run_id:
+    if not history or not _properties_name(spark, output, run_id, history[0]["source_version"]):
         return False
-    report_json = read_report_json(spark, output, request.report_dir, report_subfolder)
-    return report_json is not None and json.loads(report_json).get("run_id") == run_id
+    subfolder = into_partition.folder if into_partition is not None else ""
+    report_json = read_report_json(spark, output, report_dir, subfolder)
+    if report_json is None:
+        return False
+    report = json.loads(report_json)
+    names_it = (report.get("run_id"), report["output"]["delta_version"])
+    return names_it == (run_id, history[0]["version"])
 
 
-def _table_run_id(spark: SparkSession, output: Table) -> str | None:
+def _properties_name(
+    spark: SparkSession, output: Table, run_id: str, source_version: object
+) -> bool:
+    """Whether the table's lineage properties are those of ``run_id`` from
+    ``source_version`` (a run redone from a newer version has the earlier ones until its
+    own are set)."""
     detail = delta_sql.table_detail(spark, output)
-    return None if detail is None else detail.properties.get("rebalance.runId")
+    properties = {} if detail is None else detail.properties
+    return properties.get("rebalance.runId") == run_id and properties.get(
+        "rebalance.sourceVersion"
+    ) == str(source_version)
 
 
 def _write_checked(
@@ -398,6 +435,7 @@ def _write_checked(
     *,
     run_lineage: dict[str, object],
     rows_where: str | None,
+    source_version: int | None,
 ) -> WriteResult:
     """Write the output; a failed row check inside the write becomes a one-line input error,
     and the files the aborted write left in a path that held no table are removed."""
@@ -409,6 +447,7 @@ def _write_checked(
             output,
             mode=request.mode,
             run_id=request.run_id,
+            txn_version=transaction_version(source_version),
             user_metadata=json.dumps(run_lineage),
             table_properties=lineage.table_properties(run_lineage),
             partition_by=layout.partition_by,

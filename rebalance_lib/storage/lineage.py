@@ -33,8 +33,10 @@ def run_lineage(
     exact: bool,
     incremental: bool,
     sweep_factors: list[float] | None = None,
+    redoes: int | None = None,
 ) -> dict[str, Any]:
-    """The commit's userMetadata: enough to redo the run."""
+    """The commit's userMetadata: enough to redo the run (``redoes``: the version of this run
+    id's earlier commit that this one redoes from a newer source version)."""
     return {
         "tool": TOOL_NAME,
         "run_id": run_id,
@@ -53,6 +55,7 @@ def run_lineage(
         "exact": exact,
         "incremental": incremental,
         "sweep_factors": sweep_factors or [],
+        "redoes": redoes,
     }
 
 

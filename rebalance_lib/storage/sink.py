@@ -147,12 +147,25 @@ def check_inputs_outside(spark: SparkSession, path: str, input_files: list[str])
             )
 
 
+def transaction_version(source_version: int | None) -> int:
+    """Delta's ``txnVersion`` for a run's data commit (its ``txnAppId`` is the run id): one
+    past the source version it read, so a second attempt from the same version is skipped as
+    a repeat, while a redo from a newer version commits. A source with no version (a
+    DataFrame) is 1, as every commit was before versions keyed it.
+
+    >>> transaction_version(0), transaction_version(6), transaction_version(None)
+    (1, 7, 1)
+    """
+    return 1 if source_version is None else source_version + 1
+
+
 def write_delta(
     df: DataFrame,
     table: Table,
     *,
     mode: str,
     run_id: str,
+    txn_version: int,
     user_metadata: str,
     table_properties: Mapping[str, str],
     partition_by: Sequence[str] = (),
@@ -164,7 +177,8 @@ def write_delta(
     ``error`` creates the table, ``overwrite`` replaces it (old versions stay readable through
     time travel), ``append`` adds to it. A write repeating ``run_id`` commits nothing, so a
     retried task cannot append twice. Lineage properties follow in a metadata-only commit:
-    the DataFrameWriterV2 path that could set them atomically loses observed metrics. So do
+    the DataFrameWriterV2 path that could set them atomically loses observed metrics.
+    ``txn_version`` (``transaction_version``) keys that idempotence by the source version. So do
     the clustering columns (``cluster_by``): Delta's DataFrameWriter ignores ``clusterBy``,
     and its V2 ``create`` refuses it. With ``replace_where``, an overwrite replaces only the
     rows that condition selects (Delta checks that every row written meets it).
@@ -179,7 +193,7 @@ def write_delta(
         .mode(mode)  # error, overwrite or append: Connect knows no "errorifexists"
         .option("userMetadata", user_metadata)
         .option("txnAppId", f"rebalance-{run_id}")
-        .option("txnVersion", 1)
+        .option("txnVersion", txn_version)
         .option("overwriteSchema", str(mode == "overwrite" and replace_where is None).lower())
     )
     if replace_where is not None and mode == "overwrite":
