@@ -131,10 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def table_path(data_dir: str | Path, rows: int, features: int = FEATURES) -> Path:
+    """Where the generated input of ``rows`` rows lives under ``data_dir``; a table already
+    there is used as it is (generate it with ``rebalance_lib.demo.ensure_demo_input``,
+    ``POSITIVE_SHARE`` and seed 7)."""
+    return Path(data_dir).resolve() / f"rows={rows},features={features}" / "input"
+
+
 def ensure_table(args: argparse.Namespace, rows: int, features: int) -> Path:
     """The generated input of ``rows`` rows (made once, by Spark, as the demo makes its own);
     with ``--label-sorted``, the same rows stored sorted by label, made once from it."""
-    source = Path(args.data_dir).resolve() / f"rows={rows},features={features}" / "input"
+    source = table_path(args.data_dir, rows, features)
     made = [
         "from rebalance_lib.demo import ensure_demo_input",
         f"ensure_demo_input(spark, {str(source)!r}, {rows}, {POSITIVE_SHARE}, seed=7, "

@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
+from run_bench import FEATURES, POSITIVE_SHARE, table_path
+
+from rebalance_lib.demo import ensure_demo_input
 
 pytestmark = [pytest.mark.jvm, pytest.mark.bench]
 
@@ -15,7 +19,12 @@ BENCH = Path(__file__).parents[1] / "bench" / "run_bench.py"
 ROWS = 200_000
 
 
-def test_bench_smoke_regenerates_results_with_every_method(tmp_path: Path) -> None:
+def test_bench_smoke_regenerates_results_with_every_method(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # The input made here, as the harness makes it, saves the harness a Spark start of its own.
+    source = table_path(tmp_path / "data", ROWS)
+    ensure_demo_input(spark, str(source), ROWS, POSITIVE_SHARE, seed=7, feature_count=FEATURES)
     results = tmp_path / "RESULTS.md"
     results.write_text("an older page, replaced in full\n")
     finished = subprocess.run(

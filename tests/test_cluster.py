@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyspark
 import pytest
+from class_archive import SHORT_LIVED_FLAGS
 from conftest import (
     S3_CONF,
     build_wheel,
@@ -43,13 +44,23 @@ pytestmark = [pytest.mark.jvm, pytest.mark.cluster]
 PROJECT = Path(__file__).parents[1]
 CONSTRAINTS = PROJECT / "constraints.txt"
 SPARK_HOME = str(Path(pyspark.__file__).parent)  # pip's pyspark is laid out as Spark is
-ROWS, MINORITY_ROWS, FACTOR = 3_000_000, 30_000, 10.0
+# Enough rows that the write outlasts a worker's kill (16 tasks on 2 one-core workers).
+ROWS, MINORITY_ROWS, FACTOR = 1_000_000, 10_000, 10.0
+# The cluster's daemons and executors live for one module on small tables: the first JIT
+# tier and the serial collector, as the suite's short-lived drivers have (SHORT_LIVED_FLAGS).
+SHORT_LIVED_JVM = " ".join(SHORT_LIVED_FLAGS)
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     run_dir = tmp_path_factory.mktemp("cluster")
-    env = {**os.environ, "RUN_DIR": str(run_dir), "PYTHON": sys.executable, "MASTER_PORT": "7077"}
+    env = {
+        **os.environ,
+        "RUN_DIR": str(run_dir),
+        "PYTHON": sys.executable,
+        "MASTER_PORT": "7077",
+        "SPARK_DAEMON_JAVA_OPTS": SHORT_LIVED_JVM,
+    }
     script = str(PROJECT / "scripts" / "local_cluster.sh")
     try:
         started = subprocess.run(
@@ -153,6 +164,8 @@ def submit(
         "spark.executor.memory=1g",
         "--conf",
         "spark.ui.enabled=false",
+        "--conf",
+        f"spark.executor.extraJavaOptions={SHORT_LIVED_JVM}",
         *options,
         str(PROJECT / "jobs" / "rebalance_job.py"),
         *job_args,

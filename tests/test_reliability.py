@@ -16,6 +16,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from rebalance_lib import rebalance_table
+from rebalance_lib.api import Written
 from rebalance_lib.cli import main, run_configured
 from rebalance_lib.config import load_config
 from rebalance_lib.core.faults import FAULT_ENV
@@ -298,18 +299,9 @@ def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_
     of the version the first attempt read, as `rebalance run`'s retry is."""
     source = write_delta(labelled_df(spark, 20_000, 400), tmp_path / "in")
     output = tmp_path / "out"
-    killed = subprocess.run(
-        [sys.executable, "-c", API_WRITE, source, str(output)],
-        env={**os.environ, FAULT_ENV: "after-data-commit"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert killed.returncode == 137, killed.stderr[-2000:]
+    api_write_killed_after_its_data_commit(source, output)
     labelled_df(spark, 5_000, 100).write.format("delta").mode("append").save(source)
-    retried = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
-        str(output), run_id="api-try"
-    )
+    retried = api_write(spark, source, output)
     assert retried.skipped_as_repeat and retried.report is not None
     assert retried.report.source.delta_version == 0 and retried.report.source.rows == 20_000
     history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
@@ -321,9 +313,7 @@ def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_
 
     # Finished now, and the source is newer: the same call redoes the run from version 1,
     # replacing what it wrote (its mode, error, created the table), in a commit that says so.
-    redone = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
-        str(output), run_id="api-try"
-    )
+    redone = api_write(spark, source, output)
     assert not redone.skipped_as_repeat and redone.report is not None
     assert redone.report.source.delta_version == 1 and redone.report.source.rows == 25_000
     output_df = spark.read.format("delta").load(str(output))
@@ -334,14 +324,27 @@ def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_
     )
     assert writes(spark, output) == [(0, None), (1, first_commit)]
     # Finished from the newest version: nothing to do.
-    repeated = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
-        str(output), run_id="api-try"
-    )
+    repeated = api_write(spark, source, output)
     assert repeated.skipped_as_repeat and len(writes(spark, output)) == 2
 
     # A redo killed after its data commit is again the first case: its retry commits nothing
     # and reports the version the redo read.
     labelled_df(spark, 5_000, 100).write.format("delta").mode("append").save(source)
+    api_write_killed_after_its_data_commit(source, output)
+    finished = api_write(spark, source, output)
+    assert finished.skipped_as_repeat and finished.report is not None
+    assert finished.report.source.delta_version == 2 and finished.report.source.rows == 30_000
+    assert writes(spark, output)[2][0] == 2 and len(writes(spark, output)) == 3
+
+
+def api_write(spark: SparkSession, source: str, output: Path) -> Written:
+    """The call ``API_WRITE`` makes, in this process."""
+    return rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
+        str(output), run_id="api-try"
+    )
+
+
+def api_write_killed_after_its_data_commit(source: str, output: Path) -> None:
     killed = subprocess.run(
         [sys.executable, "-c", API_WRITE, source, str(output)],
         env={**os.environ, FAULT_ENV: "after-data-commit"},
@@ -350,12 +353,6 @@ def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_
         check=False,
     )
     assert killed.returncode == 137, killed.stderr[-2000:]
-    finished = rebalance_table(spark, source, factor=5, sampler="hash", sample_key="id").write(
-        str(output), run_id="api-try"
-    )
-    assert finished.skipped_as_repeat and finished.report is not None
-    assert finished.report.source.delta_version == 2 and finished.report.source.rows == 30_000
-    assert writes(spark, output)[2][0] == 2 and len(writes(spark, output)) == 3
 
 
 def writes(spark: SparkSession, output: Path) -> list[tuple[int, int | None]]:

@@ -73,43 +73,13 @@ def test_warm_jars_fails_with_one_line_when_the_jar_cannot_be_fetched(
     assert "UNRESOLVED DEPENDENCIES" in log.read_text()
 
 
-def test_a_second_start_loads_the_noted_jars_without_resolving_them(
+def test_noted_jars_load_without_resolving_and_a_users_packages_are_noted_apart(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    """The first start resolves Delta's JARs (one line says so) and notes their files; the
-    next loads those files directly: no resolver report, and only rebalance's own lines."""
-    source = write_delta(labelled_df(spark, 2_000, 50), tmp_path / "in")
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    command = [str(Path(sys.executable).with_name("rebalance")), "plan", "--input", source]
-
-    def start() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*command, "--factor", "5"], env=env, capture_output=True, text=True, timeout=300
-        )
-
-    first = start()
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert f"rebalance: fetching Delta's JARs ({delta_package()})" in first.stderr
-    noted = next((tmp_path / "cache" / "rebalance").glob("jars-*.txt")).read_text().split()
-    assert any("delta-spark_4.2_2.13-4.4.0.jar" in jar for jar in noted)
-    second = start()
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert "fetching" not in second.stderr and ":: resolving dependencies" not in second.stderr
-    foreign = [
-        line
-        for line in second.stderr.splitlines()
-        if not line.startswith("rebalance: ") and "incubator modules" not in line
-    ]
-    assert foreign == [], foreign  # Spark's start-up chatter is gone
-    assert second.stdout == first.stdout  # the same plan
-
-
-def test_a_users_packages_join_deltas_and_are_noted_apart_from_deltas_own(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    """A package of the user's (as every S3 user adds hadoop-aws) is resolved beside Delta's
-    on a first start, loaded from the noted files on the next, and never reaches a start that
-    did not ask for it."""
+    """A first start resolves Delta's JARs, with a package of the user's (as every S3 user
+    adds hadoop-aws), and notes their files; the next start loads those files directly: no
+    resolver report, only rebalance's own lines, the same plan. The user's package never
+    reaches a start that did not ask for it."""
     source = write_delta(labelled_df(spark, 2_000, 50), tmp_path / "in")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     extra = ["--set", f"spark.conf.spark.jars.packages={EXTRA_PACKAGE}"]
@@ -133,6 +103,13 @@ def test_a_users_packages_join_deltas_and_are_noted_apart_from_deltas_own(
     again = start(*extra)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "fetching" not in again.stderr and ":: resolving dependencies" not in again.stderr
+    foreign = [
+        line
+        for line in again.stderr.splitlines()
+        if not line.startswith("rebalance: ") and "incubator modules" not in line
+    ]
+    assert foreign == [], foreign  # Spark's start-up chatter is gone
+    assert again.stdout == first.stdout  # the same plan
     delta_only = start()
     assert delta_only.returncode == 0, delta_only.stderr[-2000:]
     assert f"fetching Delta's JARs ({delta_package()}) once" in delta_only.stderr
