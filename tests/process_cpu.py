@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -35,7 +36,6 @@ class CpuMeter:
         self._root = str(root or os.getpid())
         self._seen: dict[tuple[str, str], int] = {}  # (pid, start time) -> last ticks
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         if _PROC.is_dir():
             watcher = threading.Thread(
                 target=self._watch, args=(interval_s,), name="cpu-meter", daemon=True
@@ -43,7 +43,8 @@ class CpuMeter:
             watcher.start()
 
     def _watch(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
+        while True:  # a daemon thread: it ends with the process
+            time.sleep(interval_s)
             self.seconds()
 
     def seconds(self) -> float:
@@ -75,9 +76,6 @@ class CpuMeter:
                 if pid in below or key in self._seen:
                     self._seen[key] = int(fields[11]) + int(fields[12])
             return sum(self._seen.values()) / _TICKS
-
-    def stop(self) -> None:
-        self._stop.set()
 
 
 def machine_cpu_seconds() -> float:

@@ -15,9 +15,8 @@ catalog table by its catalog (``catalog_table_id``): a Unity Catalog by its serv
 (``unitycatalog://host``, ``catalog.schema.table``), a Hive metastore by its address
 (``hive://host:port``, ``database.table``), and a table of the session catalog's own
 metastore, which has no address, by its files, with its name as a symlink (as the OpenLineage
-Spark integration names it). The job's namespace is the parent's when a parent is given and
-``OPENLINEAGE_NAMESPACE`` is not. A backend that is down or refuses an event costs a warning
-line, never the run.
+Spark integration names it). A backend that is down or refuses an event costs a warning line,
+never the run.
 """
 
 from __future__ import annotations
@@ -180,11 +179,10 @@ def catalog_table_id(table: tuple[str, ...], conf: ConfRead, location: str | Non
         return DatasetName(f"hive://{server}", f"{database}.{name}")
     # The session catalog's own metastore has no address: the table by its files, its name
     # kept as a symlink in the catalog's namespace (the OpenLineage Spark integration's way).
-    symlink = (conf("spark.sql.warehouse.dir") or catalog, f"{database}.{name}")
     if location is None:
         return DatasetName(catalog, f"{database}.{name}")
-    namespace, path = dataset_id(location)
-    return DatasetName(namespace, path, symlink)
+    symlink = (conf("spark.sql.warehouse.dir") or catalog, f"{database}.{name}")
+    return DatasetName(*dataset_id(location), symlink)
 
 
 def job_namespace(parent: ParentRun | None, environ: Mapping[str, str] | None = None) -> str:

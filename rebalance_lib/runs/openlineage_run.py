@@ -87,6 +87,7 @@ class OpenLineageRun:
         # Both datasets named once, as the run starts (a catalog's settings are server calls).
         self._input_name = self._source_named(spark)
         self._output_name = _table_named(spark, datasets.output)
+        self._job_name = _job_name(datasets.output)
         self._lineage_run_id = str(generate_new_uuid())
         self._start_sent: threading.Thread | None = None
         self._backend_took_start = False
@@ -146,7 +147,7 @@ class OpenLineageRun:
                     facets={**self._run_facets(), **(extra_run_facets or {})},
                 ),
                 job=Job(
-                    namespace=job_namespace(self._parent), name=self._job_name(), facets=_JOB_FACETS
+                    namespace=job_namespace(self._parent), name=self._job_name, facets=_JOB_FACETS
                 ),
                 inputs=self._inputs(written),
                 outputs=self._outputs(written, output_schema),
@@ -156,14 +157,6 @@ class OpenLineageRun:
             self._backend_took_start = True  # the first event through: START
         except Exception as error:  # lineage is a side channel: it never fails the run
             log.warning("OpenLineage %s event not sent: %s", state.value, _first_line(error))
-
-    def _job_name(self) -> str:
-        output = self._datasets.output
-        if output.in_catalog:
-            last = qualified_table(output.where, "", "")[2]
-        else:
-            last = dataset_id(output.where)[1].rstrip("/").rsplit("/", 1)[-1]
-        return "rebalance." + (last or "output")
 
     def _run_facets(self) -> dict[str, RunFacet]:
         facets: dict[str, RunFacet] = {
@@ -247,6 +240,15 @@ class OpenLineageRun:
         return _table_named(spark, Table(source.name, in_catalog=in_catalog))
 
 
+def _job_name(output: Table) -> str:
+    """``rebalance.`` and the output's last name: its folder, or its table's name."""
+    if output.in_catalog:
+        last = qualified_table(output.where, "", "")[2]
+    else:
+        last = dataset_id(output.where)[1].rstrip("/").rsplit("/", 1)[-1]
+    return "rebalance." + (last or "output")
+
+
 def _table_named(spark: SparkSession, table: Table) -> DatasetName:
     """A path by the naming spec; a catalog table by its catalog's rule."""
     if not table.in_catalog:
@@ -254,7 +256,7 @@ def _table_named(spark: SparkSession, table: Table) -> DatasetName:
     qualified = qualified_table(
         table.where, spark.catalog.currentCatalog(), spark.catalog.currentDatabase()
     )
-    location = catalog_location(spark, table.where, qualified[1])
+    location = catalog_location(spark, table.where, qualified)
     return catalog_table_id(qualified, lambda key: spark.conf.get(key, None), location)
 
 

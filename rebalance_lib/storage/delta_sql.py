@@ -109,16 +109,19 @@ def location(spark: SparkSession, table: Table) -> str | None:
     return None if found is None else found.location
 
 
-def catalog_location(spark: SparkSession, name: str, database: str) -> str | None:
-    """Where the catalog table ``name`` keeps its files, or would as a new managed table
-    (its database's folder and its name); None when the catalog does not say."""
+def catalog_location(spark: SparkSession, name: str, qualified: Sequence[str]) -> str | None:
+    """Where the catalog table ``name`` (``qualified``: its catalog, database and table)
+    keeps its files, or would as a new managed table (its database's folder and its name);
+    None when the catalog does not say."""
     if spark.catalog.tableExists(name):
         rows = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
         found = [row["data_type"] for row in rows if row["col_name"] == "Location"]
     else:
-        rows = spark.sql(f"DESCRIBE DATABASE {quoted_name(database)}").collect()
+        catalog, database, table = qualified
+        namespace = f"{quoted_name(catalog)}.{quoted_name(database)}"
+        rows = spark.sql(f"DESCRIBE NAMESPACE {namespace}").collect()
         found = [
-            f"{row['info_value'].rstrip('/')}/{name.rsplit('.', 1)[-1].strip('`')}"
+            f"{row['info_value'].rstrip('/')}/{table}"
             for row in rows
             if row["info_name"] == "Location"
         ]
