@@ -293,16 +293,15 @@ class Rebalanced:
             ):
                 # Committed, not finished, and the source has moved on since: the report is
                 # rebuilt from the version that attempt read, whatever door the retry uses.
-                retried = self._reopen_at(version=int(first_read))
-                into = dict(partition.values) if partition is not None else None
-                return retried.write(
-                    str(output),
+                # The arguments were checked and parsed above: handed on as they are.
+                return self._reopen_at(version=int(first_read))._write(
+                    output,
                     mode=mode,
                     run_id=run_id,
                     report_dir=report_dir,
                     partition_by=partition_by,
                     cluster_by=cluster_by,
-                    into_partition=into,
+                    partition=partition,
                 )
             # Finished from an older version (late rows, a cleared task): redone from this
             # one, replacing what the run wrote, in a commit whose lineage names the one it
