@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
-# make test runs test modules in parallel, each whole on one worker (its fixtures shared), in
-# the order conftest.py gives them (the longest first), not by their count of tests.
+# make test runs test modules in parallel, each whole on one worker (its fixtures shared; the
+# modules that share a server together, conftest.py), in the order conftest.py gives them (the
+# longest first), not by their count of tests.
 TEST_WORKERS ?= 4
 BENCH_ARGS ?=
 
@@ -102,7 +103,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[bench]'
 	touch $@
 
-# Benchmark (not part of CI but its 200k-row smoke run): regenerates bench/RESULTS.md.
+# Benchmark (not part of CI but its 50k-row smoke run): regenerates bench/RESULTS.md.
 # make bench BENCH_ARGS="--rows 20000000 --repeat 1"
 bench: setup $(VENV)/.installed-bench
 	$(BIN)/python bench/run_bench.py $(BENCH_ARGS)

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pyspark.sql.functions as F
 import pytest
-from class_archive import SHORT_LIVED_FLAGS, driver_flags
+from class_archive import LONG_LIVED_FLAGS, SHORT_LIVED_FLAGS, driver_flags
 from connect_server import ConnectServer, free_port
 from process_cpu import CpuMeter, machine_cpu_seconds
 from pyspark.sql import DataFrame, SparkSession
 from s3_server import S3Server, spark_conf
+from xdist.scheduler import LoadFileScheduling
 
 from rebalance_lib.api import Written
 from rebalance_lib.cli import run_configured
@@ -44,11 +45,11 @@ SMALL_TABLE_CONF = {
 def submit_options(*, short_lived: bool) -> str:
     """``SPARK_SUBMIT_OPTS`` for the drivers the suite starts: the small-table settings as
     system properties (Spark reads them as it reads spark-defaults.conf, below anything a run
-    sets itself), the class archive when recorded (``class_archive.py``), and for drivers that
-    live for seconds the short-lived JIT and collector. The suite's own session and the Connect
-    server live for the whole suite and keep the JVM's defaults: for them the full JIT pays."""
+    sets itself), the class archive when recorded (``class_archive.py``), and the JIT and
+    collector for a driver's life: the first JIT tier for drivers that live for seconds; the
+    suite's own session and the Connect server live for the whole suite, and the full JIT pays."""
     properties = [f"-D{key}={value}" for key, value in SMALL_TABLE_CONF.items()]
-    flags = SHORT_LIVED_FLAGS if short_lived else ()
+    flags = SHORT_LIVED_FLAGS if short_lived else LONG_LIVED_FLAGS
     return " ".join([*properties, *flags, *_ARCHIVE_FLAGS])
 
 
@@ -100,6 +101,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 1 if "jvm" in module_marks else 2
 
     items.sort(key=order)  # stable: each module's own order is kept
+
+
+# Modules that share a costly session fixture run on one worker, so one copy serves them all:
+# the Connect server (about 20 CPU seconds to start and warm) for both modules that need it.
+_MODULE_GROUPS = {"tests/test_connect.py": "connect", "tests/test_ml_connect.py": "connect"}
+
+
+class _ModuleGroupScheduling(LoadFileScheduling):
+    """``--dist loadfile``, with the modules of a group handed to a worker together."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = super()._split_scope(nodeid)
+        return _MODULE_GROUPS.get(module, module)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadFileScheduling | None:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return _ModuleGroupScheduling(config, log)  # type: ignore[arg-type]  # xdist's log Producer
 
 
 # Where the suite's time goes: each module's tests, setup and teardown included, summed over

@@ -16,7 +16,7 @@ from rebalance_lib.demo import ensure_demo_input
 pytestmark = [pytest.mark.jvm, pytest.mark.bench]
 
 BENCH = Path(__file__).parents[1] / "bench" / "run_bench.py"
-ROWS = 200_000
+ROWS = 50_000  # the harness is under test here, not its figures: a small table will do
 
 
 def test_bench_smoke_regenerates_results_with_every_method(
