@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # make test runs test modules in parallel, each whole on one worker (its fixtures shared; the
 # modules that share a server together, conftest.py), in the order conftest.py gives them (the
 # longest first), not by their count of tests.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 BENCH_ARGS ?=
 
 AIRFLOW_VENV := .venv-airflow
