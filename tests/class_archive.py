@@ -36,8 +36,16 @@ SHORT_LIVED_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 # The suite's own sessions and the Connect server live for the whole run and keep the full JIT,
 # with the serial collector too: G1's concurrent threads cost more than they save on these
 # small heaps (test_api, test_real_tables, test_errors and test_report in one process: 211 ->
-# about 180 CPU seconds, 132 -> 120 s).
-LONG_LIVED_FLAGS = ("-XX:+UseSerialGC",)
+# about 180 CPU seconds, 132 -> 120 s). Their JIT's second tier compiles only code that runs
+# very often: by default it recompiles most of what hundreds of small queries touch once or
+# twice, and its compiler threads burnt about 40% of the session's CPU (test_api,
+# test_real_tables and test_report in one process: the JVM's CPU 138 -> 112 s).
+LONG_LIVED_FLAGS = (
+    "-XX:+UseSerialGC",
+    "-XX:Tier4InvocationThreshold=50000",
+    "-XX:Tier4CompileThreshold=60000",
+    "-XX:Tier4BackEdgeThreshold=400000",
+)
 QUIET = "-Xlog:cds*=off"  # an archive that does not fit is skipped without a word on stdout
 RECORD_TIMEOUT_S = 600.0
 

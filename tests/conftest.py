@@ -63,16 +63,24 @@ os.environ["SPARK_SUBMIT_OPTS"] = submit_options(short_lived=True)
 LONG_LIVED_ENV = {"SPARK_SUBMIT_OPTS": submit_options(short_lived=False)}
 # The suite's own session runs hundreds of small queries: it skips whole-stage code
 # generation, whose compiling of each query's Java costs more than the query on these tables
-# (test_api.py and test_real_tables.py: 158 s -> 123 s). Spark's results do not depend on it;
-# every driver the tests start as a user would (the CLI, the job, the cluster, Airflow) and
-# the Connect server keep it, so the Connect tests compare the two.
+# (test_api.py and test_real_tables.py: 158 s -> 123 s), and evaluates expressions as they
+# are rather than as generated classes the JIT must then compile too (test_api,
+# test_real_tables and test_report in one process: the JVM's CPU 165 -> 138 s). Spark's
+# results do not depend on either; every driver the tests start as a user would (the CLI, the
+# job, the cluster, Airflow) and the Connect server keep both, so the Connect tests compare
+# the two.
 # The S3 tests' server listens on a port chosen here, so the suite's one session can carry S3A
 # (its JARs, fetched by `make setup-test`, and the endpoint) from its start; the server itself
 # starts only in a worker whose tests ask for it (the `s3` fixture). S3A's JARs cost the
 # session's start about 1.5 s; they are loaded only when an s3a:// path is touched.
 S3_PORT = free_port()
 S3_CONF = {"spark.jars.packages": s3a_package(), **spark_conf(S3_PORT)}
-IN_PROCESS_CONF = {**SMALL_TABLE_CONF, "spark.sql.codegen.wholeStage": "false", **S3_CONF}
+IN_PROCESS_CONF = {
+    **SMALL_TABLE_CONF,
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    **S3_CONF,
+}
 
 # Binomial tolerance used by every count assertion: a correct sampler fails this bound
 # about once in two million runs, a wrong fraction fails it at once.
