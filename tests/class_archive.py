@@ -33,8 +33,8 @@ SPARK_HOME = Path(pyspark.__file__).parent
 # The flags of a driver that lives for seconds on a small table: the first JIT tier and the
 # serial collector (about 30 s -> 24 s for a `rebalance run` on two cores).
 SHORT_LIVED_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
-# The suite's own sessions and the Connect server live for the whole run and keep the full JIT,
-# with the serial collector too: G1's concurrent threads cost more than they save on these
+# The suite's own sessions and the Connect server live for the whole run and keep both JIT
+# tiers, with the serial collector too: G1's concurrent threads cost more than they save on these
 # small heaps (test_api, test_real_tables, test_errors and test_report in one process: 211 ->
 # about 180 CPU seconds, 132 -> 120 s). Their JIT's second tier compiles only code that runs
 # very often: by default it recompiles most of what hundreds of small queries touch once or
