@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any, Literal, TypedDict, Unpack
 
@@ -41,7 +41,13 @@ from rebalance_lib.core.targets import TARGET_FORMS, Label
 from rebalance_lib.runs.lineage_backend import lineage_run
 from rebalance_lib.runs.lineage_events import RunDatasets
 from rebalance_lib.runs.mlflow_run import active_run_id, log_written
-from rebalance_lib.runs.opening import Opened, open_increment, open_one_pass, plan_rows
+from rebalance_lib.runs.opening import (
+    Opened,
+    check_schema,
+    open_increment,
+    open_one_pass,
+    plan_rows,
+)
 from rebalance_lib.runs.timer import PhaseTimer
 from rebalance_lib.runs.writing import (
     Mode,
@@ -60,7 +66,7 @@ from rebalance_lib.storage.sink import (
     check_output_named,
     check_output_path,
 )
-from rebalance_lib.storage.source import DATAFRAME_SOURCE, read_source
+from rebalance_lib.storage.source import DATAFRAME_SOURCE, SourceInfo, read_source
 from rebalance_lib.transforms.profile import check_batch_rows
 from rebalance_lib.transforms.sweep import select_factor
 
@@ -105,13 +111,17 @@ class RebalanceOptions(TypedDict, total=False):
     row_order: RowOrder
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Rebalanced:
     """A rebalanced input: ``df`` (lazy), ``plan`` (pure), and ``write`` to commit it.
 
-    ``df`` is built on first use; with ``exact=True`` that first use runs the pass that
-    finds each group's cut. For a one-pass run ``plan`` is the stated plan (counts 0): the
-    counts come with the write, and ``write(...).report`` holds them.
+    Nothing is counted until ``plan``, ``df``, ``advice``, ``sweep`` or ``write`` is first
+    used: the classes are counted then, once. So ``write`` refuses a bad output (a path
+    taken, the input itself, a report folder inside the input) before a row is read, and a
+    retry of a run id reads only the source version that run read. ``df`` is built on first
+    use; with ``exact=True`` that first use runs the pass that finds each group's cut. For a
+    one-pass run ``plan`` is the stated plan (counts 0): the counts come with the write, and
+    ``write(...).report`` holds them.
 
     Example:
         >>> out = rebalance(events_df, label="label", factor=20, seed=7)
@@ -129,14 +139,29 @@ class Rebalanced:
         0
     """
 
-    plan: Plan
-    _opened: Opened = field(repr=False)
-    _options: RunOptions = field(repr=False)
-    _timer: PhaseTimer = field(repr=False)
-    _incremental_into: str | None = field(default=None, repr=False)
+    # The input as read (its session, columns and files: no row is read for them) and what
+    # it is; ``_count`` counts and plans it, on first use.
+    _source_df: DataFrame
+    _source: SourceInfo
+    _count: Callable[[], Opened]
+    _options: RunOptions
+    _timer: PhaseTimer
+    _incremental_into: str | None = None
     # The same source opened again at a given Delta version, where no version was asked for:
     # a retry reads the version its run id's data commit read (see ``_write``).
-    _reopen_at: Callable[..., Rebalanced] | None = field(default=None, repr=False)
+    _reopen_at: Callable[..., Rebalanced] | None = None
+
+    def __repr__(self) -> str:
+        return f"Rebalanced({self._source.subject})"
+
+    @cached_property
+    def _opened(self) -> Opened:
+        return self._count()
+
+    @property
+    def plan(self) -> Plan:
+        """The pure plan: the classes' counts, what each keeps and its weight."""
+        return self._opened.plan
 
     @cached_property
     def df(self) -> DataFrame:
@@ -224,7 +249,7 @@ class Rebalanced:
             raise ConfigError(
                 f"mode must be error, overwrite or append (got {mode!r})", fix={"mode": None}
             )
-        if self._opened.sweep is not None and mode == "append":
+        if self._options.sweep_factors and mode == "append":
             raise ConfigError(
                 "a sweep's table holds one sample with its own draw column: write it to a new "
                 "path or overwrite",
@@ -246,7 +271,7 @@ class Rebalanced:
                     fix={"into_partition": None},
                 )
             partition = OutputPartition.parse(into_partition)
-        source = self._opened.source
+        source = self._source
         # Jobs outside the phases (the checks, the lineage, the report) still say whose they are.
         with (
             named_failures(source.name, path),
@@ -273,8 +298,9 @@ class Rebalanced:
         cluster_by: list[str] | tuple[str, ...] | None,
         partition: OutputPartition | None,
     ) -> Written:
-        spark = self._opened.rows_df.sparkSession  # checks first: ``df`` may run a pass
-        source = self._opened.source
+        # The output is checked before the input is counted (``_opened``).
+        spark = self._source_df.sparkSession
+        source = self._source
         check_output_named(output)
         # A retry of a run whose data commit is already there: the output is its own.
         committed = lineage.run_commit(spark, output, run_id) if run_id is not None else None
@@ -329,7 +355,7 @@ class Rebalanced:
             source.layout,
             partition_by=partition_by,
             cluster_by=cluster_by,
-            columns=self._opened.rows_df.columns,
+            columns=self._source_df.columns,
             into_partition=partition,
         )
         check_output_path(
@@ -342,7 +368,7 @@ class Rebalanced:
         if mode == "append" and committed is None:
             check_not_a_sweep(spark, output)
         if source.path is None:
-            input_files = self._opened.rows_df.inputFiles()
+            input_files = self._source_df.inputFiles()
             # A table in the catalog is where the catalog puts it, never among the input's files.
             for written_path in (output.path, report_dir):
                 if written_path is not None:
@@ -392,8 +418,10 @@ class Rebalanced:
 def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
     """Downsample the majority class(es) of ``df`` and add the weight column.
 
-    The classes are counted in one pass over the label (and group) columns; the rows are
-    then sampled lazily with Spark SQL expressions only. The caller's SparkSession is used.
+    The classes are counted in one pass over the label (and group) columns, on the first use
+    of ``plan``, ``df`` or ``write`` (the columns it names are checked against the schema at
+    once); the rows are then sampled lazily with Spark SQL expressions only. The caller's
+    SparkSession is used.
 
     Args:
         df: any DataFrame: a table, a filtered or joined frame.
@@ -443,10 +471,14 @@ def rebalance(df: DataFrame, **options: Unpack[RebalanceOptions]) -> Rebalanced:
     """
     run_options = resolve_options(options)
     check_batch_rows(df)
+    check_schema(df, run_options)
     timer = PhaseTimer(partial(described, df.sparkSession))
-    with named_failures(DATAFRAME_SOURCE.name):
-        opened = plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
-    return Rebalanced(opened.plan, opened, run_options, timer)
+
+    def count() -> Opened:
+        with named_failures(DATAFRAME_SOURCE.name):
+            return plan_rows(df, DATAFRAME_SOURCE, run_options, timer)
+
+    return Rebalanced(df, DATAFRAME_SOURCE, count, run_options, timer)
 
 
 def rebalance_table(
@@ -482,7 +514,8 @@ def rebalance_table(
 
     Raises:
         NothingToDo: (a ``RebalanceError`` whose ``exit_code`` is 0) with
-            ``incremental_into`` when the source has no version since the last run.
+            ``incremental_into`` when the source has no version since the last run: at the
+            first use of ``plan``, ``df`` or ``write``, where the appended rows are counted.
 
     Example:
         >>> out = rebalance_table(spark, source_path, factor=10, one_pass=True,
@@ -522,21 +555,28 @@ def rebalance_table(
         check_incremental(run_options)
     one_pass_factor = check_one_pass(run_options, stated_classes) if one_pass else None
     timer = PhaseTimer(partial(described, spark))
-    with named_failures(source), timer.describe(f"plan {source}"):
-        with timer.phase("open", f"opened {source}", job=f"open {source}") as note:
-            source_df, source_info = read_source(spark, source, input_format, version)
-            check_batch_rows(source_df)
-            if source_info.delta_version is not None:
-                note.found = f"pinned at version {source_info.delta_version}"
-        if incremental_into is not None:
-            into = Table.parse(incremental_into)
-            opened = open_increment(spark, source_info, run_options, into, timer)
-        elif one_pass_factor is not None:
-            opened = open_one_pass(
-                source_df, source_info, run_options, one_pass_factor, stated_classes
-            )
-        else:
-            opened = plan_rows(source_df, source_info, run_options, timer)
+    with (
+        named_failures(source),
+        timer.describe(f"plan {source}"),
+        timer.phase("open", f"opened {source}", job=f"open {source}") as note,
+    ):
+        source_df, source_info = read_source(spark, source, input_format, version)
+        check_batch_rows(source_df)
+        check_schema(source_df, run_options)
+        if source_info.delta_version is not None:
+            note.found = f"pinned at version {source_info.delta_version}"
+
+    def count() -> Opened:
+        with named_failures(source), timer.describe(f"plan {source}"):
+            if incremental_into is not None:
+                into = Table.parse(incremental_into)
+                return open_increment(spark, source_info, run_options, into, timer)
+            if one_pass_factor is not None:
+                return open_one_pass(
+                    source_df, source_info, run_options, one_pass_factor, stated_classes
+                )
+            return plan_rows(source_df, source_info, run_options, timer)
+
     reopen_at = None
     if version is None:
         reopen_at = partial(
@@ -549,7 +589,9 @@ def rebalance_table(
             incremental_into=incremental_into,
             **options,
         )
-    return Rebalanced(opened.plan, opened, run_options, timer, incremental_into, reopen_at)
+    return Rebalanced(
+        source_df, source_info, count, run_options, timer, incremental_into, reopen_at
+    )
 
 
 def resolve_options(options: RebalanceOptions) -> RunOptions:

@@ -36,7 +36,6 @@ from rebalance_lib.storage import fs, lineage
 from rebalance_lib.storage.failures import unknown_failure
 from rebalance_lib.storage.jobs import described
 from rebalance_lib.storage.session import build_session, s3a_package, warm_jar_cache
-from rebalance_lib.storage.sink import check_output_named, check_output_path
 
 log = logging.getLogger("rebalance")
 
@@ -621,37 +620,23 @@ def run_configured(spark: SparkSession, config: RebalanceConfig) -> Written:
         raise ConfigError(
             "no output given: name the Delta path (or table:DB.NAME) to write", fix={"path": None}
         )
+    # The output is refused before the input is counted, and a retry reads the source version
+    # its earlier attempt read: ``write`` sees to both, as it does for every door.
     with _described_write(spark, config):
-        return _run_checked(spark, config, Table.parse(output))
+        return _open(spark, config, counted=False).write(
+            output,
+            mode=config.output.mode,
+            run_id=config.output.run_id,
+            report_dir=config.output.report_dir,
+            partition_by=config.output.partition_by,
+            cluster_by=config.output.cluster_by,
+            into_partition=config.output.into_partition,
+        )
 
 
 def _described_write(spark: SparkSession, config: RebalanceConfig) -> AbstractContextManager[None]:
     """The checks before the input is opened are named as the write's own are."""
     return described(spark, f"write {config.output.path} from {config.input.source}")
-
-
-def _run_checked(spark: SparkSession, config: RebalanceConfig, output: Table) -> Written:
-    # Refused before the input is read; ``write`` checks again against what was opened.
-    input_path = config.input.source if config.input.format != "table" else None
-    run_id = config.output.run_id
-    check_output_named(output)
-    committed = lineage.run_commit(spark, output, run_id) if run_id else None
-    own_output = committed is not None or config.output.incremental
-    mode = "append" if own_output else config.output.mode
-    check_output_path(
-        spark, output, input_path=input_path, mode=mode, report_dir=config.output.report_dir
-    )
-    # A retry reads the source version its earlier attempt read: ``write`` sees to it, as it
-    # does for every door.
-    return _open(spark, config, counted=False).write(
-        str(output),
-        mode=config.output.mode,
-        run_id=config.output.run_id,
-        report_dir=config.output.report_dir,
-        partition_by=config.output.partition_by,
-        cluster_by=config.output.cluster_by,
-        into_partition=config.output.into_partition,
-    )
 
 
 def _open(spark: SparkSession, config: RebalanceConfig, counted: bool) -> Rebalanced:

@@ -11,7 +11,7 @@ import pytest
 from conftest import labelled_df, within_binomial_bound, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from scans import job_descriptions, next_job_id, sql_execution_count
+from scans import job_descriptions, next_job_id, source_scans, sql_execution_count
 
 from rebalance_lib import RebalanceError, rebalance, rebalance_table
 from rebalance_lib.cli import main
@@ -290,3 +290,26 @@ def test_threads_handed_one_copy_of_the_callers_properties_keep_their_own_descri
         "fold 1": ["rebalance: fold 1", "cross-validate"],
         "fold 2": ["rebalance: fold 2", "cross-validate"],
     }
+
+
+def test_a_bad_output_is_refused_before_a_row_is_read(spark: SparkSession, tmp_path: Path) -> None:
+    """``write`` checks the output before the input is counted, through either function: a
+    table's source is never scanned, and a DataFrame whose every row fails is never read."""
+    source = write_delta(labelled_df(spark, 1_000, 100), tmp_path / "in")
+    taken = write_delta(labelled_df(spark, 10, 5), tmp_path / "taken")
+    since = sql_execution_count(spark)
+    from_table = rebalance_table(spark, source, factor=2)
+    with pytest.raises(OutputError, match="already exists"):
+        from_table.write(taken)
+    with pytest.raises(OutputError, match="overlaps the input"):
+        from_table.write(source, mode="overwrite")
+    assert source_scans(spark, source, since) == 0
+    unreadable_df = labelled_df(spark, 1_000, 100).withColumn(
+        "label",
+        F.when(F.col("id") >= 0, F.raise_error(F.lit("a row was read"))).otherwise(F.col("label")),
+    )
+    from_df = rebalance(unreadable_df, factor=2)
+    with pytest.raises(OutputError, match="already exists"):
+        from_df.write(taken)
+    with pytest.raises(Exception, match="a row was read"):
+        _ = from_df.plan  # the rows are read on first use, and not before

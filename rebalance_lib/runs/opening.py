@@ -159,11 +159,23 @@ def _plan_sweep(plan: Plan, options: RunOptions, source: SourceInfo) -> SweepPla
     return sweep
 
 
+def check_schema(rows_df: DataFrame, options: RunOptions) -> None:
+    """Refuse, from the schema alone, the columns a run names but the input lacks or cannot
+    use (the label, the input weight, the strata and split columns)."""
+    check_columns(rows_df, options.label_col, options.input_weight_col, _group_columns(options))
+
+
+def _group_columns(options: RunOptions) -> list[str]:
+    """The columns a grouped run counts by, besides the label."""
+    split_col = options.split_col
+    return ([split_col] if split_col else []) + list(options.strata_columns)
+
+
 def _plan_groups(
     rows_df: DataFrame, source: SourceInfo, options: RunOptions, timer: PhaseTimer
 ) -> Grouping:
     split_col = options.split_col
-    group_cols = ([split_col] if split_col else []) + list(options.strata_columns)
+    group_cols = _group_columns(options)
     grouped_by = [*group_cols, options.label_col]
     with timer.phase(
         "profile",

@@ -42,8 +42,14 @@ def check_batch_rows(df: DataFrame) -> None:
         )
 
 
-def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -> None:
-    """Refuse a missing or float-typed label, or a missing or non-numeric weight column."""
+def check_columns(
+    df: DataFrame,
+    label_col: str,
+    input_weight_col: str | None,
+    group_cols: Sequence[str] = (),
+) -> None:
+    """Refuse a missing or float-typed label, a missing or non-numeric weight column, or a
+    missing group column: from the schema, before a row is read."""
     fields = {field.name: field.dataType for field in df.schema.fields}
     columns = ", ".join(fields)
     if label_col not in fields:
@@ -56,18 +62,22 @@ def check_columns(df: DataFrame, label_col: str, input_weight_col: str | None) -
             "integers, strings, booleans or whole-number doubles; cast it (e.g. to int) "
             "before rebalancing"
         )
-    if input_weight_col is None:
-        return
-    if input_weight_col not in fields:
+    if input_weight_col is not None and input_weight_col not in fields:
         raise InputError(
             f"input weight column '{input_weight_col}' not found (columns: {columns}): "
             "name an existing column, or none for weight 1",
             fix={"input_weight_col": None},
         )
-    if not isinstance(fields[input_weight_col], T.NumericType):
+    if input_weight_col is not None and not isinstance(fields[input_weight_col], T.NumericType):
         raise InputError(
             f"input weight column '{input_weight_col}' is "
             f"{fields[input_weight_col].simpleString()}, not numeric: cast it to double"
+        )
+    missing = [name for name in group_cols if name not in fields]
+    if missing:
+        raise InputError(
+            f"column(s) {', '.join(missing)} not found (columns: {columns})",
+            fix={"strata": None, "split_col": None},
         )
 
 
@@ -98,13 +108,7 @@ def profile_groups(
         >>> profile_groups(events_df, "label", ["country"]).groups[("NZ", 1)].rows
         900
     """
-    check_columns(df, label_col, input_weight_col)
-    missing = [name for name in group_cols if name not in df.columns]
-    if missing:
-        raise InputError(
-            f"column(s) {', '.join(missing)} not found (columns: {', '.join(df.columns)})",
-            fix={"strata": None, "split_col": None},
-        )
+    check_columns(df, label_col, input_weight_col, group_cols)
     keys = [column(name).alias(f"_g{index}") for index, name in enumerate(group_cols)]
     key_names = [f"_g{index}" for index in range(len(group_cols))]
     weight = weight_expr(input_weight_col)
