@@ -219,7 +219,7 @@ class Rebalanced:
             run_id: idempotence key: a write repeating it commits nothing, whatever the mode,
                 and finishes what an earlier attempt left undone (lineage properties,
                 report) from the source version that attempt read: a table opened at its
-                newest version is opened again at that one (one more count); one opened at
+                newest version is opened again at that one (counted only there); one opened at
                 a version asked for, or a DataFrame, is taken as given. Once that run has
                 finished, a table opened at its newest version that has moved on since (late
                 rows) redoes the run from there, replacing what it wrote (its partition with
