@@ -11,7 +11,7 @@ import pytest
 from conftest import labelled_df, write_delta
 from pyspark.sql import SparkSession
 
-from rebalance_lib.storage.session import delta_package, s3a_package
+from rebalance_lib.storage.session import cached_jars, delta_package, s3a_package
 
 pytestmark = pytest.mark.jvm  # every test here starts Spark in a child process
 
@@ -79,7 +79,7 @@ def test_noted_jars_load_without_resolving_and_a_users_packages_are_noted_apart(
     """A first start resolves Delta's JARs, with a package of the user's (as every S3 user
     adds hadoop-aws), and notes their files; the next start loads those files directly: no
     resolver report, only rebalance's own lines, the same plan. The user's package never
-    reaches a start that did not ask for it."""
+    reaches a start that did not ask for it: that start finds no list of its own."""
     source = write_delta(labelled_df(spark, 2_000, 50), tmp_path / "in")
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     extra = ["--set", f"spark.conf.spark.jars.packages={EXTRA_PACKAGE}"]
@@ -97,8 +97,8 @@ def test_noted_jars_load_without_resolving_and_a_users_packages_are_noted_apart(
     first = start(*extra)
     assert first.returncode == 0, first.stderr[-2000:]  # Delta is there: not replaced
     assert f"fetching Delta's JARs ({delta_package()}) and 1 more package(s)" in first.stderr
-    noted = {path.name: path.read_text() for path in (tmp_path / "cache" / "rebalance").iterdir()}
-    [(with_extra, jars)] = noted.items()
+    [noted] = (tmp_path / "cache" / "rebalance").iterdir()  # one list, for this request
+    jars = noted.read_text()
     assert "delta-spark_4.2_2.13-4.4.0.jar" in jars and "commons-collections4-4.4.jar" in jars
     again = start(*extra)
     assert again.returncode == 0, again.stderr[-2000:]
@@ -110,12 +110,9 @@ def test_noted_jars_load_without_resolving_and_a_users_packages_are_noted_apart(
     ]
     assert foreign == [], foreign  # Spark's start-up chatter is gone
     assert again.stdout == first.stdout  # the same plan
-    delta_only = start()
-    assert delta_only.returncode == 0, delta_only.stderr[-2000:]
-    assert f"fetching Delta's JARs ({delta_package()}) once" in delta_only.stderr
-    noted_now = {
-        path.name: path.read_text() for path in (tmp_path / "cache" / "rebalance").iterdir()
-    }
-    [own] = set(noted_now) - {with_extra}
-    assert "delta-spark_4.2_2.13-4.4.0.jar" in noted_now[own]
-    assert "commons-collections4" not in noted_now[own]
+    # A start that asks for Delta alone finds no list of its own in this cache: it resolves
+    # Delta's JARs itself and never loads the files noted for the request with the package.
+    with pytest.MonkeyPatch.context() as cache:
+        cache.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        assert cached_jars([delta_package()]) == []
+        assert cached_jars([delta_package(), EXTRA_PACKAGE]) == jars.split()
