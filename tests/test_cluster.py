@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyspark
 import pytest
-from class_archive import SHORT_LIVED_FLAGS
+from class_archive import SHORT_LIVED_FLAGS, driver_flags
 from conftest import (
     S3_CONF,
     build_wheel,
@@ -44,11 +44,14 @@ pytestmark = [pytest.mark.jvm, pytest.mark.cluster]
 PROJECT = Path(__file__).parents[1]
 CONSTRAINTS = PROJECT / "constraints.txt"
 SPARK_HOME = str(Path(pyspark.__file__).parent)  # pip's pyspark is laid out as Spark is
-# Enough rows that the write outlasts a worker's kill (16 tasks on 2 one-core workers).
-ROWS, MINORITY_ROWS, FACTOR = 1_000_000, 10_000, 10.0
+# Enough rows that the write outlasts a worker's kill: 16 tasks on 2 one-core workers, the
+# kill as the first task's file appears, 15 tasks (about seven rounds of each worker) to go.
+ROWS, MINORITY_ROWS, FACTOR = 400_000, 4_000, 10.0
 # The cluster's daemons and executors live for one module on small tables: the first JIT
-# tier and the serial collector, as the suite's short-lived drivers have (SHORT_LIVED_FLAGS).
-SHORT_LIVED_JVM = " ".join(SHORT_LIVED_FLAGS)
+# tier and the serial collector, as the suite's short-lived drivers have (SHORT_LIVED_FLAGS),
+# and the drivers' class archive where recorded: their class path is Spark's JARs, as the
+# drivers' is, and most of the classes they load are the ones a local driver loaded.
+SHORT_LIVED_JVM = " ".join((*SHORT_LIVED_FLAGS, *driver_flags()))
 
 
 @pytest.fixture(scope="module")
