@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # make test runs test modules in parallel, each whole on one worker (its fixtures shared; the
 # modules that share a server together, conftest.py), in the order conftest.py gives them (the
-# longest first), not by their count of tests.
-TEST_WORKERS ?= 3
+# longest first), not by their count of tests. Two workers on two cores: a third JVM taking turns
+# with them burns more CPU than it overlaps (docs/development.md).
+TEST_WORKERS ?= 2
 BENCH_ARGS ?=
 
 AIRFLOW_VENV := .venv-airflow
