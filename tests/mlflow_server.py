@@ -41,7 +41,12 @@ class MlflowServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,
-                env={**os.environ, "PATH": f"{MLFLOW_BIN}:{os.environ['PATH']}"},
+                env={
+                    **os.environ,
+                    "PATH": f"{MLFLOW_BIN}:{os.environ['PATH']}",
+                    # Tracking only: no job runner polling its queue beside the server.
+                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                },
                 start_new_session=True,
             )
         server = cls(process, f"http://127.0.0.1:{port}", log_path)
