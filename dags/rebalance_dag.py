@@ -1,17 +1,19 @@
 """Airflow DAG: plan, then rebalance, each a spark-submit of jobs/rebalance_job.py.
 
 The input and the output are Airflow Assets (see rebalance_assets.py): the run task's
-inlet and outlet, so a DAG scheduled on the output starts when a day is written. Each
+inlet and outlet, so a DAG scheduled on the output starts when a day is written. They are
+deployment settings, not params, so the outlet is always the table the task wrote. Each
 logical date is written into its own partition `ds` of one output table; a rerun of a day
 replaces that day only.
 
 Deployment settings come from the environment of the Airflow workers:
-REBALANCE_INPUT and REBALANCE_OUTPUT (the Delta paths),
+REBALANCE_INPUT and REBALANCE_OUTPUT (the Delta tables),
 REBALANCE_HOME (the project checkout, default: this file's parent folder),
 REBALANCE_WHEEL (default: the one spark_rebalance wheel in REBALANCE_HOME/dist, built by
 `make wheel`), REBALANCE_SPARK_VERSION (the cluster's Spark, which names Delta's JAR; default:
-the newest Spark rebalance supports) and REBALANCE_PYSPARK_PYTHON (the Python that runs the
-job's driver). The Spark master comes from the `spark_default` connection. With Airflow's
+the newest Spark rebalance supports), REBALANCE_PYSPARK_PYTHON (the Python that runs the
+job's driver) and REBALANCE_RETRY_DELAY (seconds between a task's tries, default 300). The
+Spark master comes from the `spark_default` connection. With Airflow's
 OpenLineage provider configured, the job's own lineage events name this task's run as their
 parent.
 """
@@ -85,6 +87,7 @@ TARGET_ARGS = [
     "--batch-size",
     "{{ params.batch_size }}",
 ]
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("REBALANCE_RETRY_DELAY", "300")))
 
 with DAG(
     dag_id="rebalance",
@@ -93,10 +96,8 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": 2, "retry_delay": RETRY_DELAY},
     params={
-        "input": Param(INPUT_PATH, type="string", description="input Delta path"),
-        "output": Param(OUTPUT_PATH, type="string", description="output Delta table"),
         "label": Param("label", type="string"),
         "factor": Param(20.0, type="number", minimum=1),
         "batch_size": Param(128, type="integer", minimum=1),
@@ -116,26 +117,29 @@ with DAG(
     }
     plan = SparkSubmitOperator(
         task_id="plan",
-        application_args=["plan", "--input", "{{ params.input }}", *TARGET_ARGS],
+        application_args=["plan", "--input", INPUT_PATH, *TARGET_ARGS],
         **common,
     )
-    # One partition per logical date (replaceWhere on ds); the Airflow run id makes a retried
-    # task a no-op once its write has committed.
+    # One partition per logical date (replaceWhere on ds), and the day is the run: its run id
+    # is the same for every try of the day's task, a clear, or a run of the same logical date
+    # made anew (`airflow dags test`, a deleted run triggered again). A retry finishes what an
+    # earlier try committed; a later run of a finished day commits nothing on an unchanged
+    # source and replaces the day when the source moved on.
     rebalance = SparkSubmitOperator(
         task_id="run",
         application_args=[
             "run",
             "--input",
-            "{{ params.input }}",
+            INPUT_PATH,
             *TARGET_ARGS,
             "--output",
-            "{{ params.output }}",
+            OUTPUT_PATH,
             "--into-partition",
             "ds={{ ds }}",
             "--mode",
             "overwrite",
             "--run-id",
-            "{{ run_id }}",
+            "{{ dag.dag_id }}__ds={{ ds }}",
         ],
         inlets=[EVENTS],
         outlets=[EVENTS_REBALANCED],

@@ -1,18 +1,23 @@
 """Example downstream DAG: scheduled on the rebalanced table's Asset, not on a clock.
 
 It starts whenever the rebalance DAG's run task writes a day, checks that day's report says
-PASS, and is where a training job would follow.
+PASS, and is where a training job would follow. The report is read where the table is, through
+Airflow's object storage: a local path as it is, an object store (s3a://, gs://, abfss://)
+with its provider installed (apache-airflow-providers-amazon[s3fs] for S3, ...) and the
+connection REBALANCE_STORAGE_CONN_ID (default: the provider's own, e.g. aws_default).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, task
-from rebalance_assets import EVENTS_REBALANCED, OUTPUT_PATH
+from airflow.sdk import DAG, ObjectStoragePath, task
+from rebalance_assets import EVENTS_REBALANCED
+
+STORAGE_CONN_ID = os.environ.get("REBALANCE_STORAGE_CONN_ID") or None
 
 with DAG(
     dag_id="train_on_rebalanced",
@@ -37,9 +42,10 @@ with DAG(
                 if event.source_dag_run is not None and event.source_dag_run.logical_date
             }
         ) or [ds]
+        reports = ObjectStoragePath(EVENTS_REBALANCED.uri, conn_id=STORAGE_CONN_ID)
         checked = []
         for day in days:
-            report_json = Path(OUTPUT_PATH) / "_rebalance_report" / f"ds={day}" / "report.json"
+            report_json = reports / "_rebalance_report" / f"ds={day}" / "report.json"
             report = json.loads(report_json.read_text())
             verdict = report["bias_check"]["verdict"]
             if verdict != "PASS":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import fcntl
+import json
 import math
 import os
 import shutil
@@ -295,6 +296,18 @@ def run_rebalance(
     """`rebalance run` from ``source`` into ``output``; ``settings`` are dotted config keys."""
     overrides = {"input.source": source, "output.path": str(output), **settings}
     return run_configured(spark, load_config(overrides=overrides))
+
+
+def delta_writes(spark: SparkSession, output: Path) -> list[tuple[int, int | None]]:
+    """(source version, the commit it redoes) of each WRITE commit of a rebalanced table,
+    oldest first, from the lineage each commit carries."""
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
+    lineages = [
+        json.loads(commit["userMetadata"])
+        for commit in sorted(history, key=lambda commit: commit["version"])
+        if commit["operation"] == "WRITE"
+    ]
+    return [(lineage["source_version"], lineage["redoes"]) for lineage in lineages]
 
 
 def within_binomial_bound(kept: int, rows: int, keep_fraction: float) -> bool:

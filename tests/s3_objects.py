@@ -1,6 +1,6 @@
 """What an S3 bucket holds, through boto3, for the tests (run by ``s3_server.py`` with the
 S3 virtualenv's Python): ``ENDPOINT make-bucket B``, ``ENDPOINT keys B [PREFIX]``,
-``ENDPOINT get B KEY``; the answer is JSON on stdout."""
+``ENDPOINT get B KEY``, ``ENDPOINT put B KEY FILE``; the answer is JSON on stdout."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ def main(endpoint: str, command: str, bucket: str, *rest: str) -> object:
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
     if command == "get":
         return client.get_object(Bucket=bucket, Key=rest[0])["Body"].read().decode()
+    if command == "put":
+        key, file = rest
+        with open(file, "rb") as body:
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+        return key
     raise SystemExit(f"unknown command {command}")
 
 

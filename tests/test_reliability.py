@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import labelled_df, start_writing, write_delta
+from conftest import delta_writes, labelled_df, start_writing, write_delta
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
@@ -313,10 +312,10 @@ def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_
         == 500
         == redone.report.output.rows - (output_df.filter("label = 0").count())
     )
-    assert writes(spark, output) == [(0, None), (1, first_commit)]
+    assert delta_writes(spark, output) == [(0, None), (1, first_commit)]
     # Finished from the newest version: nothing to do.
     repeated = api_write(spark, source, output)
-    assert repeated.skipped_as_repeat and len(writes(spark, output)) == 2
+    assert repeated.skipped_as_repeat and len(delta_writes(spark, output)) == 2
 
     # A redo killed after its data commit is again the first case: its retry commits nothing
     # and reports the version the redo read.
@@ -325,7 +324,7 @@ def test_an_api_retry_after_the_source_grew_reads_the_version_its_first_attempt_
     finished = api_write(spark, source, output)
     assert finished.skipped_as_repeat and finished.report is not None
     assert finished.report.source.delta_version == 2 and finished.report.source.rows == 30_000
-    assert writes(spark, output)[2][0] == 2 and len(writes(spark, output)) == 3
+    assert delta_writes(spark, output)[2][0] == 2 and len(delta_writes(spark, output)) == 3
 
 
 def api_write(spark: SparkSession, source: str, output: Path) -> Written:
@@ -344,14 +343,3 @@ def api_write_killed_after_its_data_commit(source: str, output: Path) -> None:
         check=False,
     )
     assert killed.returncode == 137, killed.stderr[-2000:]
-
-
-def writes(spark: SparkSession, output: Path) -> list[tuple[int, int | None]]:
-    """(source version, the commit it redoes) of each WRITE commit, oldest first."""
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{output}`").collect()
-    lineages = [
-        json.loads(commit["userMetadata"])
-        for commit in sorted(history, key=lambda commit: commit["version"])
-        if commit["operation"] == "WRITE"
-    ]
-    return [(lineage["source_version"], lineage["redoes"]) for lineage in lineages]
