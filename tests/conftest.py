@@ -43,13 +43,25 @@ SMALL_TABLE_CONF = {
 }
 
 
+# Spark's results depend on neither: expressions evaluated as they are, not compiled into Java
+# classes the JIT must then compile too, and no whole-stage code generation, whose compiling of
+# each query costs more than the query on these tables.
+NO_CODEGEN_CONF = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+}
+
+
 def submit_options(*, short_lived: bool) -> str:
     """``SPARK_SUBMIT_OPTS`` for the drivers the suite starts: the small-table settings as
     system properties (Spark reads them as it reads spark-defaults.conf, below anything a run
-    sets itself), the class archive when recorded (``class_archive.py``), and the JIT and
-    collector for a driver's life: the first JIT tier for drivers that live for seconds; the
-    suite's own session and the Connect server live for the whole suite, and the full JIT pays."""
-    properties = [f"-D{key}={value}" for key, value in SMALL_TABLE_CONF.items()]
+    sets itself), the class archive when recorded (``class_archive.py``), and the JIT, the
+    collector and code generation for a driver's life: drivers that live for seconds take the
+    first JIT tier and generate no code (a small `rebalance run`: 15.9 -> 13.3 CPU-s); the
+    Connect server lives for the whole suite, the full JIT and code generation pay there, and
+    the Connect tests compare what it writes with what the suite's own session writes."""
+    conf = SMALL_TABLE_CONF | NO_CODEGEN_CONF if short_lived else SMALL_TABLE_CONF
+    properties = [f"-D{key}={value}" for key, value in conf.items()]
     flags = SHORT_LIVED_FLAGS if short_lived else LONG_LIVED_FLAGS
     return " ".join([*properties, *flags, *_ARCHIVE_FLAGS])
 
@@ -62,13 +74,10 @@ _ARCHIVE_FLAGS = driver_flags()  # found once: its name lists every JAR of Spark
 os.environ.pop("SPARK_CONF_DIR", None)
 os.environ["SPARK_SUBMIT_OPTS"] = submit_options(short_lived=True)
 LONG_LIVED_ENV = {"SPARK_SUBMIT_OPTS": submit_options(short_lived=False)}
-# The suite's own session runs hundreds of small queries: it skips whole-stage code
-# generation, whose compiling of each query's Java costs more than the query on these tables
-# (test_api.py and test_real_tables.py: 158 s -> 123 s), and evaluates expressions as they
-# are rather than as generated classes the JIT must then compile too (test_api,
-# test_real_tables and test_report in one process: the JVM's CPU 165 -> 138 s). Spark's
-# results do not depend on either; every driver the tests start as a user would (the CLI, the
-# job, the cluster, Airflow) and the Connect server keep both, so the Connect tests compare
+# The suite's own session runs hundreds of small queries without code generation too
+# (test_api.py and test_real_tables.py: 158 s -> 123 s without whole-stage code generation;
+# test_api, test_real_tables and test_report in one process: the JVM's CPU 165 -> 138 s
+# without generated expressions). The Connect server keeps both, so the Connect tests compare
 # the two.
 # The S3 tests' server listens on a port chosen here, so the suite's one session can carry S3A
 # (its JARs, fetched by `make setup-test`, and the endpoint) from its start; the server itself
@@ -78,8 +87,7 @@ S3_PORT = free_port()
 S3_CONF = {"spark.jars.packages": s3a_package(), **spark_conf(S3_PORT)}
 IN_PROCESS_CONF = {
     **SMALL_TABLE_CONF,
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    **NO_CODEGEN_CONF,
     **S3_CONF,
 }
 
