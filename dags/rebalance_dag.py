@@ -25,10 +25,12 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Param
+from airflow.sdk.exceptions import AirflowFailException
 from rebalance_assets import EVENTS, EVENTS_REBALANCED, INPUT_PATH, OUTPUT_PATH
 
 PROJECT = Path(os.environ.get("REBALANCE_HOME", Path(__file__).resolve().parents[1]))
@@ -88,6 +90,24 @@ TARGET_ARGS = [
     "{{ params.batch_size }}",
 ]
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("REBALANCE_RETRY_DELAY", "300")))
+PARAMS = {
+    "label": Param("label", type="string"),
+    "factor": Param(20.0, type="number", minimum=1),
+    "batch_size": Param(128, type="integer", minimum=1),
+}
+
+
+def refuse_unknown_conf(context: Any) -> None:
+    """A trigger sets only the DAG's params: a key it does not take (the `input` or `output` of
+    an older DAG, a misspelt `factr`) fails the task before Spark starts, and is not retried."""
+    unknown = sorted(set(context["dag_run"].conf or {}) - set(PARAMS))
+    if unknown:
+        raise AirflowFailException(
+            f"rebalance: the trigger's conf names {', '.join(unknown)}, which this DAG does not "
+            f"take; it takes {', '.join(sorted(PARAMS))}, and its tables are the deployment's "
+            "REBALANCE_INPUT and REBALANCE_OUTPUT"
+        )
+
 
 with DAG(
     dag_id="rebalance",
@@ -97,11 +117,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": RETRY_DELAY},
-    params={
-        "label": Param("label", type="string"),
-        "factor": Param(20.0, type="number", minimum=1),
-        "batch_size": Param(128, type="integer", minimum=1),
-    },
+    params=PARAMS,
     tags=["rebalance"],
 ) as dag:
     common = {
@@ -110,6 +126,7 @@ with DAG(
         "packages": DELTA_PACKAGE,
         "conf": DELTA_CONF,
         "conn_id": "spark_default",
+        "pre_execute": refuse_unknown_conf,
         "env_vars": {
             "PYSPARK_PYTHON": os.environ.get("REBALANCE_PYSPARK_PYTHON", "python3"),
             **_lineage_parent_env(),

@@ -108,8 +108,17 @@ def airflow_python(airflow_env: dict[str, str], code: str) -> dict[str, object]:
 def dags_test(
     airflow_env: dict[str, str], dag_id: str, conf: dict[str, object], *options: str
 ) -> str:
-    """``airflow dags test`` of ``dag_id`` for the logical date: what it printed. Run again, it
-    clears the day's task instances and runs them under the same run id, as a clear does."""
+    """``airflow dags test`` of ``dag_id`` for the logical date, which must succeed: what it
+    printed. Run again, it makes the day's run anew, as a clear of its tasks would run them."""
+    exit_code, said = dags_test_said(airflow_env, dag_id, conf, *options)
+    assert exit_code == 0 and "state=success" in said, said[-3000:]
+    return said
+
+
+def dags_test_said(
+    airflow_env: dict[str, str], dag_id: str, conf: dict[str, object], *options: str
+) -> tuple[int, str]:
+    """``airflow dags test``'s exit code and what it printed, whatever the run's state."""
     finished = subprocess.run(
         [
             str(AIRFLOW_BIN / "airflow"),
@@ -121,10 +130,7 @@ def dags_test(
         timeout=1200,
         check=False,
     )
-    said = finished.stdout + finished.stderr
-    assert finished.returncode == 0, said[-3000:]
-    assert "state=success" in said, said[-3000:]
-    return said
+    return finished.returncode, finished.stdout + finished.stderr
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
@@ -157,6 +163,16 @@ def test_dags_import_without_errors_with_their_assets(
         "outlets": [rebalanced],
         "train_on": [rebalanced],
     }
+
+    # A trigger that names a table (as the DAG's params once did) is refused, not ignored:
+    # the plan task fails before Spark starts, with no retry, and the run fails.
+    exit_code, said = dags_test_said(
+        airflow_env, "rebalance", {"output": "/elsewhere", "factor": 5.0}
+    )
+    assert exit_code == 1 and "DagRun failed" in said, said[-3000:]
+    assert "the trigger's conf names output, which this DAG does not take" in said, said[-3000:]
+    assert "state=failed" in said and "Spark-Submit cmd" not in said, said[-3000:]
+    assert task_tries(airflow_env)["plan"] == 1
 
 
 def task_tries(airflow_env: dict[str, str]) -> dict[str, object]:
