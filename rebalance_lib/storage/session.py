@@ -304,10 +304,14 @@ def _scratch_warehouse() -> str:
 def warm_jar_cache(log_path: Path, packages: list[str] | None = None) -> None:
     """Fetch Delta's JARs, and ``packages`` (Maven coordinates) with them, into the local Ivy
     cache by starting Spark once in a child process; later starts with the same packages load
-    those files directly.
+    those files directly. When a start has noted every file of this request and each is still
+    there, nothing needs fetching and no Spark starts (a second `make setup` or `make demo`
+    saves a Spark start of about 10 s).
 
     The child's Ivy and Spark output goes to ``log_path``; failure raises one clear error.
     """
+    if cached_jars([delta_package(), *(packages or [])]):
+        return
     extra = ",".join(packages or [])
     probe = (
         "from rebalance_lib.storage.session import build_session; "
