@@ -310,9 +310,9 @@ def warm_jar_cache(log_path: Path, packages: list[str] | None = None) -> None:
 
     The child's Ivy and Spark output goes to ``log_path``; failure raises one clear error.
     """
-    if cached_jars([delta_package(), *(packages or [])]):
-        return
     extra = ",".join(packages or [])
+    if cached_jars(_jar_request({"spark.jars.packages": extra})):  # the probe's own request
+        return
     probe = (
         "from rebalance_lib.storage.session import build_session; "
         "build_session('local[1]', 'rebalance-warm', "
